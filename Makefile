@@ -1,0 +1,82 @@
+# Everything runs from .venv (python3.13), created on first use.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# python3.13: PATH first, then pyenv installs (pyenv shims may not expose 3.13).
+PYTHON313 ?= $(shell for p in python3.13 $$HOME/.pyenv/versions/3.13*/bin/python3 /root/.pyenv/versions/3.13*/bin/python3 /usr/local/bin/python3.13 /usr/bin/python3.13; do \
+	if command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' 2>/dev/null; then command -v $$p; break; fi; done)
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+PY := $(BIN)/python
+STAMP := $(VENV)/.installed
+# sam needs python3.13 on PATH for BuildMethod python3.13: the venv provides it.
+export PATH := $(BIN):$(PATH)
+export SAM_CLI_TELEMETRY := 0
+export AWS_DEFAULT_REGION ?= us-east-1
+BUILD_DIR := .aws-sam/build
+# boto3 alone, as the Lambda runtime provides it: the deployed-artifact tests import handlers with only this.
+RUNTIME_DIR := .aws-sam/lambda-runtime
+
+.PHONY: help dev lint fmt validate build test unit integration e2e infra bench run deploy clean
+
+help:
+	@echo "make run    - local stack (no AWS account, no Docker)"
+	@echo "make test   - set up .venv, validate + build the SAM app, run every test"
+	@echo "make lint   - ruff + mypy"
+	@echo "make bench  - print performance budgets"
+	@echo "make deploy - sam build && sam deploy --guided"
+
+$(STAMP): pyproject.toml layers/shared/requirements.txt
+	@test -n "$(PYTHON313)" || { echo "python3.13 not found: install it or set PYTHON313=/path/to/python3.13"; exit 1; }
+	$(PYTHON313) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+dev: $(STAMP)
+
+$(RUNTIME_DIR)/.installed: $(STAMP)
+	$(PY) -m pip install --quiet --upgrade --target $(RUNTIME_DIR) boto3
+	@touch $@
+
+lint: $(STAMP)
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+	$(BIN)/mypy layers/shared functions tools tests
+
+fmt: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+validate: $(STAMP)
+	$(BIN)/sam validate --lint --template template.yaml
+
+build: $(STAMP) $(RUNTIME_DIR)/.installed
+	$(BIN)/sam build --template template.yaml --build-dir $(BUILD_DIR)
+
+test: validate build
+	$(PY) -m pytest
+
+unit: $(STAMP)
+	$(PY) -m pytest tests/unit
+
+integration: $(STAMP)
+	$(PY) -m pytest tests/integration
+
+e2e: $(STAMP)
+	$(PY) -m pytest tests/e2e
+
+infra: validate build
+	$(PY) -m pytest tests/infrastructure
+
+bench: build
+	$(PY) tools/bench.py
+
+run: $(STAMP)
+	@echo "The local stack is not built yet (issue 5). Until then: make test."
+
+deploy: build
+	$(BIN)/sam deploy --guided
+
+clean:
+	rm -rf $(VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache

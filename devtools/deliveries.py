@@ -1,0 +1,72 @@
+"""Sample NowToPrint events and signed deliveries, shared by tests, the sample-event generator and the CLI."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from devtools.lambda_events import http_api_event
+from ntp_webhooks.signature import sign
+
+#: The documented local development secret: sample events in events/ are signed with it.
+LOCAL_DEV_SECRET = "ntp-local-dev-secret-do-not-use-in-production"
+DEFAULT_SIGNATURE_HEADER = "X-Webhook-Signature"
+
+#: `data` for every documented event type (only quote.received is published by NowToPrint).
+SAMPLE_DATA: dict[str, dict[str, Any]] = {
+    "quote.received": {"rfqId": "rfq_123456", "quoteId": "quote_987654"},
+    "quote.updated": {"rfqId": "rfq_123456", "quoteId": "quote_987654", "total": {"amount": 1249, "currency": "EUR"}},
+    "order.created": {"orderId": "ord_555001", "quoteId": "quote_987654"},
+    "order.confirmed": {"orderId": "ord_555001"},
+    "order.shipped": {"orderId": "ord_555001", "trackingNumber": "1Z999AA10123456784"},
+    "workflow.preflight_completed": {"jobId": "job_42", "result": "passed"},
+}
+
+
+def new_event_id() -> str:
+    return "evt_" + uuid.uuid4().hex
+
+
+def envelope(
+    event: str = "quote.received",
+    *,
+    event_id: str | None = None,
+    timestamp: datetime | str | None = None,
+    data: dict[str, Any] | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    """A sender-shaped payload with a fresh ID and the current time unless given."""
+    when = timestamp or datetime.now(UTC)
+    return {
+        "id": event_id or new_event_id(),
+        "event": event,
+        "timestamp": when if isinstance(when, str) else when.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "data": dict(SAMPLE_DATA.get(event, {}) if data is None else data),
+        **extra,
+    }
+
+
+def encode(payload: dict[str, Any]) -> bytes:
+    """Compact JSON, as a typical sender serializes it."""
+    return json.dumps(payload, separators=(",", ":")).encode()
+
+
+def signed_event(
+    body: bytes | dict[str, Any],
+    secret: str = LOCAL_DEV_SECRET,
+    *,
+    header: str = DEFAULT_SIGNATURE_HEADER,
+    base64_encoded: bool = False,
+    headers: dict[str, str] | None = None,
+    request_id: str | None = None,
+) -> dict[str, Any]:
+    """An API Gateway v2 event carrying `body` signed with `secret`."""
+    raw = body if isinstance(body, bytes) else encode(body)
+    return http_api_event(
+        raw,
+        {header: sign(raw, secret.encode()), **(headers or {})},
+        base64_encoded=base64_encoded,
+        request_id=request_id,
+    )

@@ -1,0 +1,244 @@
+"""Creates what template.yaml declares in an AWS emulation (moto), and resolves the template's
+intrinsic functions against it, so tests and the local stack use the template, not a second list.
+
+Resources run in-process (functions, layers, the HTTP API) are recognised and left to the caller.
+Anything else stops provisioning with a clear message naming the unsupported type.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from devtools.sam_template import SamTemplate, TemplateError
+
+ACCOUNT_ID = "123456789012"
+#: Types that have no AWS-side state to create: the caller runs them in-process.
+IN_PROCESS_TYPES = frozenset(
+    {
+        "AWS::Serverless::Function",
+        "AWS::Serverless::LayerVersion",
+        "AWS::Serverless::HttpApi",
+        "AWS::Lambda::Permission",
+    }
+)
+
+
+class UnsupportedResource(TemplateError):
+    pass
+
+
+@dataclass
+class Stack:
+    """Physical values of a provisioned template: what `Ref` and `Fn::GetAtt` resolve to."""
+
+    region: str
+    parameters: dict[str, str]
+    refs: dict[str, str] = field(default_factory=dict)
+    attributes: dict[tuple[str, str], str] = field(default_factory=dict)
+    pseudo: dict[str, str] = field(default_factory=dict)
+
+    def resolve(self, value: Any) -> Any:
+        """Evaluate Ref, Fn::GetAtt, Fn::Sub and Fn::Join in `value` (recursively)."""
+        if isinstance(value, list):
+            return [self.resolve(v) for v in value]
+        if not isinstance(value, Mapping):
+            return value
+        if len(value) == 1:
+            (key, arg), *_ = value.items()
+            if key == "Ref":
+                return self._ref(arg)
+            if key == "Fn::GetAtt":
+                logical_id, attribute = arg if isinstance(arg, list) else arg.split(".", 1)
+                return self._get_att(logical_id, attribute)
+            if key == "Fn::Sub":
+                return self._sub(arg)
+            if key == "Fn::Join":
+                separator, items = arg
+                return separator.join(str(i) for i in self.resolve(items))
+        return {k: self.resolve(v) for k, v in value.items()}
+
+    def _ref(self, name: str) -> str:
+        for table in (self.pseudo, self.parameters, self.refs):
+            if name in table:
+                return table[name]
+        raise TemplateError(f"cannot resolve Ref {name}")
+
+    def _get_att(self, logical_id: str, attribute: str) -> str:
+        try:
+            return self.attributes[(logical_id, attribute)]
+        except KeyError:
+            raise TemplateError(f"cannot resolve Fn::GetAtt {logical_id}.{attribute}") from None
+
+    def _sub(self, arg: Any) -> str:
+        text, variables = (arg, {}) if isinstance(arg, str) else (arg[0], self.resolve(arg[1]))
+
+        def replace(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name in variables:
+                return str(variables[name])
+            if "." in name and not name.startswith("AWS::"):
+                return self._get_att(*name.split(".", 1))
+            return self._ref(name)
+
+        return re.sub(r"\$\{([^}!]+)\}", replace, text)
+
+    def function_environment(self, template: SamTemplate, logical_id: str) -> dict[str, str]:
+        """The environment variables the function gets when deployed (Globals applied)."""
+        spec = template.function(logical_id)
+        return {name: str(self.resolve(value)) for name, value in spec.environment.items()}
+
+
+def _dependencies(value: Any) -> set[str]:
+    found: set[str] = set()
+    if isinstance(value, list):
+        for v in value:
+            found |= _dependencies(v)
+    elif isinstance(value, Mapping):
+        for key, v in value.items():
+            if key == "Ref" and isinstance(v, str):
+                found.add(v)
+            elif key == "Fn::GetAtt":
+                found.add(v[0] if isinstance(v, list) else v.split(".", 1)[0])
+            elif key == "Fn::Sub":
+                text = v if isinstance(v, str) else v[0]
+                found |= {name.split(".", 1)[0] for name in re.findall(r"\$\{([^}!]+)\}", text)}
+                if not isinstance(v, str):
+                    found |= _dependencies(v[1])
+            else:
+                found |= _dependencies(v)
+    return found
+
+
+class Provisioner:
+    """Provisions a template's stateful resources with boto3 clients (pointed at moto)."""
+
+    def __init__(
+        self,
+        template: SamTemplate,
+        client: Callable[[str], Any],
+        *,
+        region: str = "us-east-1",
+        name_prefix: str = "local",
+        parameter_overrides: Mapping[str, str] | None = None,
+        secret_values: Mapping[str, str] | None = None,
+    ) -> None:
+        self.template = template
+        self.client = client
+        self.name_prefix = name_prefix
+        self.secret_values = dict(secret_values or {})
+        self.stack = Stack(
+            region=region,
+            parameters={**template.parameter_defaults(), **(parameter_overrides or {})},
+            pseudo={
+                "AWS::Region": region,
+                "AWS::AccountId": ACCOUNT_ID,
+                "AWS::StackName": name_prefix,
+                "AWS::Partition": "aws",
+                "AWS::URLSuffix": "amazonaws.com",
+                "AWS::NoValue": "",
+            },
+        )
+        self._creators: dict[str, Callable[[str, dict[str, Any]], None]] = {
+            "AWS::DynamoDB::Table": self._table,
+            "AWS::SQS::Queue": self._queue,
+            "AWS::SecretsManager::Secret": self._secret,
+        }
+
+    def unsupported(self) -> list[str]:
+        """`LogicalId (Type)` for every resource this provisioner cannot create."""
+        return [
+            f"{lid} ({res['Type']})"
+            for lid, res in self.template.resources.items()
+            if res["Type"] not in self._creators and res["Type"] not in IN_PROCESS_TYPES
+        ]
+
+    def provision(self) -> Stack:
+        missing = self.unsupported()
+        if missing:
+            raise UnsupportedResource("the local stack cannot emulate: " + ", ".join(missing))
+        for logical_id in self._creation_order():
+            resource = self.template.resources[logical_id]
+            creator = self._creators.get(resource["Type"])
+            if creator is not None:
+                creator(logical_id, self.stack.resolve(resource.get("Properties", {})))
+        return self.stack
+
+    def _creation_order(self) -> list[str]:
+        resources = self.template.resources
+        pending = {
+            lid: _dependencies(res.get("Properties", {})) & resources.keys()
+            for lid, res in resources.items()
+            if res["Type"] not in IN_PROCESS_TYPES
+        }
+        order: list[str] = []
+        while pending:
+            ready = sorted(lid for lid, deps in pending.items() if not (deps - set(order)))
+            if not ready:
+                raise TemplateError(f"circular or in-process dependencies among {sorted(pending)}")
+            order += ready
+            for lid in ready:
+                del pending[lid]
+        return order
+
+    def _name(self, logical_id: str) -> str:
+        return f"{self.name_prefix}-{logical_id}"
+
+    def _table(self, logical_id: str, props: dict[str, Any]) -> None:
+        ddb = self.client("dynamodb")
+        name = props.get("TableName") or self._name(logical_id)
+        kwargs: dict[str, Any] = {
+            "TableName": name,
+            "KeySchema": props["KeySchema"],
+            "AttributeDefinitions": props["AttributeDefinitions"],
+            "BillingMode": props.get("BillingMode", "PROVISIONED"),
+        }
+        if kwargs["BillingMode"] == "PROVISIONED":
+            kwargs["ProvisionedThroughput"] = props["ProvisionedThroughput"]
+        for key in ("GlobalSecondaryIndexes", "LocalSecondaryIndexes", "StreamSpecification"):
+            if key in props:
+                kwargs[key] = props[key]
+        if props.get("SSESpecification", {}).get("SSEEnabled"):
+            kwargs["SSESpecification"] = {"Enabled": True}
+        description = ddb.create_table(**kwargs)["TableDescription"]
+        ttl = props.get("TimeToLiveSpecification")
+        if ttl and ttl.get("Enabled"):
+            ddb.update_time_to_live(
+                TableName=name, TimeToLiveSpecification={"AttributeName": ttl["AttributeName"], "Enabled": True}
+            )
+        if props.get("PointInTimeRecoverySpecification", {}).get("PointInTimeRecoveryEnabled"):
+            ddb.update_continuous_backups(
+                TableName=name, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
+            )
+        self.stack.refs[logical_id] = name
+        self.stack.attributes[(logical_id, "Arn")] = description["TableArn"]
+
+    def _queue(self, logical_id: str, props: dict[str, Any]) -> None:
+        sqs = self.client("sqs")
+        name = props.get("QueueName") or self._name(logical_id)
+        attributes = {
+            key: json.dumps(value) if isinstance(value, dict) else str(value).lower() if isinstance(value, bool) else str(value)
+            for key, value in props.items()
+            if key not in ("QueueName", "Tags")
+        }
+        url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        self.stack.refs[logical_id] = url
+        self.stack.attributes[(logical_id, "Arn")] = arn
+        self.stack.attributes[(logical_id, "QueueName")] = name
+        self.stack.attributes[(logical_id, "QueueUrl")] = url
+
+    def _secret(self, logical_id: str, props: dict[str, Any]) -> None:
+        sm = self.client("secretsmanager")
+        name = props.get("Name") or self._name(logical_id)
+        value = self.secret_values.get(logical_id) or props.get("SecretString")
+        if value is None:
+            length = int(props.get("GenerateSecretString", {}).get("PasswordLength", 32))
+            value = secrets.token_hex(length)[:length]
+        arn = sm.create_secret(Name=name, SecretString=value)["ARN"]
+        self.stack.refs[logical_id] = arn
+        self.stack.attributes[(logical_id, "Id")] = arn

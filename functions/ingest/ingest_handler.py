@@ -1,0 +1,34 @@
+"""IngestFunction: API Gateway HTTP API (payload v2) -> verified, deduplicated event on its family queue.
+
+Thin on purpose: observability wiring here, the pipeline in `ntp_webhooks.ingest` (SharedLayer).
+No Powertools event-handler resolver: API Gateway routes only POST /webhooks here, and the resolver
+package would add tens of milliseconds to every cold start for a single route.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from ntp_webhooks.ingest import Ingest, build_ingest
+from ntp_webhooks.observability import logger, metrics
+from ntp_webhooks.settings import load_ingest_settings
+
+
+# Read at init so a misconfigured deployment fails its cold start loudly, not a request later.
+SETTINGS = load_ingest_settings()
+
+
+@cache
+def _ingest() -> Ingest:
+    # Built on first use, once per execution environment: clients, key cache and dedup config.
+    return build_ingest(SETTINGS)
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return _ingest()(event, context)

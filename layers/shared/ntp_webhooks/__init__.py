@@ -1,0 +1,1 @@
+"""Shared code for the NowToPrint Partner API webhook receiver (the SharedLayer)."""

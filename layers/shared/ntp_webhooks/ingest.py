@@ -1,0 +1,191 @@
+"""The ingest pipeline: raw bytes -> signature -> envelope -> dedup -> family queue -> response."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+    IdempotencyInconsistentStateError,
+    IdempotencyPersistenceLayerError,
+    IdempotencyValidationError,
+)
+from botocore.exceptions import BotoCoreError, ClientError
+
+from ntp_webhooks import signature
+from ntp_webhooks.envelope import EnvelopeError, check_age, parse_envelope
+from ntp_webhooks.family_queues import (
+    ATTR_API_REQUEST_ID,
+    ATTR_EVENT_ID,
+    ATTR_EVENT_TYPE,
+    ATTR_KEY_STAGE,
+    ATTR_RECEIVED_AT,
+    ATTR_SENDER_REQUEST_ID,
+    FamilyQueues,
+)
+from ntp_webhooks.keyring import Keyring, KeyringUnavailable
+from ntp_webhooks.observability import count, logger
+from ntp_webhooks.responses import Rejection, json_response, unauthorized
+from ntp_webhooks.routing import family_of
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+    from ntp_webhooks.dedup import Dedup
+    from ntp_webhooks.settings import IngestSettings
+
+SENDER_REQUEST_ID_HEADER = "x-request-id"
+_MAX_LOGGED_HEADER = 128
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def raw_body(event: Mapping[str, Any], max_bytes: int) -> bytes:
+    """The body exactly as the sender sent it, decoding API Gateway's base64 when it says so."""
+    body = event.get("body") or ""
+    if event.get("isBase64Encoded"):
+        # Cheap bound before decoding: base64 is 4 characters per 3 bytes.
+        if len(body) > (max_bytes + 2) // 3 * 4:
+            raise Rejection(413, "payload_too_large", f"body exceeds {max_bytes} bytes")
+        try:
+            raw = base64.b64decode(body, validate=True)
+        except (binascii.Error, ValueError):
+            raise Rejection(400, "invalid_body", "body is not valid base64") from None
+    else:
+        raw = body.encode("utf-8")
+    if len(raw) > max_bytes:
+        raise Rejection(413, "payload_too_large", f"body exceeds {max_bytes} bytes")
+    return raw
+
+
+class Ingest:
+    """Turns one API Gateway v2 event into one response. Never raises."""
+
+    def __init__(
+        self,
+        settings: IngestSettings,
+        keyring: Keyring,
+        dedup: Dedup,
+        queues: FamilyQueues,
+        utcnow: Callable[[], datetime] = _utcnow,
+    ) -> None:
+        self._settings = settings
+        self._keyring = keyring
+        self._dedup = dedup
+        self._queues = queues
+        self._utcnow = utcnow
+        self._max_age = timedelta(hours=settings.event_max_age_hours)
+        self._retry_after = {"Retry-After": str(settings.retry_after_seconds)}
+
+    def __call__(self, event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
+        count("Received")
+        try:
+            return self._handle(event, context)
+        except Rejection as rejection:
+            count("Rejected", reason=rejection.code)
+            logger.info("delivery rejected", extra={"status": rejection.status, "reason": rejection.code})
+            return rejection.response()
+        except Exception:
+            count("Rejected", reason="internal_error")
+            logger.exception("unexpected error while ingesting a delivery")
+            return json_response(500, {"error": "internal_error", "message": "unexpected error"})
+
+    def _handle(self, event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
+        headers: Mapping[str, str] = event.get("headers") or {}
+        sender_request_id = signature.find_header(headers, SENDER_REQUEST_ID_HEADER)
+        if sender_request_id:
+            logger.append_keys(sender_request_id=sender_request_id[:_MAX_LOGGED_HEADER])
+
+        raw = raw_body(event, self._settings.max_body_bytes)
+        key_stage = self._verify(raw, signature.find_header(headers, self._settings.signature_header))
+
+        try:
+            envelope = parse_envelope(raw)
+            check_age(envelope, self._utcnow(), self._max_age)
+        except EnvelopeError as exc:
+            raise Rejection(400, "invalid_envelope", exc.reason) from None
+        family = family_of(envelope.event)
+        logger.append_keys(event_id=envelope.id, event_type=envelope.event, family=family, key_stage=key_stage)
+
+        attributes = {
+            ATTR_EVENT_TYPE: envelope.event,
+            ATTR_EVENT_ID: envelope.id,
+            ATTR_API_REQUEST_ID: event.get("requestContext", {}).get("requestId", ""),
+            ATTR_KEY_STAGE: key_stage,
+            ATTR_SENDER_REQUEST_ID: (sender_request_id or "")[:_MAX_LOGGED_HEADER],
+        }
+
+        def enqueue() -> dict[str, Any]:
+            received_at = self._utcnow().isoformat()
+            body = raw.decode("utf-8")  # valid: the JSON parser accepted it
+            message_id = self._queues.send(family, body, {**attributes, ATTR_RECEIVED_AT: received_at})
+            return {"eventId": envelope.id, "family": family, "messageId": message_id, "receivedAt": received_at}
+
+        outcome = self._enqueue_once(envelope.id, envelope.model_dump(mode="json"), enqueue, context)
+        if outcome.get("duplicate"):
+            count("Duplicate")
+            logger.info("duplicate delivery, already accepted")
+            return json_response(200, {"status": "duplicate", "eventId": envelope.id})
+        count("Accepted")
+        count("VerifiedByKeyStage", stage=key_stage)
+        logger.info("delivery accepted", extra={"message_id": outcome["messageId"]})
+        return json_response(202, {"status": "accepted", "eventId": envelope.id, "family": family})
+
+    def _verify(self, raw: bytes, header_value: str | None) -> str:
+        """The stage of the key that signed `raw`; refreshes keys once (rate-limited) on a miss."""
+        digest = signature.parse_header(header_value)
+        if digest is None:
+            raise unauthorized()
+        try:
+            stage = signature.verify(raw, digest, self._keyring.keys())
+            if stage is None and self._keyring.refresh_after_miss():
+                stage = signature.verify(raw, digest, self._keyring.keys())
+        except KeyringUnavailable as exc:
+            logger.error("signing keys unavailable", extra={"reason": str(exc)})
+            raise Rejection(503, "unavailable", "signing keys unavailable, retry later", self._retry_after) from None
+        if stage is None:
+            raise unauthorized()
+        return stage
+
+    def _enqueue_once(
+        self,
+        event_id: str,
+        envelope: dict[str, Any],
+        enqueue: Callable[[], dict[str, Any]],
+        context: LambdaContext,
+    ) -> dict[str, Any]:
+        try:
+            return self._dedup.once(event_id, envelope, enqueue, context)
+        except IdempotencyAlreadyInProgressError:
+            raise Rejection(
+                409, "in_flight", "this event is being accepted by another delivery, retry later", self._retry_after
+            ) from None
+        except IdempotencyValidationError:
+            logger.warning("event ID reused with a different body; refusing it")
+            raise Rejection(409, "id_conflict", "event ID already accepted with a different body") from None
+        except (IdempotencyPersistenceLayerError, IdempotencyInconsistentStateError, BotoCoreError, ClientError) as exc:
+            if isinstance(exc, ClientError) and exc.response.get("Error", {}).get("Code") == "InvalidMessageContents":
+                raise Rejection(400, "invalid_body", "body has characters SQS cannot carry") from None
+            # The claim was released (or, if even that failed, expires with its lease): a retry succeeds.
+            logger.exception("AWS call failed while accepting a delivery")
+            raise Rejection(503, "unavailable", "temporarily unavailable, retry later", self._retry_after) from None
+
+
+def build_ingest(settings: IngestSettings) -> Ingest:
+    """Wire the pipeline to real AWS clients (endpoint and region from the usual AWS_* variables)."""
+    from ntp_webhooks.aws_clients import client
+    from ntp_webhooks.dedup import Dedup
+
+    keyring = Keyring(
+        client("secretsmanager"),
+        settings.signing_secret_id,
+        previous_grace=timedelta(hours=settings.previous_key_grace_hours),
+    )
+    dedup = Dedup(client("dynamodb"), settings.dedup_table_name, settings.dedup_retention_days * 86400)
+    return Ingest(settings, keyring, dedup, FamilyQueues(client("sqs"), settings.queue_urls))

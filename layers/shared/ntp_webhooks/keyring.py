@@ -1,0 +1,150 @@
+"""The set of signing keys a delivery may be verified with, loaded from Secrets Manager and cached.
+
+Hand-written rather than Powertools `parameters`: its cache key ignores `VersionStage`/`VersionId`,
+so several live stages would share one entry, and it has no rate-limited refresh-on-miss.
+
+Design:
+- A secret version's value never changes, so values are cached by `VersionId` for the life of the
+  execution environment. A refresh is one `DescribeSecret` call (which version holds which stage),
+  plus one `GetSecretValue` per version not seen before.
+- Accepted stages: AWSCURRENT; AWSPENDING while it exists; AWSPREVIOUS until `previous_grace` after
+  the current version was created.
+- The stage map is refreshed when older than `max_age`, and at most once per
+  `min_forced_interval` when no cached key verifies a delivery (the sender may just have switched).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+if TYPE_CHECKING:
+    from mypy_boto3_secretsmanager import SecretsManagerClient
+
+CURRENT = "AWSCURRENT"
+PENDING = "AWSPENDING"
+PREVIOUS = "AWSPREVIOUS"
+#: Order in which stages are tried and which label wins when a version holds several.
+STAGES = (CURRENT, PENDING, PREVIOUS)
+
+
+class KeyringUnavailable(Exception):
+    """Secrets Manager could not be read and there is no usable cached key."""
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    stage: str
+    version_id: str
+    created: datetime
+    secret: bytes = field(repr=False)
+
+
+@dataclass(frozen=True)
+class _Version:
+    created: datetime
+    secret: bytes = field(repr=False)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Keyring:
+    def __init__(
+        self,
+        client: SecretsManagerClient,
+        secret_id: str,
+        *,
+        max_age: float = 300.0,
+        min_forced_interval: float = 30.0,
+        previous_grace: timedelta = timedelta(hours=72),
+        monotonic: Callable[[], float] = time.monotonic,
+        utcnow: Callable[[], datetime] = _utcnow,
+    ) -> None:
+        self._client = client
+        self._secret_id = secret_id
+        self._max_age = max_age
+        self._min_forced_interval = min_forced_interval
+        self._previous_grace = previous_grace
+        self._monotonic = monotonic
+        self._utcnow = utcnow
+        self._lock = threading.Lock()
+        self._values: dict[str, _Version] = {}
+        self._stages: dict[str, str] = {}  # version id -> the stage it is accepted under
+        self._loaded_at: float | None = None
+        self._forced_at: float | None = None
+
+    def keys(self) -> list[SigningKey]:
+        """The keys accepted right now, refreshing the stage map when it is older than `max_age`."""
+        loaded_at = self._loaded_at
+        if loaded_at is None or self._monotonic() - loaded_at >= self._max_age:
+            with self._lock:
+                loaded_at = self._loaded_at
+                if loaded_at is None or self._monotonic() - loaded_at >= self._max_age:
+                    self._reload()
+        return self._accepted()
+
+    def refresh_after_miss(self) -> bool:
+        """Reload because no cached key verified a delivery. False when rate-limited."""
+        with self._lock:
+            now = self._monotonic()
+            if self._forced_at is not None and now - self._forced_at < self._min_forced_interval:
+                return False
+            self._forced_at = now
+            self._reload(forced=True)
+            return True
+
+    def _reload(self, forced: bool = False) -> None:
+        try:
+            described = self._client.describe_secret(SecretId=self._secret_id)
+            stages: dict[str, str] = {}
+            for version_id, labels in described.get("VersionIdsToStages", {}).items():
+                stage = next((s for s in STAGES if s in labels), None)
+                if stage is not None and self._fetch(version_id):
+                    stages[version_id] = stage
+        except (BotoCoreError, ClientError) as exc:
+            if self._stages and not forced:
+                # Keep verifying with what we have; try again after the rate-limit interval.
+                self._loaded_at = self._monotonic() - self._max_age + self._min_forced_interval
+                return
+            raise KeyringUnavailable(f"cannot read signing secret: {type(exc).__name__}") from exc
+        if CURRENT not in stages.values():
+            raise KeyringUnavailable("signing secret has no AWSCURRENT version")
+        self._values = {vid: self._values[vid] for vid in stages}
+        self._stages = stages
+        self._loaded_at = self._monotonic()
+
+    def _fetch(self, version_id: str) -> bool:
+        """Cache the value of `version_id` unless it already is. False for a version with no value."""
+        if version_id in self._values:
+            return True
+        try:
+            value: Any = self._client.get_secret_value(SecretId=self._secret_id, VersionId=version_id)
+        except ClientError as exc:
+            # A rotation has labelled AWSPENDING but createSecret has not stored a value yet.
+            if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+                return False
+            raise
+        secret_string = value.get("SecretString")
+        if not secret_string:
+            return False
+        self._values[version_id] = _Version(created=value["CreatedDate"], secret=secret_string.encode())
+        return True
+
+    def _accepted(self) -> list[SigningKey]:
+        keys = [
+            SigningKey(stage=stage, version_id=vid, created=self._values[vid].created, secret=self._values[vid].secret)
+            for vid, stage in self._stages.items()
+        ]
+        keys.sort(key=lambda k: STAGES.index(k.stage))
+        current = keys[0] if keys and keys[0].stage == CURRENT else None
+        if current is not None and self._utcnow() >= current.created + self._previous_grace:
+            keys = [k for k in keys if k.stage != PREVIOUS]
+        return keys

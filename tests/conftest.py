@@ -1,0 +1,112 @@
+"""Shared fixtures: moto stands in for AWS, provisioned from template.yaml itself."""
+
+from __future__ import annotations
+
+import importlib.util
+import itertools
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from devtools.deliveries import LOCAL_DEV_SECRET
+from devtools.lambda_events import LambdaContext
+from devtools.provision import Provisioner, Stack
+from devtools.sam_template import REPO_ROOT, SamTemplate
+
+# Fake credentials so nothing can reach a real account, set before any client exists.
+os.environ.update(
+    AWS_ACCESS_KEY_ID="testing",
+    AWS_SECRET_ACCESS_KEY="testing",  # noqa: S105 - moto's fake credentials
+    AWS_SESSION_TOKEN="testing",  # noqa: S105
+    AWS_DEFAULT_REGION="us-east-1",
+)
+os.environ.pop("AWS_PROFILE", None)
+os.environ.pop("AWS_ENDPOINT_URL", None)
+
+TEMPLATE = SamTemplate()
+# Powertools reads these at import time; use the template's own values.
+for _name, _value in TEMPLATE.doc["Globals"]["Function"]["Environment"]["Variables"].items():
+    if isinstance(_value, str):
+        os.environ.setdefault(_name, _value)
+os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "nowtoprint-webhooks-test")
+
+_module_ids = itertools.count()
+
+
+def load_function_module(template: SamTemplate, logical_id: str) -> ModuleType:
+    """Import a function's handler module fresh, by the template's CodeUri and Handler."""
+    spec = template.function(logical_id)
+    path = REPO_ROOT / spec.code_uri / f"{spec.module}.py"
+    module_spec = importlib.util.spec_from_file_location(f"{spec.module}_{next(_module_ids)}", path)
+    assert module_spec is not None and module_spec.loader is not None
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    return module
+
+
+@dataclass
+class AwsCalls:
+    """Every AWS API call made through boto3's default session, as (service, operation)."""
+
+    calls: list[tuple[str, str]] = field(default_factory=list)
+
+    def record(self, event_name: str, **_: Any) -> None:
+        _, service, operation = event_name.split(".")
+        self.calls.append((service, operation))
+
+    def count(self, service: str | None = None) -> int:
+        return sum(1 for s, _ in self.calls if service is None or s == service)
+
+    def reset(self) -> None:
+        self.calls.clear()
+
+
+@pytest.fixture(scope="session")
+def template() -> SamTemplate:
+    return TEMPLATE
+
+
+@pytest.fixture
+def aws() -> Iterator[None]:
+    with mock_aws():
+        yield
+
+
+@pytest.fixture
+def aws_calls(aws: None) -> Iterator[AwsCalls]:
+    """Counts calls of clients created after this fixture (handlers create theirs lazily)."""
+    recorder = AwsCalls()
+    events = boto3.DEFAULT_SESSION.events if boto3.DEFAULT_SESSION else boto3._get_default_session().events
+    events.register("before-call.*.*", recorder.record)
+    yield recorder
+    events.unregister("before-call.*.*", recorder.record)
+
+
+@pytest.fixture
+def stack(aws: None, template: SamTemplate) -> Stack:
+    return Provisioner(template, boto3.client, secret_values={"WebhookSigningSecret": LOCAL_DEV_SECRET}).provision()
+
+
+@pytest.fixture
+def ingest_env(stack: Stack, template: SamTemplate, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    env = stack.function_environment(template, "IngestFunction")
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return env
+
+
+@pytest.fixture
+def ingest_handler(ingest_env: dict[str, str], aws_calls: AwsCalls, template: SamTemplate) -> ModuleType:
+    """IngestFunction's module, imported as Lambda would with the template's environment."""
+    return load_function_module(template, "IngestFunction")
+
+
+@pytest.fixture
+def context(template: SamTemplate) -> LambdaContext:
+    return LambdaContext(function_name="IngestFunction", timeout_seconds=template.function("IngestFunction").timeout)
