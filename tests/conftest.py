@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import importlib.util
+import io
 import itertools
+import json
+import logging
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -110,3 +113,28 @@ def ingest_handler(ingest_env: dict[str, str], aws_calls: AwsCalls, template: Sa
 @pytest.fixture
 def context(template: SamTemplate) -> LambdaContext:
     return LambdaContext(function_name="IngestFunction", timeout_seconds=template.function("IngestFunction").timeout)
+
+
+@dataclass
+class JsonLogs:
+    stream: io.StringIO
+
+    def records(self) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in self.stream.getvalue().splitlines() if line.strip()]
+
+    @property
+    def text(self) -> str:
+        return self.stream.getvalue()
+
+
+@pytest.fixture
+def json_logs() -> Iterator[JsonLogs]:
+    """What the Powertools Logger writes, formatted exactly as in CloudWatch."""
+    from ntp_webhooks.observability import logger
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logger.registered_formatter)
+    logger._logger.addHandler(handler)
+    yield JsonLogs(stream)
+    logger._logger.removeHandler(handler)

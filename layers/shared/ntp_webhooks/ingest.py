@@ -121,13 +121,24 @@ class Ingest:
             ATTR_SENDER_REQUEST_ID: (sender_request_id or "")[:_MAX_LOGGED_HEADER],
         }
 
+        sent: dict[str, Any] = {}
+
         def enqueue() -> dict[str, Any]:
             received_at = self._utcnow().isoformat()
             body = raw.decode("utf-8")  # valid: the JSON parser accepted it
             message_id = self._queues.send(family, body, {**attributes, ATTR_RECEIVED_AT: received_at})
-            return {"eventId": envelope.id, "family": family, "messageId": message_id, "receivedAt": received_at}
+            sent.update(eventId=envelope.id, family=family, messageId=message_id, receivedAt=received_at)
+            return dict(sent)
 
-        outcome = self._enqueue_once(envelope.id, envelope.model_dump(mode="json"), enqueue, context)
+        try:
+            outcome = self._enqueue_once(envelope.id, envelope.model_dump(mode="json"), enqueue, context)
+        except Rejection:
+            if not sent:
+                raise
+            # Enqueued, but marking the claim done failed. Answering 503 would make the sender retry and,
+            # once the lease ends, enqueue it again; 202 is the truth. The claim expires with its lease.
+            logger.warning("event enqueued but its dedup record was not marked complete")
+            outcome = sent
         if outcome.get("duplicate"):
             count("Duplicate")
             logger.info("duplicate delivery, already accepted")

@@ -1,0 +1,107 @@
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from ntp_webhooks.envelope import Envelope, EnvelopeError, check_age, parse_envelope
+
+DOCUMENTED = b"""{
+  "id": "evt_01js3q7d9w4b2k8m1z0h3v6x7y",
+  "event": "quote.received",
+  "timestamp": "2026-04-16T10:00:00.000Z",
+  "data": {
+    "rfqId": "rfq_123456",
+    "quoteId": "quote_987654"
+  }
+}"""
+
+
+def body(**changes: object) -> bytes:
+    payload = json.loads(DOCUMENTED)
+    payload.update(changes)
+    return json.dumps(payload).encode()
+
+
+def test_documented_example_parses() -> None:
+    envelope = parse_envelope(DOCUMENTED)
+    assert envelope.id == "evt_01js3q7d9w4b2k8m1z0h3v6x7y"
+    assert envelope.event == "quote.received"
+    assert envelope.family == "quote"
+    assert envelope.timestamp == datetime(2026, 4, 16, 10, tzinfo=UTC)
+    assert envelope.data == {"rfqId": "rfq_123456", "quoteId": "quote_987654"}
+
+
+def test_unknown_top_level_fields_are_kept() -> None:
+    envelope = parse_envelope(body(apiVersion="2026-04", partner={"id": 7}))
+    dumped = envelope.model_dump(mode="json")
+    assert dumped["apiVersion"] == "2026-04"
+    assert dumped["partner"] == {"id": 7}
+
+
+def test_offset_timestamps_are_accepted() -> None:
+    assert parse_envelope(body(timestamp="2026-04-16T12:00:00+02:00")).timestamp == datetime(2026, 4, 16, 10, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (b"{not json", "not valid JSON"),
+        (b"\xff\xfe{}", "not valid JSON"),
+        (b"", "not valid JSON"),
+        (b"[1, 2]", "must be a JSON object"),
+        (body(id=""), "id"),
+        (body(id="x" * 129), "id"),
+        (body(id="evt 1"), "id"),
+        (body(id="evt\u00e9"), "id"),
+        (body(id=12), "id"),
+        (body(event="Quote.Received"), "event"),
+        (body(event="quote"), "event"),
+        (body(event="quote..received"), "event"),
+        (body(event="quote.received "), "event"),
+        (body(timestamp="2026-04-16T10:00:00"), "timestamp"),
+        (body(timestamp="yesterday"), "timestamp"),
+        (body(timestamp=1776333600), "timestamp"),
+        (body(data=["a"]), "data"),
+        (body(data=None), "data"),
+    ],
+)
+def test_invalid_envelopes_say_why(raw: bytes, reason: str) -> None:
+    with pytest.raises(EnvelopeError) as caught:
+        parse_envelope(raw)
+    assert reason in caught.value.reason
+
+
+def test_missing_fields() -> None:
+    for name in ("id", "event", "timestamp", "data"):
+        payload = json.loads(DOCUMENTED)
+        del payload[name]
+        with pytest.raises(EnvelopeError, match=name):
+            parse_envelope(json.dumps(payload).encode())
+
+
+def test_errors_do_not_echo_values() -> None:
+    with pytest.raises(EnvelopeError) as caught:
+        parse_envelope(body(id="secret-looking-value " * 10))
+    assert "secret-looking-value" not in caught.value.reason
+
+
+def test_128_printable_characters_is_the_limit() -> None:
+    assert parse_envelope(body(id="e" * 128)).id == "e" * 128
+
+
+def _at(timestamp: datetime) -> Envelope:
+    return parse_envelope(body(timestamp=timestamp.isoformat()))
+
+
+def test_age_window() -> None:
+    now = datetime(2026, 11, 27, 12, tzinfo=UTC)
+    max_age = timedelta(hours=72)
+    check_age(_at(now), now, max_age)
+    check_age(_at(now - max_age + timedelta(seconds=1)), now, max_age)
+    check_age(_at(now + timedelta(minutes=5)), now, max_age)
+    with pytest.raises(EnvelopeError, match="older than 72 hours"):
+        check_age(_at(now - max_age - timedelta(seconds=1)), now, max_age)
+    with pytest.raises(EnvelopeError, match="future"):
+        check_age(_at(now + timedelta(minutes=5, seconds=1)), now, max_age)

@@ -1,0 +1,186 @@
+"""Keyring against moto's Secrets Manager, with a controllable clock."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import EndpointConnectionError
+from moto import mock_aws
+
+from ntp_webhooks.keyring import CURRENT, PENDING, PREVIOUS, Keyring, KeyringUnavailable
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.mono = 1000.0
+        self.wall = datetime.now(UTC)
+
+    def advance(self, seconds: float) -> None:
+        self.mono += seconds
+        self.wall += timedelta(seconds=seconds)
+
+
+@pytest.fixture
+def sm() -> Iterator[Any]:
+    with mock_aws():
+        client = boto3.client("secretsmanager")
+        client.create_secret(Name="signing", SecretString="key-one")
+        yield client
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def calls(sm: Any) -> list[str]:
+    seen: list[str] = []
+    sm.meta.events.register("before-call.secrets-manager.*", lambda event_name, **_: seen.append(event_name.split(".")[-1]))
+    return seen
+
+
+def make(sm: Any, clock: Clock, **kwargs: Any) -> Keyring:
+    return Keyring(sm, "signing", monotonic=lambda: clock.mono, utcnow=lambda: clock.wall, **kwargs)
+
+
+def add_pending(sm: Any, value: str, token: str = "token-2-aaaaaaaaaaaaaaaaaaaaaaaaaaaa") -> str:
+    sm.put_secret_value(SecretId="signing", SecretString=value, VersionStages=[PENDING], ClientRequestToken=token)
+    return token
+
+
+def promote(sm: Any, version_id: str) -> None:
+    current = next(
+        vid for vid, stages in sm.describe_secret(SecretId="signing")["VersionIdsToStages"].items() if CURRENT in stages
+    )
+    sm.update_secret_version_stage(
+        SecretId="signing", VersionStage=CURRENT, MoveToVersionId=version_id, RemoveFromVersionId=current
+    )
+    sm.update_secret_version_stage(SecretId="signing", VersionStage=PENDING, RemoveFromVersionId=version_id)
+
+
+def secrets_by_stage(keyring: Keyring) -> dict[str, bytes]:
+    return {key.stage: key.secret for key in keyring.keys()}
+
+
+def test_current_key_only(sm: Any, clock: Clock) -> None:
+    assert secrets_by_stage(make(sm, clock)) == {CURRENT: b"key-one"}
+
+
+def test_warm_reads_make_no_calls(sm: Any, clock: Clock, calls: list[str]) -> None:
+    keyring = make(sm, clock)
+    keyring.keys()
+    first = len(calls)
+    for _ in range(100):
+        clock.advance(2)
+        keyring.keys()
+    assert first == 2  # DescribeSecret + GetSecretValue of the one version
+    assert len(calls) == first
+
+
+def test_refresh_after_max_age_reads_only_the_stage_map(sm: Any, clock: Clock, calls: list[str]) -> None:
+    keyring = make(sm, clock)
+    keyring.keys()
+    calls.clear()
+    clock.advance(300)
+    keyring.keys()
+    assert calls == ["DescribeSecret"]
+
+
+def test_pending_and_previous_are_accepted(sm: Any, clock: Clock) -> None:
+    keyring = make(sm, clock)
+    version = add_pending(sm, "key-two")
+    clock.advance(300)
+    assert secrets_by_stage(keyring) == {CURRENT: b"key-one", PENDING: b"key-two"}
+    promote(sm, version)
+    clock.advance(300)
+    assert secrets_by_stage(keyring) == {CURRENT: b"key-two", PREVIOUS: b"key-one"}
+    assert [k.stage for k in keyring.keys()] == [CURRENT, PREVIOUS]
+
+
+def test_previous_expires_after_grace(sm: Any, clock: Clock) -> None:
+    version = add_pending(sm, "key-two")
+    promote(sm, version)
+    created = sm.get_secret_value(SecretId="signing", VersionStage=CURRENT)["CreatedDate"]
+    clock.wall = created + timedelta(hours=71, minutes=59)
+    keyring = make(sm, clock, previous_grace=timedelta(hours=72))
+    assert PREVIOUS in secrets_by_stage(keyring)
+    clock.wall = created + timedelta(hours=72)
+    assert secrets_by_stage(keyring) == {CURRENT: b"key-two"}
+
+
+def test_pending_label_without_a_value_is_skipped(sm: Any, clock: Clock) -> None:
+    """What RotateSecret does before createSecret: a version with only the AWSPENDING label.
+
+    moto cannot create a version without a value, so the label is added to DescribeSecret's answer;
+    GetSecretValue for that version then fails with ResourceNotFoundException, as on AWS.
+    """
+
+    def add_valueless_pending(parsed: dict[str, Any], **_: Any) -> None:
+        parsed["VersionIdsToStages"]["token-without-value-000000000000000"] = [PENDING]
+
+    sm.meta.events.register("after-call.secrets-manager.DescribeSecret", add_valueless_pending)
+    assert secrets_by_stage(make(sm, clock)) == {CURRENT: b"key-one"}
+
+
+def test_forced_refresh_is_rate_limited(sm: Any, clock: Clock, calls: list[str]) -> None:
+    keyring = make(sm, clock)
+    keyring.keys()
+    calls.clear()
+    assert keyring.refresh_after_miss() is True
+    assert keyring.refresh_after_miss() is False
+    clock.advance(29)
+    assert keyring.refresh_after_miss() is False
+    assert calls == ["DescribeSecret"]
+    clock.advance(1)
+    assert keyring.refresh_after_miss() is True
+    assert calls == ["DescribeSecret", "DescribeSecret"]
+
+
+def test_forced_refresh_finds_a_new_key(sm: Any, clock: Clock) -> None:
+    keyring = make(sm, clock)
+    keyring.keys()
+    add_pending(sm, "key-two")
+    assert PENDING not in secrets_by_stage(keyring)
+    keyring.refresh_after_miss()
+    assert secrets_by_stage(keyring)[PENDING] == b"key-two"
+
+
+def _fail(**_: Any) -> None:
+    raise EndpointConnectionError(endpoint_url="https://secretsmanager")
+
+
+def test_unreachable_on_first_load_is_unavailable(sm: Any, clock: Clock) -> None:
+    sm.meta.events.register("before-call.secrets-manager.*", _fail)
+    with pytest.raises(KeyringUnavailable):
+        make(sm, clock).keys()
+
+
+def test_unreachable_later_keeps_the_cached_keys(sm: Any, clock: Clock, calls: list[str]) -> None:
+    keyring = make(sm, clock)
+    keyring.keys()
+    sm.meta.events.register("before-call.secrets-manager.*", _fail)
+    clock.advance(300)
+    assert secrets_by_stage(keyring) == {CURRENT: b"key-one"}
+    calls.clear()
+    clock.advance(10)
+    keyring.keys()
+    assert calls == []  # backs off instead of calling on every request
+    with pytest.raises(KeyringUnavailable):
+        keyring.refresh_after_miss()
+
+
+def test_missing_current_is_unavailable(sm: Any, clock: Clock) -> None:
+    version = sm.describe_secret(SecretId="signing")["VersionIdsToStages"]
+    (only,) = version
+    sm.update_secret_version_stage(SecretId="signing", VersionStage=CURRENT, RemoveFromVersionId=only)
+    with pytest.raises(KeyringUnavailable, match="AWSCURRENT"):
+        make(sm, clock).keys()
+
+
+def test_secret_is_not_in_repr(sm: Any, clock: Clock) -> None:
+    assert "key-one" not in repr(make(sm, clock).keys())

@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from ntp_webhooks.settings import load_ingest_settings
+
+ENV = {
+    "SIGNATURE_HEADER": "X-Webhook-Signature",
+    "MAX_BODY_BYTES": "262144",
+    "EVENT_MAX_AGE_HOURS": "72",
+    "DEDUP_RETENTION_DAYS": "7",
+    "DEDUP_TABLE_NAME": "dedup",
+    "SIGNING_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:s",
+    "QUOTE_QUEUE_URL": "https://q/quote",
+    "ORDER_QUEUE_URL": "https://q/order",
+    "WORKFLOW_QUEUE_URL": "https://q/workflow",
+}
+
+
+def test_loads_the_template_environment() -> None:
+    settings = load_ingest_settings(ENV)
+    assert settings.max_body_bytes == 262144
+    assert settings.queue_urls == {"quote": "https://q/quote", "order": "https://q/order", "workflow": "https://q/workflow"}
+    assert settings.previous_key_grace_hours == 72
+
+
+def test_missing_variable_fails_loudly() -> None:
+    env = dict(ENV)
+    del env["DEDUP_TABLE_NAME"]
+    with pytest.raises(ValidationError, match="DEDUP_TABLE_NAME"):
+        load_ingest_settings(env)
+
+
+@pytest.mark.parametrize(("days", "hours"), [(3, 72), (1, 1), (7, 145)])
+def test_dedup_retention_must_outlive_the_acceptance_window(days: int, hours: int) -> None:
+    """Pitfall 8: a replay must be too old to accept before its dedup record can expire."""
+    with pytest.raises(ValidationError, match="DEDUP_RETENTION_DAYS"):
+        load_ingest_settings({**ENV, "DEDUP_RETENTION_DAYS": str(days), "EVENT_MAX_AGE_HOURS": str(hours)})
