@@ -11,7 +11,7 @@ from devtools.lambda_events import http_api_event
 from ntp_webhooks.signature import sign
 
 #: The documented local development secret: sample events in events/ are signed with it.
-LOCAL_DEV_SECRET = "ntp-local-dev-secret-do-not-use-in-production"
+LOCAL_DEV_SECRET = "ntp-local-dev-secret-do-not-use-in-production"  # noqa: S105 - public by design
 DEFAULT_SIGNATURE_HEADER = "X-Webhook-Signature"
 
 #: `data` for every documented event type (only quote.received is published by NowToPrint).

@@ -120,7 +120,7 @@ class Provisioner:
     def __init__(
         self,
         template: SamTemplate,
-        client: Callable[[str], Any],
+        client: Callable[..., Any],
         *,
         region: str = "us-east-1",
         name_prefix: str = "local",
@@ -221,7 +221,11 @@ class Provisioner:
         sqs = self.client("sqs")
         name = props.get("QueueName") or self._name(logical_id)
         attributes = {
-            key: json.dumps(value) if isinstance(value, dict) else str(value).lower() if isinstance(value, bool) else str(value)
+            key: json.dumps(value)
+            if isinstance(value, dict)
+            else str(value).lower()
+            if isinstance(value, bool)
+            else str(value)
             for key, value in props.items()
             if key not in ("QueueName", "Tags")
         }

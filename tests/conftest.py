@@ -25,8 +25,8 @@ from devtools.sam_template import REPO_ROOT, SamTemplate
 # Fake credentials so nothing can reach a real account, set before any client exists.
 os.environ.update(
     AWS_ACCESS_KEY_ID="testing",
-    AWS_SECRET_ACCESS_KEY="testing",  # noqa: S105 - moto's fake credentials
-    AWS_SESSION_TOKEN="testing",  # noqa: S105
+    AWS_SECRET_ACCESS_KEY="testing",
+    AWS_SESSION_TOKEN="testing",
     AWS_DEFAULT_REGION="us-east-1",
 )
 os.environ.pop("AWS_PROFILE", None)
@@ -60,7 +60,7 @@ class AwsCalls:
     calls: list[tuple[str, str]] = field(default_factory=list)
 
     def record(self, event_name: str, **_: Any) -> None:
-        _, service, operation = event_name.split(".")
+        _prefix, service, operation = event_name.split(".")
         self.calls.append((service, operation))
 
     def count(self, service: str | None = None) -> int:

@@ -7,6 +7,10 @@ package would add tens of milliseconds to every cold start for a single route.
 
 from __future__ import annotations
 
+# isort: off
+from ntp_webhooks import init_phase  # first: pauses garbage collection while the rest loads
+# isort: on
+
 from functools import cache
 from typing import Any
 
@@ -16,7 +20,6 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from ntp_webhooks.ingest import Ingest, build_ingest
 from ntp_webhooks.observability import logger, metrics
 from ntp_webhooks.settings import load_ingest_settings
-
 
 # Read at init so a misconfigured deployment fails its cold start loudly, not a request later.
 SETTINGS = load_ingest_settings()
@@ -32,3 +35,6 @@ def _ingest() -> Ingest:
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return _ingest()(event, context)
+
+
+init_phase.finished()

@@ -34,7 +34,7 @@ def body_of(response: dict[str, Any]) -> dict[str, Any]:
 def messages(stack: Stack, queue: str) -> list[dict[str, Any]]:
     """Drain a queue and return its messages with attributes."""
     sqs = boto3.client("sqs")
-    found: list[dict[str, Any]] = []
+    found: list[Any] = []
     while True:
         batch = sqs.receive_message(
             QueueUrl=stack.refs[queue], MaxNumberOfMessages=10, MessageAttributeNames=["All"], VisibilityTimeout=600
@@ -185,7 +185,8 @@ def test_duplicate_in_flight_gets_409_with_retry_after(ingest_handler: ModuleTyp
     def slow_send(*args: Any) -> str:
         entered.set()
         assert release.wait(10)
-        return real_send(*args)
+        message_id: str = real_send(*args)
+        return message_id
 
     queues.send = slow_send
     with ThreadPoolExecutor(1) as pool:
@@ -210,7 +211,7 @@ def test_concurrent_deliveries_of_one_event_enqueue_it_once(ingest_handler: Modu
         barrier.wait()
         return int(invoke(ingest_handler, event)["statusCode"])
 
-    ingest_handler._ingest()._keyring.keys()  # warm, as concurrent deliveries would find it
+    ingest_handler._ingest()._keyring.accepted_keys()  # warm, as concurrent deliveries would find it
     with ThreadPoolExecutor(16) as pool:
         statuses = list(pool.map(deliver, range(16)))
     assert statuses.count(202) == 1
@@ -374,7 +375,9 @@ def test_header_name_case_does_not_matter(ingest_handler: ModuleType, name: str)
     assert invoke(ingest_handler, event)["statusCode"] == 202
 
 
-def test_oversize_body_is_413_before_anything_else(ingest_handler: ModuleType, stack: Stack, aws_calls: AwsCalls) -> None:
+def test_oversize_body_is_413_before_anything_else(
+    ingest_handler: ModuleType, stack: Stack, aws_calls: AwsCalls
+) -> None:
     payload = envelope("order.created", data={"blob": "x" * 262144})
     body = _refused(ingest_handler, stack, signed_event(payload), 413)
     assert body["error"] == "payload_too_large"
@@ -385,7 +388,9 @@ def test_oversize_body_is_413_before_anything_else(ingest_handler: ModuleType, s
     ("age", "reason"),
     [(timedelta(hours=72, minutes=1), "older than 72 hours"), (timedelta(minutes=-6), "future")],
 )
-def test_stale_or_future_timestamp_is_400(ingest_handler: ModuleType, stack: Stack, age: timedelta, reason: str) -> None:
+def test_stale_or_future_timestamp_is_400(
+    ingest_handler: ModuleType, stack: Stack, age: timedelta, reason: str
+) -> None:
     payload = envelope("order.created", timestamp=datetime.now(UTC) - age)
     body = _refused(ingest_handler, stack, signed_event(payload), 400)
     assert body["error"] == "invalid_envelope"
@@ -407,16 +412,16 @@ def test_every_accepted_path_went_through_verification(
     ingest_handler: ModuleType, stack: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Pitfall 1: if verification stops being called, or stops deciding, this fails."""
-    from ntp_webhooks import ingest as ingest_module
+    from ntp_webhooks import signature
 
     verified: list[bytes] = []
-    real_verify = ingest_module.signature.verify
+    real_verify = signature.verify
 
     def spy(body: bytes, digest: str, keys: Any) -> str | None:
         verified.append(body)
         return real_verify(body, digest, keys)
 
-    monkeypatch.setattr(ingest_module.signature, "verify", spy)
+    monkeypatch.setattr(signature, "verify", spy)
     accepted = []
     for event_name in ("quote.received", "order.created", "workflow.preflight_completed"):
         for base64_encoded in (False, True):
@@ -426,7 +431,7 @@ def test_every_accepted_path_went_through_verification(
             accepted.append(raw)
             assert verified[-1] == raw
 
-    monkeypatch.setattr(ingest_module.signature, "verify", lambda *_: None)
+    monkeypatch.setattr(signature, "verify", lambda *_: None)
     assert invoke(ingest_handler, signed_event(envelope()))["statusCode"] == 401
 
 

@@ -40,7 +40,9 @@ def clock() -> Clock:
 @pytest.fixture
 def calls(sm: Any) -> list[str]:
     seen: list[str] = []
-    sm.meta.events.register("before-call.secrets-manager.*", lambda event_name, **_: seen.append(event_name.split(".")[-1]))
+    sm.meta.events.register(
+        "before-call.secrets-manager.*", lambda event_name, **_: seen.append(event_name.split(".")[-1])
+    )
     return seen
 
 
@@ -64,7 +66,7 @@ def promote(sm: Any, version_id: str) -> None:
 
 
 def secrets_by_stage(keyring: Keyring) -> dict[str, bytes]:
-    return {key.stage: key.secret for key in keyring.keys()}
+    return {key.stage: key.secret for key in keyring.accepted_keys()}
 
 
 def test_current_key_only(sm: Any, clock: Clock) -> None:
@@ -73,21 +75,21 @@ def test_current_key_only(sm: Any, clock: Clock) -> None:
 
 def test_warm_reads_make_no_calls(sm: Any, clock: Clock, calls: list[str]) -> None:
     keyring = make(sm, clock)
-    keyring.keys()
+    keyring.accepted_keys()
     first = len(calls)
     for _ in range(100):
         clock.advance(2)
-        keyring.keys()
+        keyring.accepted_keys()
     assert first == 2  # DescribeSecret + GetSecretValue of the one version
     assert len(calls) == first
 
 
 def test_refresh_after_max_age_reads_only_the_stage_map(sm: Any, clock: Clock, calls: list[str]) -> None:
     keyring = make(sm, clock)
-    keyring.keys()
+    keyring.accepted_keys()
     calls.clear()
     clock.advance(300)
-    keyring.keys()
+    keyring.accepted_keys()
     assert calls == ["DescribeSecret"]
 
 
@@ -99,7 +101,7 @@ def test_pending_and_previous_are_accepted(sm: Any, clock: Clock) -> None:
     promote(sm, version)
     clock.advance(300)
     assert secrets_by_stage(keyring) == {CURRENT: b"key-two", PREVIOUS: b"key-one"}
-    assert [k.stage for k in keyring.keys()] == [CURRENT, PREVIOUS]
+    assert [k.stage for k in keyring.accepted_keys()] == [CURRENT, PREVIOUS]
 
 
 def test_previous_expires_after_grace(sm: Any, clock: Clock) -> None:
@@ -129,7 +131,7 @@ def test_pending_label_without_a_value_is_skipped(sm: Any, clock: Clock) -> None
 
 def test_forced_refresh_is_rate_limited(sm: Any, clock: Clock, calls: list[str]) -> None:
     keyring = make(sm, clock)
-    keyring.keys()
+    keyring.accepted_keys()
     calls.clear()
     assert keyring.refresh_after_miss() is True
     assert keyring.refresh_after_miss() is False
@@ -143,7 +145,7 @@ def test_forced_refresh_is_rate_limited(sm: Any, clock: Clock, calls: list[str])
 
 def test_forced_refresh_finds_a_new_key(sm: Any, clock: Clock) -> None:
     keyring = make(sm, clock)
-    keyring.keys()
+    keyring.accepted_keys()
     add_pending(sm, "key-two")
     assert PENDING not in secrets_by_stage(keyring)
     keyring.refresh_after_miss()
@@ -157,18 +159,18 @@ def _fail(**_: Any) -> None:
 def test_unreachable_on_first_load_is_unavailable(sm: Any, clock: Clock) -> None:
     sm.meta.events.register("before-call.secrets-manager.*", _fail)
     with pytest.raises(KeyringUnavailable):
-        make(sm, clock).keys()
+        make(sm, clock).accepted_keys()
 
 
 def test_unreachable_later_keeps_the_cached_keys(sm: Any, clock: Clock, calls: list[str]) -> None:
     keyring = make(sm, clock)
-    keyring.keys()
+    keyring.accepted_keys()
     sm.meta.events.register("before-call.secrets-manager.*", _fail)
     clock.advance(300)
     assert secrets_by_stage(keyring) == {CURRENT: b"key-one"}
     calls.clear()
     clock.advance(10)
-    keyring.keys()
+    keyring.accepted_keys()
     assert calls == []  # backs off instead of calling on every request
     with pytest.raises(KeyringUnavailable):
         keyring.refresh_after_miss()
@@ -179,8 +181,8 @@ def test_missing_current_is_unavailable(sm: Any, clock: Clock) -> None:
     (only,) = version
     sm.update_secret_version_stage(SecretId="signing", VersionStage=CURRENT, RemoveFromVersionId=only)
     with pytest.raises(KeyringUnavailable, match="AWSCURRENT"):
-        make(sm, clock).keys()
+        make(sm, clock).accepted_keys()
 
 
 def test_secret_is_not_in_repr(sm: Any, clock: Clock) -> None:
-    assert "key-one" not in repr(make(sm, clock).keys())
+    assert "key-one" not in repr(make(sm, clock).accepted_keys())

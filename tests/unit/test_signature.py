@@ -85,7 +85,7 @@ def test_comparison_is_constant_time(monkeypatch: pytest.MonkeyPatch) -> None:
         seen.append((a, b))
         return original(a, b)
 
-    monkeypatch.setattr(signature.hmac, "compare_digest", spy)
+    monkeypatch.setattr(hmac, "compare_digest", spy)
     keys = [Key("AWSCURRENT", b"a"), Key("AWSPENDING", b"b"), Key("AWSPREVIOUS", GITHUB_SECRET)]
     digest = GITHUB_HEADER.removeprefix("sha256=")
     assert signature.verify(GITHUB_BODY, digest, keys) == "AWSPREVIOUS"

@@ -7,6 +7,8 @@ is marked COMPLETED; if the work raises, the claim is deleted so the sender's re
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +31,7 @@ TTL_ATTRIBUTE = "expiration"
 KEY_ATTRIBUTE = "id"
 
 
-def _mark_duplicate(response: Any, record: DataRecord) -> Any:
+def _mark_duplicate(response: Any, idempotent_data: DataRecord) -> Any:
     # Powertools calls this only when it returns a response stored by an earlier delivery.
     return {**response, "duplicate": True}
 
@@ -46,9 +48,7 @@ class Dedup:
         )
         self.config = IdempotencyConfig(
             event_key_jmespath="id",
-            # The whole parsed envelope: the same ID with different content is a conflict, while a
-            # byte-different serialization of the same content is a plain duplicate.
-            payload_validation_jmespath="envelope",
+            payload_validation_jmespath="content",
             raise_on_no_idempotency_key=True,
             expires_after_seconds=retention_seconds,
             response_hook=_mark_duplicate,
@@ -67,11 +67,16 @@ class Dedup:
     def once(
         self,
         event_id: str,
-        envelope: dict[str, Any],
+        content: dict[str, Any],
         work: Callable[[], dict[str, Any]],
         context: LambdaContext,
     ) -> dict[str, Any]:
+        """`content` is the parsed envelope: the same ID with other content is a conflict, while the
+        same content serialized differently is a plain duplicate."""
         # The claim's lease is the invocation's remaining time: a crash leaves a short-lived claim.
         self.config.register_lambda_context(context)
-        result: dict[str, Any] = self._run(claim={"id": event_id, "envelope": envelope}, work=work)
+        # Powertools deep-copies the claim; a digest keeps that cheap for a 256 KiB body.
+        canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        claim = {"id": event_id, "content": hashlib.sha256(canonical.encode()).hexdigest()}
+        result: dict[str, Any] = self._run(claim=claim, work=work)
         return result

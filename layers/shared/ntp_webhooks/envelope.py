@@ -1,29 +1,73 @@
-"""The envelope every NowToPrint webhook shares: `id`, `event`, `timestamp`, `data`, and anything else."""
+"""The envelope every NowToPrint webhook shares: `id`, `event`, `timestamp`, `data`, and anything else.
+
+Validated with pydantic-core's `SchemaValidator` (pydantic v2's validation engine) rather than a
+`BaseModel`: importing `pydantic.main` costs ~100 ms of the ingest function's cold start, over its
+budget (docs/performance.md). The consumers' typed event models are pydantic `BaseModel`s built on
+the same rules, and a test holds the two to the same verdicts.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic_core import SchemaValidator, ValidationError
 
 #: Clock skew tolerated for a timestamp ahead of ours.
 MAX_FUTURE_SKEW = timedelta(minutes=5)
+#: 1-128 visible ASCII characters (no spaces or control characters).
+EVENT_ID_PATTERN = r"^[\x21-\x7e]{1,128}$"
+#: A lower-case dotted name: `quote.received`, `workflow.preflight_completed`.
+EVENT_NAME_PATTERN = r"^[a-z][a-z0-9_-]*(\.[a-z0-9][a-z0-9_-]*)+$"
+EVENT_NAME_MAX_LENGTH = 128
 
-EventId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$")]
-EventName = Annotated[str, Field(max_length=128, pattern=r"^[a-z][a-z0-9_-]*(\.[a-z0-9][a-z0-9_-]*)+$")]
+_VALIDATOR = SchemaValidator(
+    {
+        "type": "typed-dict",
+        "extra_behavior": "allow",  # unknown top-level fields are kept
+        "fields": {
+            "id": {
+                "type": "typed-dict-field",
+                "schema": {
+                    "type": "str",
+                    "strict": True,
+                    "min_length": 1,
+                    "max_length": 128,
+                    "pattern": EVENT_ID_PATTERN,
+                },
+            },
+            "event": {
+                "type": "typed-dict-field",
+                "schema": {
+                    "type": "str",
+                    "strict": True,
+                    "max_length": EVENT_NAME_MAX_LENGTH,
+                    "pattern": EVENT_NAME_PATTERN,
+                },
+            },
+            # strict: an ISO-8601 string with a zone, not a Unix number.
+            "timestamp": {
+                "type": "typed-dict-field",
+                "schema": {"type": "datetime", "strict": True, "tz_constraint": "aware"},
+            },
+            "data": {
+                "type": "typed-dict-field",
+                "schema": {"type": "dict", "keys_schema": {"type": "str"}, "values_schema": {"type": "any"}},
+            },
+        },
+    }
+)
 
 
-class Envelope(BaseModel):
-    """`id`: 1-128 visible ASCII characters. `event`: lower-case dotted name. Unknown fields are kept."""
-
-    model_config = ConfigDict(extra="allow", frozen=True)
-
-    id: EventId
-    event: EventName
-    # strict: an ISO-8601 string with a zone, not a Unix number.
-    timestamp: Annotated[AwareDatetime, Field(strict=True)]
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    id: str
+    event: str
+    timestamp: datetime
     data: dict[str, Any]
+    #: Every top-level field as sent (timestamp as an ISO string), unknown ones included.
+    fields: dict[str, Any]
 
     @property
     def family(self) -> str:
@@ -41,15 +85,28 @@ class EnvelopeError(ValueError):
 def parse_envelope(raw: bytes) -> Envelope:
     """Validate the (already verified) raw body. Errors name the field, never echo its value."""
     try:
-        return Envelope.model_validate_json(raw)
+        parsed: dict[str, Any] = _VALIDATOR.validate_json(raw)
     except ValidationError as exc:
-        first = exc.errors(include_url=False, include_input=False)[0]
-        if first["type"] == "json_invalid":
-            raise EnvelopeError("body is not valid JSON") from None
-        if first["type"] == "model_type":
-            raise EnvelopeError("body must be a JSON object") from None
-        where = ".".join(str(part) for part in first["loc"]) or "body"
-        raise EnvelopeError(f"invalid envelope: {where}: {first['msg']}") from None
+        raise EnvelopeError(describe(exc)) from None
+    timestamp: datetime = parsed["timestamp"]
+    return Envelope(
+        id=parsed["id"],
+        event=parsed["event"],
+        timestamp=timestamp,
+        data=parsed["data"],
+        fields={**parsed, "timestamp": timestamp.isoformat()},
+    )
+
+
+def describe(exc: ValidationError) -> str:
+    """A short reason for the first validation error, without the offending value."""
+    first = exc.errors(include_url=False, include_input=False, include_context=False)[0]
+    if first["type"] == "json_invalid":
+        return "body is not valid JSON"
+    if first["type"] in ("dict_type", "model_type") and not first["loc"]:
+        return "body must be a JSON object"
+    where = ".".join(str(part) for part in first["loc"]) or "body"
+    return f"invalid envelope: {where}: {first['msg']}"
 
 
 def check_age(envelope: Envelope, now: datetime, max_age: timedelta) -> None:

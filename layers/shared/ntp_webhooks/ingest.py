@@ -27,7 +27,7 @@ from ntp_webhooks.family_queues import (
     ATTR_SENDER_REQUEST_ID,
     FamilyQueues,
 )
-from ntp_webhooks.keyring import Keyring, KeyringUnavailable
+from ntp_webhooks.keyring import CURRENT, PENDING, PREVIOUS, Keyring, KeyringUnavailable
 from ntp_webhooks.observability import count, logger
 from ntp_webhooks.responses import Rejection, json_response, unauthorized
 from ntp_webhooks.routing import family_of
@@ -39,6 +39,12 @@ if TYPE_CHECKING:
     from ntp_webhooks.settings import IngestSettings
 
 SENDER_REQUEST_ID_HEADER = "x-request-id"
+#: Which key verified each accepted delivery: operators see when the sender switched keys.
+ACCEPTED_BY_STAGE = {
+    CURRENT: "AcceptedWithCurrentKey",
+    PENDING: "AcceptedWithPendingKey",
+    PREVIOUS: "AcceptedWithPreviousKey",
+}
 _MAX_LOGGED_HEADER = 128
 
 
@@ -131,7 +137,7 @@ class Ingest:
             return dict(sent)
 
         try:
-            outcome = self._enqueue_once(envelope.id, envelope.model_dump(mode="json"), enqueue, context)
+            outcome = self._enqueue_once(envelope.id, envelope.fields, enqueue, context)
         except Rejection:
             if not sent:
                 raise
@@ -144,7 +150,7 @@ class Ingest:
             logger.info("duplicate delivery, already accepted")
             return json_response(200, {"status": "duplicate", "eventId": envelope.id})
         count("Accepted")
-        count("VerifiedByKeyStage", stage=key_stage)
+        count(ACCEPTED_BY_STAGE[key_stage])
         logger.info("delivery accepted", extra={"message_id": outcome["messageId"]})
         return json_response(202, {"status": "accepted", "eventId": envelope.id, "family": family})
 
@@ -154,9 +160,9 @@ class Ingest:
         if digest is None:
             raise unauthorized()
         try:
-            stage = signature.verify(raw, digest, self._keyring.keys())
+            stage = signature.verify(raw, digest, self._keyring.accepted_keys())
             if stage is None and self._keyring.refresh_after_miss():
-                stage = signature.verify(raw, digest, self._keyring.keys())
+                stage = signature.verify(raw, digest, self._keyring.accepted_keys())
         except KeyringUnavailable as exc:
             logger.error("signing keys unavailable", extra={"reason": str(exc)})
             raise Rejection(503, "unavailable", "signing keys unavailable, retry later", self._retry_after) from None
@@ -195,7 +201,7 @@ def build_ingest(settings: IngestSettings) -> Ingest:
 
     keyring = Keyring(
         client("secretsmanager"),
-        settings.signing_secret_id,
+        settings.signing_secret_arn,
         previous_grace=timedelta(hours=settings.previous_key_grace_hours),
     )
     dedup = Dedup(client("dynamodb"), settings.dedup_table_name, settings.dedup_retention_days * 86400)

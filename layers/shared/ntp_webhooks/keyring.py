@@ -81,7 +81,7 @@ class Keyring:
         self._loaded_at: float | None = None
         self._forced_at: float | None = None
 
-    def keys(self) -> list[SigningKey]:
+    def accepted_keys(self) -> list[SigningKey]:
         """The keys accepted right now, refreshing the stage map when it is older than `max_age`."""
         loaded_at = self._loaded_at
         if loaded_at is None or self._monotonic() - loaded_at >= self._max_age:
@@ -89,7 +89,7 @@ class Keyring:
                 loaded_at = self._loaded_at
                 if loaded_at is None or self._monotonic() - loaded_at >= self._max_age:
                     self._reload()
-        return self._accepted()
+        return self._snapshot()
 
     def refresh_after_miss(self) -> bool:
         """Reload because no cached key verified a delivery. False when rate-limited."""
@@ -138,7 +138,7 @@ class Keyring:
         self._values[version_id] = _Version(created=value["CreatedDate"], secret=secret_string.encode())
         return True
 
-    def _accepted(self) -> list[SigningKey]:
+    def _snapshot(self) -> list[SigningKey]:
         keys = [
             SigningKey(stage=stage, version_id=vid, created=self._values[vid].created, secret=self._values[vid].secret)
             for vid, stage in self._stages.items()

@@ -1,56 +1,81 @@
-"""Function configuration, parsed once from the environment that template.yaml sets.
+"""Function configuration, validated once from the environment that template.yaml sets.
 
-A missing or inconsistent variable fails the cold start loudly instead of a request deep inside.
+A missing or inconsistent variable fails the cold start loudly instead of a request later. Validated
+with pydantic-core directly, for the same cold-start reason as `envelope`.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from dataclasses import MISSING, dataclass, fields
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic_core import SchemaValidator
 
-#: Replay guard: a fixed margin so the dedup record always outlives the oldest acceptable event.
+#: Replay guard: the dedup record must outlive the oldest acceptable event by this margin.
 MIN_RETENTION_MARGIN_HOURS = 24
 
+_TEXT = {"type": "str", "min_length": 1}
+_POSITIVE = {"type": "int", "gt": 0}
 
-class IngestSettings(BaseModel):
-    """Environment of the ingest function (names as in template.yaml)."""
 
-    model_config = ConfigDict(frozen=True, populate_by_name=True)
+@dataclass(frozen=True)
+class IngestSettings:
+    """Environment of the ingest function; each field's variable is its name in upper case."""
 
-    signature_header: str = Field(alias="SIGNATURE_HEADER", min_length=1)
-    max_body_bytes: int = Field(alias="MAX_BODY_BYTES", gt=0)
-    event_max_age_hours: int = Field(alias="EVENT_MAX_AGE_HOURS", gt=0)
-    dedup_retention_days: int = Field(alias="DEDUP_RETENTION_DAYS", gt=0)
-    dedup_table_name: str = Field(alias="DEDUP_TABLE_NAME", min_length=1)
-    signing_secret_id: str = Field(alias="SIGNING_SECRET_ARN", min_length=1)
-    quote_queue_url: str = Field(alias="QUOTE_QUEUE_URL", min_length=1)
-    order_queue_url: str = Field(alias="ORDER_QUEUE_URL", min_length=1)
-    workflow_queue_url: str = Field(alias="WORKFLOW_QUEUE_URL", min_length=1)
-    previous_key_grace_hours: int = Field(alias="PREVIOUS_KEY_GRACE_HOURS", default=72, ge=0)
+    signature_header: str
+    max_body_bytes: int
+    event_max_age_hours: int
+    dedup_retention_days: int
+    dedup_table_name: str
+    signing_secret_arn: str
+    quote_queue_url: str
+    order_queue_url: str
+    workflow_queue_url: str
+    previous_key_grace_hours: int = 72
     #: Seconds a sender should wait before retrying an in-flight or unavailable delivery.
-    retry_after_seconds: int = Field(alias="RETRY_AFTER_SECONDS", default=10, gt=0)
-
-    @model_validator(mode="after")
-    def _retention_outlives_max_age(self) -> IngestSettings:
-        # Pitfall 8: once a dedup record expires, a captured delivery could be replayed unless it is
-        # already too old to be accepted.
-        if self.dedup_retention_days * 24 < self.event_max_age_hours + MIN_RETENTION_MARGIN_HOURS:
-            raise ValueError(
-                "DEDUP_RETENTION_DAYS must exceed EVENT_MAX_AGE_HOURS by at least "
-                f"{MIN_RETENTION_MARGIN_HOURS} hours, or old deliveries could be replayed"
-            )
-        return self
+    retry_after_seconds: int = 10
 
     @property
     def queue_urls(self) -> dict[str, str]:
-        return {
-            "quote": self.quote_queue_url,
-            "order": self.order_queue_url,
-            "workflow": self.workflow_queue_url,
-        }
+        return {"quote": self.quote_queue_url, "order": self.order_queue_url, "workflow": self.workflow_queue_url}
+
+
+def env_name(attribute: str) -> str:
+    return attribute.upper()
+
+
+_SCHEMAS: dict[str, dict[str, Any]] = {
+    "previous_key_grace_hours": {"type": "int", "ge": 0},
+}
+_VALIDATOR = SchemaValidator(
+    {
+        "type": "typed-dict",
+        "extra_behavior": "ignore",
+        "fields": {
+            env_name(f.name): {
+                "type": "typed-dict-field",
+                "required": f.default is MISSING,
+                "schema": _SCHEMAS.get(f.name, _TEXT if f.type == "str" else _POSITIVE),
+            }
+            for f in fields(IngestSettings)
+        },
+    }
+)
 
 
 def load_ingest_settings(environ: Mapping[str, str] | None = None) -> IngestSettings:
-    return IngestSettings.model_validate(dict(os.environ if environ is None else environ))
+    """Raises `pydantic_core.ValidationError` (naming the variable) or `ValueError`."""
+    values = _VALIDATOR.validate_python(dict(os.environ if environ is None else environ))
+    settings = IngestSettings(
+        **{f.name: values[env_name(f.name)] for f in fields(IngestSettings) if env_name(f.name) in values}
+    )
+    # Pitfall 8: once a dedup record expires, a captured delivery could be replayed unless it is
+    # already too old to be accepted.
+    if settings.dedup_retention_days * 24 < settings.event_max_age_hours + MIN_RETENTION_MARGIN_HOURS:
+        raise ValueError(
+            "DEDUP_RETENTION_DAYS must exceed EVENT_MAX_AGE_HOURS by at least "
+            f"{MIN_RETENTION_MARGIN_HOURS} hours, or old deliveries could be replayed"
+        )
+    return settings

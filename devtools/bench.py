@@ -1,0 +1,272 @@
+"""Prints the performance budgets (`make bench`). Measured, never asserted as timings in tests.
+
+- Cold import of each handler module from the `sam build` output, with only the stdlib and boto3
+  on the path (as in Lambda), against `import boto3` alone, measured in the same run.
+- Handler overhead per request, excluding time inside AWS SDK calls (moto in-process).
+- AWS calls per new event, per duplicate, and Secrets Manager calls per warm request.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from devtools.sam_template import REPO_ROOT, SamTemplate
+
+BUILD_DIR = REPO_ROOT / ".aws-sam" / "build"
+RUNTIME_DIR = REPO_ROOT / ".aws-sam" / "lambda-runtime"
+LAYER_DIR = BUILD_DIR / "SharedLayer" / "python"
+
+_IMPORT = r"""
+import json, sys, time
+sys.path[:0] = json.loads(sys.argv[1])
+started = time.perf_counter()
+__import__(sys.argv[2])
+print((time.perf_counter() - started) * 1000)
+"""
+
+
+def _native_shim() -> Path:
+    """The layer's pydantic_core is built for arm64; load the host build of the same version."""
+    import pydantic_core
+
+    shim = Path(tempfile.mkdtemp(prefix="bench-shim-"))
+    (shim / "pydantic_core").symlink_to(Path(pydantic_core.__file__).parent)
+    return shim
+
+
+def _import_ms(module: str, paths: list[str], env: dict[str, str]) -> float:
+    result = subprocess.run(
+        [sys.executable, "-S", "-c", _IMPORT, json.dumps(paths), module],
+        capture_output=True,
+        text=True,
+        env={"PATH": os.environ["PATH"], "PYTHONDONTWRITEBYTECODE": "1", **env},
+        check=True,
+    )
+    return float(result.stdout.strip())
+
+
+def _offline_env(environment: dict[str, Any], parameters: dict[str, str]) -> dict[str, str]:
+    """The function's variables with parameter defaults; resource references become placeholders."""
+    env = {}
+    for name, value in environment.items():
+        if isinstance(value, dict) and value.get("Ref") in parameters:
+            env[name] = parameters[value["Ref"]]
+        else:
+            env[name] = value if isinstance(value, str) else f"placeholder-{name.lower()}"
+    return {**env, "AWS_DEFAULT_REGION": "us-east-1"}
+
+
+def cold_imports(template: SamTemplate, runs: int) -> list[tuple[str, float, float, float]]:
+    """(function, median handler import ms, median `import boto3` ms, median ratio of back-to-back pairs).
+
+    Each pair is two fresh processes, one right after the other, so both see the same machine load.
+    Budget: at most 1.3 (docs/performance.md).
+    """
+    shim = _native_shim()
+    rows = []
+    for logical_id, spec in template.functions().items():
+        env = _offline_env(spec.environment, template.parameter_defaults())
+        paths = [str(BUILD_DIR / logical_id), str(shim), str(LAYER_DIR), str(RUNTIME_DIR)]
+        handler_ms, boto3_ms = [], []
+        for run in range(runs):
+            # Alternate which goes first so drift in machine load cancels out.
+            if run % 2:
+                handler_ms.append(_import_ms(spec.module, paths, env))
+                boto3_ms.append(_import_ms("boto3", paths, env))
+            else:
+                boto3_ms.append(_import_ms("boto3", paths, env))
+                handler_ms.append(_import_ms(spec.module, paths, env))
+        ratios = [h / b for h, b in zip(handler_ms, boto3_ms, strict=True)]
+        rows.append((logical_id, statistics.median(handler_ms), statistics.median(boto3_ms), statistics.median(ratios)))
+    return rows
+
+
+class FakeDynamoDB:
+    """Just enough DynamoDB for Powertools idempotency, with no SDK underneath (overhead runs)."""
+
+    def __init__(self) -> None:
+        self.items: dict[str, dict[str, Any]] = {}
+
+    def put_item(self, *, Item: dict[str, Any], **_: Any) -> None:
+        from botocore.exceptions import ClientError
+
+        key = Item["id"]["S"]
+        if key in self.items:
+            error: Any = {"Error": {"Code": "ConditionalCheckFailedException"}, "Item": self.items[key]}
+            raise ClientError(error, "PutItem")
+        self.items[key] = dict(Item)
+
+    def update_item(
+        self,
+        *,
+        Key: dict[str, Any],
+        UpdateExpression: str,
+        ExpressionAttributeNames: dict[str, str],
+        ExpressionAttributeValues: dict[str, Any],
+        **_: Any,
+    ) -> None:
+        item = self.items[Key["id"]["S"]]
+        for name, value in re.findall(r"(#\w+) = (:\w+)", UpdateExpression):
+            item[ExpressionAttributeNames[name]] = ExpressionAttributeValues[value]
+
+    def delete_item(self, *, Key: dict[str, Any], **_: Any) -> None:
+        self.items.pop(Key["id"]["S"], None)
+
+
+class FakeSQS:
+    def send_message(self, **_: Any) -> dict[str, str]:
+        return {"MessageId": "00000000-0000-0000-0000-000000000000"}
+
+
+@contextmanager
+def sdk_timer() -> Iterator[list[float]]:
+    """Accumulates seconds spent inside botocore API calls."""
+    from botocore.client import BaseClient
+
+    spent: list[float] = []
+    original: Callable[..., Any] = getattr(BaseClient, "_make_api_call")  # noqa: B009 - private, untyped
+
+    def timed(self: BaseClient, operation: str, params: dict[str, Any]) -> Any:
+        started = time.perf_counter()
+        try:
+            return original(self, operation, params)
+        finally:
+            spent.append(time.perf_counter() - started)
+
+    setattr(BaseClient, "_make_api_call", timed)  # noqa: B010
+    try:
+        yield spent
+    finally:
+        setattr(BaseClient, "_make_api_call", original)  # noqa: B010
+
+
+def request_overhead(template: SamTemplate, requests: int) -> dict[str, float]:  # noqa: PLR0915
+    """Median handler time per request minus SDK time, plus AWS call counts (moto in-process)."""
+    os.environ.update(AWS_ACCESS_KEY_ID="bench", AWS_DEFAULT_REGION="us-east-1")
+    os.environ["AWS_SECRET_ACCESS_KEY"] = "bench"  # noqa: S105 - moto's fake credentials
+    os.environ.pop("AWS_ENDPOINT_URL", None)
+    import importlib.util
+    import logging
+
+    import boto3
+    from moto import mock_aws
+
+    from devtools.deliveries import LOCAL_DEV_SECRET, envelope, signed_event
+    from devtools.lambda_events import LambdaContext
+    from devtools.provision import Provisioner
+
+    with mock_aws():
+        stack = Provisioner(
+            template, boto3.client, secret_values={"WebhookSigningSecret": LOCAL_DEV_SECRET}
+        ).provision()
+        os.environ.update(stack.function_environment(template, "IngestFunction"))
+        spec = template.function("IngestFunction")
+        module_spec = importlib.util.spec_from_file_location(
+            spec.module, REPO_ROOT / spec.code_uri / f"{spec.module}.py"
+        )
+        assert module_spec is not None and module_spec.loader is not None
+        handler = importlib.util.module_from_spec(module_spec)
+        module_spec.loader.exec_module(handler)
+        calls: list[str] = []
+        boto3.DEFAULT_SESSION = None
+        boto3.setup_default_session()
+        assert boto3.DEFAULT_SESSION is not None
+        boto3.DEFAULT_SESSION.events.register("before-call.*.*", lambda event_name, **_: calls.append(event_name))
+
+        def run(event: dict[str, Any]) -> tuple[float, float, list[str]]:
+            calls.clear()
+            spent.clear()
+            real_stdout, sys.stdout = sys.stdout, sink  # Logger/metrics output is not what we measure
+            try:
+                started = time.perf_counter()
+                response = handler.lambda_handler(event, LambdaContext())
+                total = time.perf_counter() - started
+            finally:
+                sys.stdout = real_stdout
+            assert response["statusCode"] in (200, 202), response
+            return total, sum(spent), list(calls)
+
+        # Logs and metrics are formatted as in Lambda, then written to /dev/null instead of a terminal.
+        sink = open(os.devnull, "w")  # noqa: SIM115 - closed below
+        for log_handler in logging.getLogger(os.environ["POWERTOOLS_SERVICE_NAME"]).handlers:
+            if isinstance(log_handler, logging.StreamHandler):
+                log_handler.setStream(sink)
+        with sdk_timer() as spent:
+            run(signed_event(envelope()))  # cold: clients, keys
+            new_overhead, dup_overhead, new_calls, dup_calls, sm_calls = [], [], [], [], 0
+            for _ in range(requests):
+                payload = envelope("order.created")
+                total, sdk, made = run(signed_event(payload))
+                new_overhead.append((total - sdk) * 1000)
+                new_calls.append(len(made))
+                sm_calls += sum("secrets-manager" in c for c in made)
+                total, sdk, made = run(signed_event(payload))
+                dup_overhead.append((total - sdk) * 1000)
+                dup_calls.append(len(made))
+
+        # Same handler, no SDK at all: in-memory DynamoDB and SQS (keys are already cached).
+        ingest = handler._ingest()
+        ingest._dedup.persistence.client = FakeDynamoDB()
+        ingest._queues._client = FakeSQS()
+        pure_new, pure_dup = [], []
+        for _ in range(requests):
+            payload = envelope("order.created")
+            pure_new.append(run(signed_event(payload))[0] * 1000)
+            pure_dup.append(run(signed_event(payload))[0] * 1000)
+        sink.close()
+        return {
+            "new_overhead_ms": statistics.median(pure_new),
+            "duplicate_overhead_ms": statistics.median(pure_dup),
+            "new_minus_sdk_ms": statistics.median(new_overhead),
+            "duplicate_minus_sdk_ms": statistics.median(dup_overhead),
+            "calls_new": max(new_calls),
+            "calls_duplicate": max(dup_calls),
+            "sm_calls_warm": sm_calls,
+        }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--import-runs", type=int, default=21)
+    parser.add_argument("--requests", type=int, default=200)
+    args = parser.parse_args(argv)
+    if not (BUILD_DIR / "template.yaml").exists():
+        print("no sam build output: run `make build` first", file=sys.stderr)
+        return 2
+    template = SamTemplate()
+
+    print(f"Cold import from .aws-sam/build (median of {args.import_runs}, python -S, stdlib + boto3 only)")
+    for logical_id, handler_ms, boto3_ms, ratio in cold_imports(template, args.import_runs):
+        verdict = "ok" if ratio <= 1.3 else "OVER BUDGET"
+        print(
+            f"  {logical_id:<22} handler {handler_ms:7.1f} ms   boto3 alone {boto3_ms:7.1f} ms"
+            f"   ratio {ratio:4.2f} (budget 1.30) {verdict}"
+        )
+
+    result = request_overhead(template, args.requests)
+    print(f"IngestFunction overhead per request (median of {args.requests}, warm, logs formatted to /dev/null)")
+    print(f"  in-memory AWS fakes, no SDK:  new {result['new_overhead_ms']:6.3f} ms   (budget 1 ms)", end="")
+    print(f"   duplicate {result['duplicate_overhead_ms']:6.3f} ms")
+    print(f"  moto minus SDK call time:     new {result['new_minus_sdk_ms']:6.3f} ms", end="")
+    print(f"   duplicate {result['duplicate_minus_sdk_ms']:6.3f} ms   (includes emulator side effects)")
+    print("AWS calls per webhook")
+    print(f"  new event       {result['calls_new']}   (budget 3)")
+    print(f"  duplicate       {result['calls_duplicate']}   (budget 1)")
+    print(f"  Secrets Manager calls over {2 * args.requests} warm requests: {result['sm_calls_warm']}   (budget 0)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

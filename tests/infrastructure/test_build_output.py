@@ -1,0 +1,184 @@
+"""What `sam build` produces is what we test: handlers imported from .aws-sam/build with only the
+standard library and boto3, as in the Lambda python3.13 runtime, and invoked against moto's server.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pydantic_core
+import pytest
+from moto.server import ThreadedMotoServer
+
+from devtools.deliveries import LOCAL_DEV_SECRET, envelope, signed_event
+from devtools.provision import Provisioner
+from devtools.sam_template import REPO_ROOT, SamTemplate
+
+BUILD_DIR = REPO_ROOT / ".aws-sam" / "build"
+RUNTIME_DIR = REPO_ROOT / ".aws-sam" / "lambda-runtime"
+LAYER_DIR = BUILD_DIR / "SharedLayer" / "python"
+
+# Runs under `python -S`: no site-packages at all, then exactly the paths Lambda would have.
+INVOKE = r"""
+import importlib, json, sys, time
+paths = json.loads(sys.argv[1])
+sys.path[:0] = paths
+module_name, function_name = sys.argv[2].rsplit(".", 1)
+started = time.perf_counter()
+module = importlib.import_module(module_name)
+import_ms = (time.perf_counter() - started) * 1000
+
+class Context:
+    function_name = "IngestFunction"
+    memory_limit_in_mb = 512
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:IngestFunction"
+    aws_request_id = "build-output-test"
+    def __init__(self):
+        self.deadline = time.monotonic() + 10
+    def get_remaining_time_in_millis(self):
+        return int((self.deadline - time.monotonic()) * 1000)
+
+responses = [getattr(module, function_name)(event, Context()) for event in json.loads(sys.stdin.read())]
+origins = {name: getattr(sys.modules.get(name), "__file__", None)
+           for name in ("boto3", "botocore", "aws_lambda_powertools", "pydantic", "pydantic_core", "ntp_webhooks")}
+print(json.dumps({"responses": responses, "origins": origins, "import_ms": import_ms}))
+"""
+
+
+def _build() -> None:
+    if not (BUILD_DIR / "template.yaml").exists() or not (RUNTIME_DIR / "boto3").exists():
+        subprocess.run(["make", "build"], cwd=REPO_ROOT, check=True)
+
+
+@pytest.fixture(scope="module")
+def built() -> Path:
+    _build()
+    return BUILD_DIR
+
+
+@pytest.fixture(scope="module")
+def native_shim(tmp_path_factory: pytest.TempPathFactory, built: Path) -> Path:
+    """The layer's pydantic_core is an aarch64 binary; this x86_64 host loads the same version natively."""
+    shim = tmp_path_factory.mktemp("native-shim")
+    (shim / "pydantic_core").symlink_to(Path(pydantic_core.__file__).parent)
+    return shim
+
+
+@pytest.fixture
+def moto_server() -> Iterator[str]:
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+def installed_versions(directory: Path) -> dict[str, str]:
+    versions = {}
+    for info in directory.glob("*.dist-info"):
+        name, version = info.name.removesuffix(".dist-info").rsplit("-", 1)
+        versions[name.lower().replace("_", "-")] = version
+    return versions
+
+
+def test_layer_carries_the_pinned_requirements(built: Path) -> None:
+    versions = installed_versions(LAYER_DIR)
+    for line in (REPO_ROOT / "layers/shared/requirements.txt").read_text().splitlines():
+        if line and not line.startswith("#"):
+            name, version = line.split("==")
+            assert versions.get(name) == version, f"{name} in layer: {versions.get(name)}, pinned {version}"
+    assert (LAYER_DIR / "ntp_webhooks" / "ingest.py").exists()
+    assert "boto3" not in versions, "boto3 comes from the Lambda runtime"
+
+
+def test_layer_binaries_are_for_arm64(built: Path) -> None:
+    binaries = list(LAYER_DIR.rglob("*.so"))
+    assert binaries, "pydantic_core should ship a compiled extension"
+    for binary in binaries:
+        assert "aarch64" in binary.name, binary
+        assert binary.read_bytes()[18] == 0xB7  # ELF e_machine EM_AARCH64 (low byte)
+
+
+def test_host_loads_the_same_pydantic_core_version(built: Path) -> None:
+    assert installed_versions(LAYER_DIR)["pydantic-core"] == pydantic_core.__version__
+
+
+def test_build_ships_bytecode(built: Path) -> None:
+    """Lambda's code directories are read-only: without shipped .pyc every cold start recompiles."""
+    missing = [
+        source
+        for source in [*LAYER_DIR.rglob("*.py"), *(built / "IngestFunction").glob("*.py")]
+        if not (source.parent / "__pycache__" / f"{source.stem}.{sys.implementation.cache_tag}.pyc").exists()
+    ]
+    assert missing == [], f"{len(missing)} modules without bytecode, e.g. {missing[:3]}: run `make build`"
+    # PEP 552 flags: hash-based and unchecked, so zip's 2-second mtimes cannot invalidate them.
+    handler_pyc = next((built / "IngestFunction" / "__pycache__").glob("*.pyc"))
+    assert int.from_bytes(handler_pyc.read_bytes()[4:8], "little") == 0b01
+
+
+def test_function_code_is_only_the_handler(built: Path, template: SamTemplate) -> None:
+    spec = template.function("IngestFunction")
+    files = sorted(p.name for p in (built / "IngestFunction").iterdir() if p.name != "__pycache__")
+    assert files == [f"{spec.module}.py"]
+
+
+def invoke_built(
+    template: SamTemplate, logical_id: str, env: dict[str, str], events: list[dict[str, Any]], shim: Path
+) -> dict[str, Any]:
+    spec = template.function(logical_id)
+    paths = [str(BUILD_DIR / logical_id), str(shim), str(LAYER_DIR), str(RUNTIME_DIR)]
+    result = subprocess.run(
+        [sys.executable, "-S", "-c", INVOKE, json.dumps(paths), spec.handler],
+        input=json.dumps(events),
+        capture_output=True,
+        text=True,
+        env={"PATH": os.environ["PATH"], **env},
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    output: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+    return output
+
+
+def test_built_ingest_handler_accepts_a_signed_delivery(
+    built: Path, native_shim: Path, moto_server: str, template: SamTemplate
+) -> None:
+    client = partial(boto3.client, endpoint_url=moto_server, region_name="us-east-1")
+    stack = Provisioner(template, client, secret_values={"WebhookSigningSecret": LOCAL_DEV_SECRET}).provision()
+    env = {
+        **stack.function_environment(template, "IngestFunction"),
+        "AWS_ENDPOINT_URL": moto_server,
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_LAMBDA_FUNCTION_NAME": "IngestFunction",
+    }
+    payload = envelope("order.created")
+    output = invoke_built(
+        template,
+        "IngestFunction",
+        env,
+        [signed_event(payload), signed_event(payload), signed_event(payload, secret="wrong")],
+        native_shim,
+    )
+    assert [r["statusCode"] for r in output["responses"]] == [202, 200, 401]
+    origins = output["origins"]
+    for name in ("aws_lambda_powertools", "ntp_webhooks"):
+        assert origins[name].startswith(str(LAYER_DIR)), origins
+    assert origins["pydantic_core"].startswith(str(native_shim)), origins
+    for name in ("boto3", "botocore"):
+        assert origins[name].startswith(str(RUNTIME_DIR)), origins
+    sqs = client("sqs")
+    received = sqs.receive_message(QueueUrl=stack.refs["OrderEventsQueue"], MaxNumberOfMessages=10)["Messages"]
+    assert [json.loads(m["Body"])["id"] for m in received] == [payload["id"]]

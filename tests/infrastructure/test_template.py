@@ -1,0 +1,181 @@
+"""template.yaml itself: scoped policies, encryption, TTL names, parameters, outputs."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import MISSING, fields
+from typing import Any
+
+import pytest
+
+from devtools.sam_template import SamTemplate
+from ntp_webhooks import dedup
+from ntp_webhooks.settings import MIN_RETENTION_MARGIN_HOURS, IngestSettings, env_name
+
+QUEUES = ("QuoteEventsQueue", "OrderEventsQueue", "WorkflowEventsQueue")
+
+
+def props(template: SamTemplate, logical_id: str) -> dict[str, Any]:
+    properties: dict[str, Any] = template.resources[logical_id]["Properties"]
+    return properties
+
+
+def policy_statements(template: SamTemplate, function: str) -> list[dict[str, Any]]:
+    statements: list[dict[str, Any]] = []
+    for policy in props(template, function).get("Policies", []):
+        assert isinstance(policy, dict), f"{function}: managed policy names are not scoped: {policy}"
+        if "Statement" in policy:
+            statements += policy["Statement"]
+    return statements
+
+
+def test_runtime_and_architecture(template: SamTemplate) -> None:
+    function_globals = template.doc["Globals"]["Function"]
+    assert function_globals["Runtime"] == "python3.13"
+    assert function_globals["Architectures"] == ["arm64"]
+    for spec in template.functions().values():
+        assert spec.runtime == "python3.13"
+        assert {"Ref": "SharedLayer"} in spec.layers
+
+
+def test_shared_layer_is_built_by_sam_for_arm64(template: SamTemplate) -> None:
+    layer = template.resources["SharedLayer"]
+    assert layer["Metadata"] == {"BuildMethod": "python3.13", "BuildArchitecture": "arm64"}
+    assert layer["Properties"]["CompatibleArchitectures"] == ["arm64"]
+
+
+def test_parameters_have_descriptions_and_safe_defaults(template: SamTemplate) -> None:
+    parameters = template.doc["Parameters"]
+    for name in ("SignatureHeader", "MaxBodyBytes", "EventMaxAgeHours", "DedupRetentionDays", "EnvironmentName"):
+        assert parameters[name]["Description"]
+        assert "Default" in parameters[name]
+    assert parameters["SignatureHeader"]["Default"] == "X-Webhook-Signature"
+    assert parameters["MaxBodyBytes"]["Default"] == 262144
+    for name, spec in parameters.items():
+        assert spec.get("Description"), name
+        assert "Default" in spec, name
+        assert spec.get("NoEcho") is None, f"{name}: secrets never travel as parameters"
+
+
+def test_dedup_retention_always_outlives_the_acceptance_window(template: SamTemplate) -> None:
+    """Pitfall 8 by construction: no allowed pair of values lets a replay outlive its dedup record."""
+    parameters = template.doc["Parameters"]
+    shortest_retention_hours = parameters["DedupRetentionDays"]["MinValue"] * 24
+    longest_max_age = parameters["EventMaxAgeHours"]["MaxValue"]
+    assert shortest_retention_hours >= longest_max_age + MIN_RETENTION_MARGIN_HOURS
+
+
+def test_http_api_route(template: SamTemplate) -> None:
+    (event,) = template.function("IngestFunction").events.values()
+    assert event["Type"] == "HttpApi"
+    assert event["Properties"] == {
+        "ApiId": {"Ref": "WebhookApi"},
+        "Path": "/webhooks",
+        "Method": "POST",
+        "PayloadFormatVersion": "2.0",
+    }
+    throttling = props(template, "WebhookApi")["DefaultRouteSettings"]
+    assert throttling["ThrottlingRateLimit"] and throttling["ThrottlingBurstLimit"]
+
+
+def test_ingest_environment_provides_every_setting(template: SamTemplate) -> None:
+    env = template.function("IngestFunction").environment
+    required = {env_name(f.name) for f in fields(IngestSettings) if f.default is MISSING}
+    assert required <= env.keys()
+    known = {env_name(f.name) for f in fields(IngestSettings)} | {
+        name for name in env if name.startswith("POWERTOOLS_")
+    }
+    assert env.keys() <= known, "template sets a variable the code does not read"
+
+
+def test_retry_after_matches_the_function_timeout(template: SamTemplate) -> None:
+    spec = template.function("IngestFunction")
+    assert int(spec.environment["RETRY_AFTER_SECONDS"]) == spec.timeout
+
+
+def test_no_secret_in_environment_or_outputs(template: SamTemplate) -> None:
+    for spec in template.functions().values():
+        for name, value in spec.environment.items():
+            text = json.dumps(value)
+            assert "resolve:secretsmanager" not in text, name
+            assert not re.search(r"SECRET(?!_ARN)", name), f"{name}: pass the secret ARN, never the secret"
+    for name, output in template.doc["Outputs"].items():
+        assert "resolve:secretsmanager" not in json.dumps(output), name
+        assert output["Value"] != {"Fn::GetAtt": ["WebhookSigningSecret", "SecretString"]}
+
+
+def test_signing_secret_is_a_generated_plain_string(template: SamTemplate) -> None:
+    secret = props(template, "WebhookSigningSecret")
+    assert "SecretString" not in secret
+    generated = secret["GenerateSecretString"]
+    assert "SecretStringTemplate" not in generated and "GenerateStringKey" not in generated
+    assert generated["PasswordLength"] >= 32
+
+
+def test_dedup_table(template: SamTemplate) -> None:
+    table = props(template, "DedupTable")
+    assert table["BillingMode"] == "PAY_PER_REQUEST"
+    assert table["KeySchema"] == [{"AttributeName": dedup.KEY_ATTRIBUTE, "KeyType": "HASH"}]
+    # Pitfall 6: TTL on the attribute the code writes.
+    assert table["TimeToLiveSpecification"] == {"AttributeName": dedup.TTL_ATTRIBUTE, "Enabled": True}
+    assert table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+    assert table["SSESpecification"]["SSEEnabled"] is True
+
+
+def test_ttl_attribute_is_the_one_powertools_writes() -> None:
+    import boto3
+    from moto import mock_aws
+
+    with mock_aws():
+        layer = dedup.Dedup(boto3.client("dynamodb", region_name="us-east-1"), "t", 60).persistence
+    assert layer.expiry_attr == dedup.TTL_ATTRIBUTE
+    assert layer.key_attr == dedup.KEY_ATTRIBUTE
+
+
+@pytest.mark.parametrize("queue", QUEUES)
+def test_family_queue_has_encrypted_dlq(template: SamTemplate, queue: str) -> None:
+    main = props(template, queue)
+    dlq_id = queue.replace("Queue", "DeadLetterQueue")
+    dlq = props(template, dlq_id)
+    assert main["SqsManagedSseEnabled"] is True
+    assert dlq["SqsManagedSseEnabled"] is True
+    assert main["RedrivePolicy"] == {"deadLetterTargetArn": {"Fn::GetAtt": [dlq_id, "Arn"]}, "maxReceiveCount": 5}
+    assert dlq["MessageRetentionPeriod"] == 14 * 24 * 3600
+    # A standard queue's message keeps its enqueue time in the DLQ: the DLQ must keep it longer.
+    assert dlq["MessageRetentionPeriod"] > main.get("MessageRetentionPeriod", 4 * 24 * 3600)
+
+
+def test_ingest_policies_are_scoped_to_exactly_what_it_uses(template: SamTemplate) -> None:
+    statements = policy_statements(template, "IngestFunction")
+    granted: dict[str, set[str]] = {}
+    for statement in statements:
+        assert statement["Effect"] == "Allow"
+        resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        for resource in resources:
+            assert resource != "*" and "*" not in json.dumps(resource)
+            granted.setdefault(json.dumps(resource, sort_keys=True), set()).update(statement["Action"])
+    assert granted == {
+        json.dumps({"Fn::GetAtt": ["DedupTable", "Arn"]}): {
+            "dynamodb:PutItem",
+            "dynamodb:UpdateItem",
+            "dynamodb:DeleteItem",
+            "dynamodb:GetItem",
+        },
+        json.dumps({"Ref": "WebhookSigningSecret"}): {"secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"},
+        **{json.dumps({"Fn::GetAtt": [queue, "Arn"]}): {"sqs:SendMessage"} for queue in QUEUES},
+    }
+
+
+def test_outputs(template: SamTemplate) -> None:
+    outputs = template.doc["Outputs"]
+    assert {
+        "WebhookUrl",
+        "SigningSecretArn",
+        "QuoteQueueUrl",
+        "OrderQueueUrl",
+        "WorkflowQueueUrl",
+        "DedupTableName",
+    } <= set(outputs)
+    assert outputs["WebhookUrl"]["Value"]["Fn::Sub"].endswith("/webhooks")
+    assert outputs["SigningSecretArn"]["Value"] == {"Ref": "WebhookSigningSecret"}
