@@ -19,6 +19,7 @@ from moto import mock_aws
 
 from devtools.deliveries import LOCAL_DEV_SECRET
 from devtools.lambda_events import LambdaContext
+from devtools.moto_fidelity import make_dynamodb_writes_atomic
 from devtools.provision import Provisioner, Stack
 from devtools.sam_template import REPO_ROOT, SamTemplate
 
@@ -38,6 +39,8 @@ for _name, _value in TEMPLATE.doc["Globals"]["Function"]["Environment"]["Variabl
     if isinstance(_value, str):
         os.environ.setdefault(_name, _value)
 os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "nowtoprint-webhooks-test")
+
+make_dynamodb_writes_atomic()
 
 _module_ids = itertools.count()
 
