@@ -26,6 +26,12 @@ IN_PROCESS_TYPES = frozenset(
         "AWS::Lambda::Permission",
     }
 )
+#: Types recognised and deliberately not emulated, with the reason the local stack prints.
+NOT_EMULATED = {
+    "AWS::IAM::Role": "IAM is not enforced locally (the infrastructure tests check the policies)",
+}
+#: What `AWS::NoValue` resolves to: the key or list item holding it is dropped.
+NO_VALUE = object()
 
 
 class UnsupportedResource(TemplateError):
@@ -41,17 +47,23 @@ class Stack:
     refs: dict[str, str] = field(default_factory=dict)
     attributes: dict[tuple[str, str], str] = field(default_factory=dict)
     pseudo: dict[str, str] = field(default_factory=dict)
+    conditions: dict[str, Any] = field(default_factory=dict)
 
     def resolve(self, value: Any) -> Any:
-        """Evaluate Ref, Fn::GetAtt, Fn::Sub and Fn::Join in `value` (recursively)."""
+        """Evaluate Ref, Fn::GetAtt, Fn::Sub, Fn::Join, Fn::If and conditions in `value` (recursively)."""
         if isinstance(value, list):
-            return [self.resolve(v) for v in value]
+            return [v for v in (self.resolve(v) for v in value) if v is not NO_VALUE]
         if not isinstance(value, Mapping):
             return value
         if len(value) == 1:
             (key, arg), *_ = value.items()
             if key == "Ref":
-                return self._ref(arg)
+                return NO_VALUE if arg == "AWS::NoValue" else self._ref(arg)
+            if key == "Fn::If":
+                condition, if_true, if_false = arg
+                return self.resolve(if_true if self.condition(condition) else if_false)
+            if key in ("Fn::Equals", "Fn::Not", "Fn::And", "Fn::Or", "Condition"):
+                return self._evaluate(key, arg)
             if key == "Fn::GetAtt":
                 logical_id, attribute = arg if isinstance(arg, list) else arg.split(".", 1)
                 return self._get_att(logical_id, attribute)
@@ -60,7 +72,22 @@ class Stack:
             if key == "Fn::Join":
                 separator, items = arg
                 return separator.join(str(i) for i in self.resolve(items))
-        return {k: self.resolve(v) for k, v in value.items()}
+        resolved = {k: self.resolve(v) for k, v in value.items()}
+        return {k: v for k, v in resolved.items() if v is not NO_VALUE}
+
+    def condition(self, name: str) -> bool:
+        return bool(self.resolve(self.conditions[name]))
+
+    def _evaluate(self, function: str, arg: Any) -> bool:
+        if function == "Condition":
+            return self.condition(arg)
+        if function == "Fn::Equals":
+            left, right = (self.resolve(a) for a in arg)
+            return bool(str(left) == str(right))
+        values = [bool(self.resolve(a)) for a in arg]
+        if function == "Fn::Not":
+            return not values[0]
+        return all(values) if function == "Fn::And" else any(values)
 
     def _ref(self, name: str) -> str:
         for table in (self.pseudo, self.parameters, self.refs):
@@ -143,10 +170,13 @@ class Provisioner:
                 "AWS::NoValue": "",
             },
         )
+        self.stack.conditions = dict(template.doc.get("Conditions", {}))
         self._creators: dict[str, Callable[[str, dict[str, Any]], None]] = {
             "AWS::DynamoDB::Table": self._table,
             "AWS::SQS::Queue": self._queue,
             "AWS::SecretsManager::Secret": self._secret,
+            "AWS::SNS::Topic": self._topic,
+            "AWS::CloudWatch::Alarm": self._alarm,
         }
 
     def unsupported(self) -> list[str]:
@@ -154,8 +184,18 @@ class Provisioner:
         return [
             f"{lid} ({res['Type']})"
             for lid, res in self.template.resources.items()
-            if res["Type"] not in self._creators and res["Type"] not in IN_PROCESS_TYPES
+            if res["Type"] not in self._creators
+            and res["Type"] not in IN_PROCESS_TYPES
+            and res["Type"] not in NOT_EMULATED
         ]
+
+    def skipped(self) -> dict[str, str]:
+        """Resources deliberately not emulated, with why."""
+        return {
+            f"{lid} ({res['Type']})": NOT_EMULATED[res["Type"]]
+            for lid, res in self.template.resources.items()
+            if res["Type"] in NOT_EMULATED
+        }
 
     def provision(self) -> Stack:
         missing = self.unsupported()
@@ -164,6 +204,8 @@ class Provisioner:
         for logical_id in self._creation_order():
             resource = self.template.resources[logical_id]
             creator = self._creators.get(resource["Type"])
+            if "Condition" in resource and not self.stack.condition(resource["Condition"]):
+                continue
             if creator is not None:
                 creator(logical_id, self.stack.resolve(resource.get("Properties", {})))
         return self.stack
@@ -173,7 +215,7 @@ class Provisioner:
         pending = {
             lid: _dependencies(res.get("Properties", {})) & resources.keys()
             for lid, res in resources.items()
-            if res["Type"] not in IN_PROCESS_TYPES
+            if res["Type"] not in IN_PROCESS_TYPES and res["Type"] not in NOT_EMULATED
         }
         order: list[str] = []
         while pending:
@@ -235,6 +277,22 @@ class Provisioner:
         self.stack.attributes[(logical_id, "Arn")] = arn
         self.stack.attributes[(logical_id, "QueueName")] = name
         self.stack.attributes[(logical_id, "QueueUrl")] = url
+
+    def _topic(self, logical_id: str, props: dict[str, Any]) -> None:
+        sns = self.client("sns")
+        arn = sns.create_topic(Name=props.get("TopicName") or self._name(logical_id))["TopicArn"]
+        for subscription in props.get("Subscription", []):
+            sns.subscribe(TopicArn=arn, Protocol=subscription["Protocol"], Endpoint=subscription["Endpoint"])
+        self.stack.refs[logical_id] = arn
+        self.stack.attributes[(logical_id, "TopicArn")] = arn
+        self.stack.attributes[(logical_id, "TopicName")] = arn.rsplit(":", 1)[1]
+
+    def _alarm(self, logical_id: str, props: dict[str, Any]) -> None:
+        name = props.get("AlarmName") or self._name(logical_id)
+        self.client("cloudwatch").put_metric_alarm(
+            AlarmName=name, **{k: v for k, v in props.items() if k != "AlarmName"}
+        )
+        self.stack.refs[logical_id] = name
 
     def _secret(self, logical_id: str, props: dict[str, Any]) -> None:
         sm = self.client("secretsmanager")

@@ -8,7 +8,8 @@ import itertools
 import json
 import logging
 import os
-from collections.abc import Iterator
+import sys
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
@@ -46,10 +47,17 @@ _module_ids = itertools.count()
 
 
 def load_function_module(template: SamTemplate, logical_id: str) -> ModuleType:
-    """Import a function's handler module fresh, by the template's CodeUri and Handler."""
+    """Import a function's handler module fresh, by the template's CodeUri and Handler.
+
+    The code directory goes on sys.path, as /var/task is in Lambda, for the handler's own imports.
+    """
     spec = template.function(logical_id)
-    path = REPO_ROOT / spec.code_uri / f"{spec.module}.py"
-    module_spec = importlib.util.spec_from_file_location(f"{spec.module}_{next(_module_ids)}", path)
+    code_dir = str(REPO_ROOT / spec.code_uri)
+    if code_dir not in sys.path:
+        sys.path.insert(0, code_dir)
+    module_spec = importlib.util.spec_from_file_location(
+        f"{spec.module}_{next(_module_ids)}", f"{code_dir}/{spec.module}.py"
+    )
     assert module_spec is not None and module_spec.loader is not None
     module = importlib.util.module_from_spec(module_spec)
     module_spec.loader.exec_module(module)
@@ -101,10 +109,7 @@ def stack(aws: None, template: SamTemplate) -> Stack:
 
 @pytest.fixture
 def ingest_env(stack: Stack, template: SamTemplate, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    env = stack.function_environment(template, "IngestFunction")
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    return env
+    return function_env(stack, template, "IngestFunction", monkeypatch)
 
 
 @pytest.fixture
@@ -141,3 +146,37 @@ def json_logs() -> Iterator[JsonLogs]:
     logger._logger.addHandler(handler)
     yield JsonLogs(stream)
     logger._logger.removeHandler(handler)
+
+
+def function_env(
+    stack: Stack, template: SamTemplate, logical_id: str, monkeypatch: pytest.MonkeyPatch
+) -> dict[str, str]:
+    env = stack.function_environment(template, logical_id)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return env
+
+
+@pytest.fixture
+def consumer_handlers(
+    stack: Stack, template: SamTemplate, monkeypatch: pytest.MonkeyPatch
+) -> Callable[[str], ModuleType]:
+    """family -> that family's consumer function module, with its template environment."""
+
+    def load(family: str) -> ModuleType:
+        logical_id = f"{family.title()}ConsumerFunction"
+        function_env(stack, template, logical_id, monkeypatch)
+        return load_function_module(template, logical_id)
+
+    return load
+
+
+@pytest.fixture
+def isolated_subscriptions() -> Iterator[None]:
+    """Handlers a test registers are gone after it; the examples in business_logic stay."""
+    from ntp_webhooks.subscriptions import subscriptions
+
+    saved = {selector: list(handlers) for selector, handlers in subscriptions._handlers.items()}
+    yield
+    subscriptions._handlers.clear()
+    subscriptions._handlers.update(saved)

@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import urllib.request
 from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
@@ -77,9 +78,12 @@ def moto_server() -> Iterator[str]:
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
+    url = f"http://{host}:{port}"
     try:
-        yield f"http://{host}:{port}"
+        yield url
     finally:
+        # Backends live in this process, shared by every server: leave no state for the next test.
+        urllib.request.urlopen(urllib.request.Request(f"{url}/moto-api/reset", method="POST"), timeout=10).close()
         server.stop()
 
 
@@ -182,3 +186,35 @@ def test_built_ingest_handler_accepts_a_signed_delivery(
     sqs = client("sqs")
     received = sqs.receive_message(QueueUrl=stack.refs["OrderEventsQueue"], MaxNumberOfMessages=10)["Messages"]
     assert [json.loads(m["Body"])["id"] for m in received] == [payload["id"]]
+
+
+def test_built_consumer_handler_projects_a_batch(
+    built: Path, native_shim: Path, moto_server: str, template: SamTemplate
+) -> None:
+    from devtools.event_source import lambda_sqs_record
+
+    client = partial(boto3.client, endpoint_url=moto_server, region_name="us-east-1")
+    stack = Provisioner(template, client).provision()
+    env = {
+        **stack.function_environment(template, "OrderConsumerFunction"),
+        "AWS_ENDPOINT_URL": moto_server,
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+    }
+    sqs = client("sqs")
+    url = stack.refs["OrderEventsQueue"]
+    payload = envelope("order.confirmed", data={"orderId": "ord_built"})
+    sqs.send_message(QueueUrl=url, MessageBody=json.dumps(payload))
+    sqs.send_message(QueueUrl=url, MessageBody="poison")
+    messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"])["Messages"]
+    arn = stack.attributes[("OrderEventsQueue", "Arn")]
+    event = {"Records": [lambda_sqs_record(m, arn, "us-east-1") for m in messages]}
+    poison_id = next(m["MessageId"] for m in messages if m["Body"] == "poison")
+
+    output = invoke_built(template, "OrderConsumerFunction", env, [event], native_shim)
+
+    assert output["responses"] == [{"batchItemFailures": [{"itemIdentifier": poison_id}]}]
+    assert output["origins"]["pydantic"].startswith(str(LAYER_DIR))
+    item = client("dynamodb").get_item(TableName=stack.refs["StateTable"], Key={"pk": {"S": "order#ord_built"}})
+    assert item["Item"]["status"] == {"S": "confirmed"}

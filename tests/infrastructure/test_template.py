@@ -179,3 +179,69 @@ def test_outputs(template: SamTemplate) -> None:
     } <= set(outputs)
     assert outputs["WebhookUrl"]["Value"]["Fn::Sub"].endswith("/webhooks")
     assert outputs["SigningSecretArn"]["Value"] == {"Ref": "WebhookSigningSecret"}
+
+
+FAMILIES = ("Quote", "Order", "Workflow")
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_consumer_reads_its_family_queue_with_partial_batch_responses(template: SamTemplate, family: str) -> None:
+    spec = template.function(f"{family}ConsumerFunction")
+    assert spec.environment["EVENT_FAMILY"] == family.lower()
+    assert spec.environment["STATE_TABLE_NAME"] == {"Ref": "StateTable"}
+    (source,) = spec.events.values()
+    assert source["Type"] == "SQS"
+    assert source["Properties"]["Queue"] == {"Fn::GetAtt": [f"{family}EventsQueue", "Arn"]}
+    assert source["Properties"]["BatchSize"] == 10
+    assert 0 < source["Properties"]["MaximumBatchingWindowInSeconds"] <= 5
+    assert source["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    # AWS: the queue's visibility timeout should be six times the consumer's timeout.
+    assert props(template, f"{family}EventsQueue")["VisibilityTimeout"] >= 6 * spec.timeout
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_consumer_role_is_scoped_to_its_queue_and_the_state_table(template: SamTemplate, family: str) -> None:
+    function = props(template, f"{family}ConsumerFunction")
+    assert function["Role"] == {"Fn::GetAtt": [f"{family}ConsumerRole", "Arn"]}
+    assert "Policies" not in function  # with an explicit role SAM adds no managed SQS policy
+    role = props(template, f"{family}ConsumerRole")
+    (managed,) = role["ManagedPolicyArns"]
+    assert managed["Fn::Sub"].endswith(":iam::aws:policy/service-role/AWSLambdaBasicExecutionRole")
+    granted = {
+        json.dumps(statement["Resource"], sort_keys=True): set(statement["Action"])
+        for policy in role["Policies"]
+        for statement in policy["PolicyDocument"]["Statement"]
+    }
+    assert granted == {
+        json.dumps({"Fn::GetAtt": [f"{family}EventsQueue", "Arn"]}): {
+            "sqs:ReceiveMessage",
+            "sqs:DeleteMessage",
+            "sqs:GetQueueAttributes",
+        },
+        json.dumps({"Fn::GetAtt": ["StateTable", "Arn"]}): {"dynamodb:UpdateItem", "dynamodb:GetItem"},
+    }
+
+
+def test_state_table(template: SamTemplate) -> None:
+    table = props(template, "StateTable")
+    assert table["BillingMode"] == "PAY_PER_REQUEST"
+    assert table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+    assert table["SSESpecification"]["SSEEnabled"] is True
+    assert template.doc["Outputs"]["StateTableName"]["Value"] == {"Ref": "StateTable"}
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_each_dlq_has_an_alarm_on_any_visible_message(template: SamTemplate, family: str) -> None:
+    alarm = props(template, f"{family}DeadLetterAlarm")
+    assert alarm["Namespace"] == "AWS/SQS"
+    assert alarm["MetricName"] == "ApproximateNumberOfMessagesVisible"
+    assert alarm["Dimensions"] == [
+        {"Name": "QueueName", "Value": {"Fn::GetAtt": [f"{family}EventsDeadLetterQueue", "QueueName"]}}
+    ]
+    assert (alarm["ComparisonOperator"], alarm["Threshold"]) == ("GreaterThanThreshold", 0)
+    assert alarm["AlarmActions"] == {"Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], {"Ref": "AWS::NoValue"}]}
+
+
+def test_alarm_topic_is_optional(template: SamTemplate) -> None:
+    assert template.doc["Parameters"]["AlarmTopicArn"]["Default"] == ""
+    assert template.doc["Conditions"]["HasAlarmTopic"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "AlarmTopicArn"}, ""]}]}

@@ -42,35 +42,50 @@ class IngestSettings:
         return {"quote": self.quote_queue_url, "order": self.order_queue_url, "workflow": self.workflow_queue_url}
 
 
+@dataclass(frozen=True)
+class ConsumerSettings:
+    """Environment of the quote, order and workflow consumer functions."""
+
+    event_family: str
+    state_table_name: str
+
+
 def env_name(attribute: str) -> str:
     return attribute.upper()
 
 
-_SCHEMAS: dict[str, dict[str, Any]] = {
-    "previous_key_grace_hours": {"type": "int", "ge": 0},
-}
-_VALIDATOR = SchemaValidator(
-    {
-        "type": "typed-dict",
-        "extra_behavior": "ignore",
-        "fields": {
-            env_name(f.name): {
-                "type": "typed-dict-field",
-                "required": f.default is MISSING,
-                "schema": _SCHEMAS.get(f.name, _TEXT if f.type == "str" else _POSITIVE),
-            }
-            for f in fields(IngestSettings)
-        },
-    }
+def _validator(settings: type[Any], schemas: dict[str, dict[str, Any]]) -> SchemaValidator:
+    return SchemaValidator(
+        {
+            "type": "typed-dict",
+            "extra_behavior": "ignore",
+            "fields": {
+                env_name(f.name): {
+                    "type": "typed-dict-field",
+                    "required": f.default is MISSING,
+                    "schema": schemas.get(f.name, _TEXT if f.type == "str" else _POSITIVE),
+                }
+                for f in fields(settings)
+            },
+        }
+    )
+
+
+def _load[T](settings: type[T], validator: SchemaValidator, environ: Mapping[str, str] | None) -> T:
+    values = validator.validate_python(dict(os.environ if environ is None else environ))
+    names = {f.name: env_name(f.name) for f in fields(settings)}  # type: ignore[arg-type]
+    return settings(**{name: values[env] for name, env in names.items() if env in values})
+
+
+_INGEST = _validator(IngestSettings, {"previous_key_grace_hours": {"type": "int", "ge": 0}})
+_CONSUMER = _validator(
+    ConsumerSettings, {"event_family": {"type": "literal", "expected": ["quote", "order", "workflow"]}}
 )
 
 
 def load_ingest_settings(environ: Mapping[str, str] | None = None) -> IngestSettings:
     """Raises `pydantic_core.ValidationError` (naming the variable) or `ValueError`."""
-    values = _VALIDATOR.validate_python(dict(os.environ if environ is None else environ))
-    settings = IngestSettings(
-        **{f.name: values[env_name(f.name)] for f in fields(IngestSettings) if env_name(f.name) in values}
-    )
+    settings = _load(IngestSettings, _INGEST, environ)
     # Pitfall 8: once a dedup record expires, a captured delivery could be replayed unless it is
     # already too old to be accepted.
     if settings.dedup_retention_days * 24 < settings.event_max_age_hours + MIN_RETENTION_MARGIN_HOURS:
@@ -79,3 +94,7 @@ def load_ingest_settings(environ: Mapping[str, str] | None = None) -> IngestSett
             f"{MIN_RETENTION_MARGIN_HOURS} hours, or old deliveries could be replayed"
         )
     return settings
+
+
+def load_consumer_settings(environ: Mapping[str, str] | None = None) -> ConsumerSettings:
+    return _load(ConsumerSettings, _CONSUMER, environ)

@@ -1,0 +1,34 @@
+"""Add your business logic here.
+
+Register a function for an event name (`order.confirmed`), a family (`order`) or everything (`*`).
+It receives the typed event (see `ntp_webhooks.events`). The built-in projection has already stored
+the event by the time your function runs.
+- If your function raises, only its own SQS record fails. SQS delivers it again, up to five times,
+  and then it goes to the family's dead-letter queue.
+- Deliveries can repeat, so make your function idempotent, for example by keying side effects on
+  `event.id`.
+"""
+
+from __future__ import annotations
+
+from ntp_webhooks.events import OrderConfirmed, QuoteReceived, WorkflowSignal
+from ntp_webhooks.observability import logger
+from ntp_webhooks.subscriptions import on
+
+
+@on("quote.received")
+def notify_sales(event: QuoteReceived) -> None:
+    """Example: tell sales a quote request arrived (replace the log line with your CRM call)."""
+    logger.info("quote received: notify sales", extra={"rfq_id": event.data.rfqId, "quote_id": event.data.quoteId})
+
+
+@on("order.confirmed")
+def start_production(event: OrderConfirmed) -> None:
+    """Example: release a confirmed order to production (replace with your MIS/ERP call)."""
+    logger.info("order confirmed: start production", extra={"order_id": event.data.orderId})
+
+
+@on("workflow")
+def record_signal(event: WorkflowSignal) -> None:
+    """Example: react to a workflow signal, whose names NowToPrint does not publish."""
+    logger.info("workflow signal", extra={"signal": event.event})

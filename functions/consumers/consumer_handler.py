@@ -1,0 +1,39 @@
+"""Quote, order and workflow consumer functions: SQS batch -> typed events -> projection -> your logic.
+
+One handler for the three functions; EVENT_FAMILY (from template.yaml) says which queue feeds it.
+Powertools BatchProcessor reports failed records only (ReportBatchItemFailures), so one bad record
+never makes SQS redeliver the rest of its batch.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+import business_logic  # noqa: F401 - registers the partner's handlers with @on(...)
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from ntp_webhooks.consumer import Consumer, build_consumer
+from ntp_webhooks.observability import logger, metrics
+from ntp_webhooks.settings import load_consumer_settings
+from ntp_webhooks.subscriptions import subscriptions
+
+SETTINGS = load_consumer_settings()
+# A batch whose records all fail is reported record by record too, not as an invocation error.
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+
+
+@cache
+def _consumer() -> Consumer:
+    return build_consumer(SETTINGS.state_table_name, subscriptions)
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context(clear_state=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    logger.append_keys(family=SETTINGS.event_family)
+    return process_partial_response(
+        event=event, record_handler=_consumer().handle, processor=processor, context=context
+    )

@@ -1,0 +1,232 @@
+"""The state projection against moto: ordering, duplicates, ties, missing IDs, and its call budget."""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from moto import mock_aws
+
+from devtools.deliveries import encode, envelope
+from devtools.provision import Provisioner
+from devtools.sam_template import SamTemplate
+from ntp_webhooks.events import EventBase, parse_event
+from ntp_webhooks.projection import HISTORY_LIMIT, Outcome, Projection, read_item
+from tests.conftest import TEMPLATE, JsonLogs
+
+T0 = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
+LIFECYCLE = ("order.created", "order.confirmed", "order.shipped")
+
+
+@pytest.fixture(scope="module")
+def state() -> Iterator[tuple[Projection, Any, str]]:
+    """One moto table for the module; each test uses its own entity IDs."""
+    with mock_aws():
+        stack = Provisioner(TEMPLATE, boto3.client).provision()
+        client = boto3.client("dynamodb")
+        yield Projection(client, stack.refs["StateTable"]), client, stack.refs["StateTable"]
+
+
+def order_events(
+    order_id: str, names: tuple[str, ...] = LIFECYCLE, step: timedelta = timedelta(minutes=1)
+) -> list[EventBase]:
+    return [
+        parse_event(encode(envelope(name, timestamp=T0 + i * step, data={"orderId": order_id, "step": i})))
+        for i, name in enumerate(names)
+    ]
+
+
+def final(state: tuple[Projection, Any, str], entity: str, entity_id: str) -> dict[str, Any]:
+    _, client, table = state
+    item = read_item(client, table, entity, entity_id)
+    assert item is not None
+    item.pop("revision")  # counts writes, which depends on arrival order by design
+    return item
+
+
+def test_in_order_lifecycle(state: tuple[Projection, Any, str]) -> None:
+    projection, *_ = state
+    order_id = f"ord_{uuid.uuid4().hex[:8]}"
+    created, confirmed, shipped = order_events(order_id)
+    assert [projection.apply(e) for e in (created, confirmed, shipped)] == [Outcome.APPLIED] * 3
+    item = final(state, "order", order_id)
+    assert item["status"] == "shipped"
+    assert item["lastEventId"] == shipped.id
+    assert item["lastEvent"] == "order.shipped"
+    assert item["lastEventTimestamp"] == shipped.timestamp.isoformat()
+    assert item["data"] == {"orderId": order_id, "step": 2}
+    assert item["entityType"] == "order" and item["entityId"] == order_id
+    assert [h["id"] for h in item["history"]] == [created.id, confirmed.id, shipped.id]
+
+
+def test_older_event_never_overwrites_but_is_recorded(state: tuple[Projection, Any, str]) -> None:
+    projection, *_ = state
+    order_id = f"ord_{uuid.uuid4().hex[:8]}"
+    created, confirmed, shipped = order_events(order_id)
+    assert projection.apply(shipped) == Outcome.APPLIED
+    assert projection.apply(created) == Outcome.STALE
+    assert projection.apply(confirmed) == Outcome.STALE
+    item = final(state, "order", order_id)
+    assert item["status"] == "shipped"
+    assert [h["event"] for h in item["history"]] == list(LIFECYCLE)
+
+
+def test_the_same_event_twice_changes_nothing(state: tuple[Projection, Any, str]) -> None:
+    projection, *_ = state
+    order_id = f"ord_{uuid.uuid4().hex[:8]}"
+    created, confirmed, _ = order_events(order_id)
+    projection.apply(created)
+    projection.apply(confirmed)
+    _, client, table = state
+    before = read_item(client, table, "order", order_id)
+    assert projection.apply(confirmed) == Outcome.DUPLICATE
+    assert projection.apply(created) == Outcome.DUPLICATE
+    assert read_item(client, table, "order", order_id) == before  # revision included: nothing written
+
+
+def test_same_timestamp_resolves_the_same_way_in_either_order(state: tuple[Projection, Any, str]) -> None:
+    projection, *_ = state
+    results = []
+    for order in ((0, 1), (1, 0)):
+        order_id = f"ord_{uuid.uuid4().hex[:8]}"
+        events = [
+            parse_event(encode(envelope(name, event_id=f"evt_{suffix}", timestamp=T0, data={"orderId": order_id})))
+            for name, suffix in (("order.confirmed", "a"), ("order.shipped", "b"))
+        ]
+        for index in order:
+            projection.apply(events[index])
+        item = final(state, "order", order_id)
+        results.append((item["status"], item["lastEventId"], [h["id"] for h in item["history"]]))
+    assert results[0] == results[1] == ("shipped", "evt_b", ["evt_a", "evt_b"])
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    arrival=st.permutations(range(3)).flatmap(
+        lambda order: st.lists(st.sampled_from(range(3)), max_size=4).map(lambda extra: [*order, *extra])
+    ),
+    tie=st.booleans(),
+)
+def test_any_arrival_order_with_duplicates_ends_like_in_order_delivery(
+    state: tuple[Projection, Any, str], arrival: list[int], tie: bool
+) -> None:
+    """Every permutation of created/confirmed/shipped, plus duplicates anywhere, with or without
+    timestamp ties, ends in exactly the item that in-order delivery produces."""
+    projection, *_ = state
+    step = timedelta(0) if tie else timedelta(minutes=1)
+    reference_id, shuffled_id = f"ord_{uuid.uuid4().hex[:8]}", f"ord_{uuid.uuid4().hex[:8]}"
+    reference = order_events(reference_id, step=step)
+    for event in reference:
+        projection.apply(event)
+    shuffled = [
+        e.model_copy(update={"id": r.id, "data": e.data.model_copy(update={"orderId": shuffled_id})})
+        for e, r in zip(order_events(shuffled_id, step=step), reference, strict=True)
+    ]
+    for index in arrival:
+        projection.apply(shuffled[index])
+    expected = final(state, "order", reference_id)
+    actual = final(state, "order", shuffled_id)
+    for item in (expected, actual):  # everything but the order's own ID
+        del item["pk"], item["entityId"], item["data"]["orderId"]
+    assert actual == expected
+
+
+def test_all_six_permutations_explicitly(state: tuple[Projection, Any, str]) -> None:
+    projection, *_ = state
+    finals = set()
+    for order in itertools.permutations(range(3)):
+        order_id = f"ord_{uuid.uuid4().hex[:8]}"
+        events = order_events(order_id)
+        for index in order:
+            projection.apply(events[index])
+        item = final(state, "order", order_id)
+        finals.add((item["status"], tuple(h["event"] for h in item["history"])))
+    assert finals == {("shipped", LIFECYCLE)}
+
+
+def test_quote_keeps_its_rfq_link(state: tuple[Projection, Any, str]) -> None:
+    projection, *_ = state
+    quote_id = f"quote_{uuid.uuid4().hex[:8]}"
+    updated = parse_event(
+        encode(envelope("quote.updated", timestamp=T0 + timedelta(minutes=5), data={"quoteId": quote_id}))
+    )
+    received = parse_event(
+        encode(envelope("quote.received", timestamp=T0, data={"quoteId": quote_id, "rfqId": "rfq_9"}))
+    )
+    projection.apply(updated)
+    assert projection.apply(received) == Outcome.STALE
+    item = final(state, "quote", quote_id)
+    assert item["status"] == "updated"
+    assert item["rfqId"] == "rfq_9"
+
+
+def test_missing_entity_id_is_stored_under_the_event_id(
+    state: tuple[Projection, Any, str], json_logs: JsonLogs
+) -> None:
+    projection, *_ = state
+    event = parse_event(encode(envelope("order.created", data={"note": "no id"})))
+    assert projection.apply(event) == Outcome.APPLIED
+    item = final(state, "order", event.id)
+    assert item["entityIdMissing"] is True
+    assert any(log["level"] == "WARNING" and "no entity ID" in log["message"] for log in json_logs.records())
+
+
+def test_workflow_signals_are_stored_per_event(state: tuple[Projection, Any, str]) -> None:
+    projection, *_ = state
+    event = parse_event(encode(envelope("preflight.failed", data={"jobId": "j1"})))
+    assert projection.apply(event) == Outcome.APPLIED
+    item = final(state, "workflow", event.id)
+    assert item["status"] == "failed" and item["data"] == {"jobId": "j1"}
+
+
+def test_history_is_bounded_to_the_newest_entries(state: tuple[Projection, Any, str]) -> None:
+    projection, *_ = state
+    order_id = f"ord_{uuid.uuid4().hex[:8]}"
+    names = tuple(f"order.step_{i}" for i in range(HISTORY_LIMIT + 5))
+    events = order_events(order_id, names)
+    for event in events[5:]:
+        projection.apply(event)
+    for event in events[:5]:  # older than everything kept
+        assert projection.apply(event) == Outcome.STALE
+    projection.apply(events[0])
+    item = final(state, "order", order_id)
+    assert [h["id"] for h in item["history"]] == [e.id for e in events[5:]]
+    assert len(item["history"]) == HISTORY_LIMIT
+
+
+def test_floats_in_data_are_stored_exactly(state: tuple[Projection, Any, str]) -> None:
+    projection, *_ = state
+    order_id = f"ord_{uuid.uuid4().hex[:8]}"
+    projection.apply(parse_event(encode(envelope("order.created", data={"orderId": order_id, "total": 12.34}))))
+    assert str(final(state, "order", order_id)["data"]["total"]) == "12.34"
+
+
+def test_one_dynamodb_call_per_record_on_the_normal_path(state: tuple[Projection, Any, str]) -> None:
+    projection, client, _ = state
+    calls: list[str] = []
+
+    def record(event_name: str, **_: Any) -> None:
+        calls.append(event_name)
+
+    client.meta.events.register("before-call.dynamodb.*", record)
+    try:
+        for event in order_events(f"ord_{uuid.uuid4().hex[:8]}"):
+            calls.clear()
+            projection.apply(event)
+            assert len(calls) == 1, calls
+    finally:
+        client.meta.events.unregister("before-call.dynamodb.*", record)
+
+
+def test_template_table_key_matches_the_code(template: SamTemplate) -> None:
+    from ntp_webhooks.projection import KEY_ATTRIBUTE
+
+    props = template.resources["StateTable"]["Properties"]
+    assert props["KeySchema"] == [{"AttributeName": KEY_ATTRIBUTE, "KeyType": "HASH"}]
