@@ -7,6 +7,10 @@ never makes SQS redeliver the rest of its batch.
 
 from __future__ import annotations
 
+# isort: off
+from ntp_webhooks import init_phase  # first: pauses garbage collection while the rest loads
+# isort: on
+
 from functools import cache
 from typing import Any
 
@@ -37,3 +41,6 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItem
     return process_partial_response(
         event=event, record_handler=_consumer().handle, processor=processor, context=context
     )
+
+
+init_phase.finished()
