@@ -17,7 +17,7 @@ BUILD_DIR := .aws-sam/build
 # boto3 alone, as the Lambda runtime provides it: the deployed-artifact tests import handlers with only this.
 RUNTIME_DIR := .aws-sam/lambda-runtime
 
-.PHONY: help dev lint fmt validate build test unit integration e2e infra bench run deploy clean
+.PHONY: help dev lint fmt validate build test unit integration e2e infra bench run deploy clean send status rotate redrive events
 
 help:
 	@echo "make run    - local stack (no AWS account, no Docker)"
@@ -25,6 +25,7 @@ help:
 	@echo "make lint   - ruff + mypy"
 	@echo "make bench  - print performance budgets"
 	@echo "make deploy - sam build && sam deploy --guided"
+	@echo "make send|status|rotate|redrive - the ntp CLI (TARGET=--local or TARGET='--stack NAME')"
 
 $(STAMP): pyproject.toml layers/shared/requirements.txt
 	@test -n "$(PYTHON313)" || { echo "python3.13 not found: install it or set PYTHON313=/path/to/python3.13"; exit 1; }
@@ -77,6 +78,22 @@ bench: build
 
 run: $(STAMP)
 	@echo "The local stack is not built yet (issue 5). Until then: make test."
+
+# Wrappers around the `ntp` CLI. TARGET=--local for the local stack, or --stack NAME (default from samconfig).
+TARGET ?=
+EVENT ?= order.created
+send: $(STAMP)
+	$(BIN)/ntp send $(EVENT) $(TARGET) $(ARGS)
+
+status: $(STAMP)
+	$(BIN)/ntp status $(TARGET) $(ARGS)
+
+rotate: $(STAMP)
+	$(BIN)/ntp rotate $(TARGET) $(ARGS)
+
+FAMILY ?= order
+redrive: $(STAMP)
+	$(BIN)/ntp redrive $(FAMILY) $(TARGET) $(ARGS)
 
 deploy: build
 	$(BIN)/sam deploy --guided --template-file $(BUILD_DIR)/template.yaml

@@ -29,6 +29,7 @@ IN_PROCESS_TYPES = frozenset(
 #: Types recognised and deliberately not emulated, with the reason the local stack prints.
 NOT_EMULATED = {
     "AWS::IAM::Role": "IAM is not enforced locally (the infrastructure tests check the policies)",
+    "AWS::SecretsManager::RotationSchedule": "no schedule locally: `ntp rotate --local` runs the four steps",
 }
 #: What `AWS::NoValue` resolves to: the key or list item holding it is dropped.
 NO_VALUE = object()
@@ -176,6 +177,7 @@ class Provisioner:
             "AWS::SQS::Queue": self._queue,
             "AWS::SecretsManager::Secret": self._secret,
             "AWS::SNS::Topic": self._topic,
+            "AWS::SNS::Subscription": self._subscription,
             "AWS::CloudWatch::Alarm": self._alarm,
         }
 
@@ -281,11 +283,15 @@ class Provisioner:
     def _topic(self, logical_id: str, props: dict[str, Any]) -> None:
         sns = self.client("sns")
         arn = sns.create_topic(Name=props.get("TopicName") or self._name(logical_id))["TopicArn"]
-        for subscription in props.get("Subscription", []):
-            sns.subscribe(TopicArn=arn, Protocol=subscription["Protocol"], Endpoint=subscription["Endpoint"])
         self.stack.refs[logical_id] = arn
         self.stack.attributes[(logical_id, "TopicArn")] = arn
         self.stack.attributes[(logical_id, "TopicName")] = arn.rsplit(":", 1)[1]
+
+    def _subscription(self, logical_id: str, props: dict[str, Any]) -> None:
+        response = self.client("sns").subscribe(
+            TopicArn=props["TopicArn"], Protocol=props["Protocol"], Endpoint=props["Endpoint"]
+        )
+        self.stack.refs[logical_id] = response["SubscriptionArn"]
 
     def _alarm(self, logical_id: str, props: dict[str, Any]) -> None:
         name = props.get("AlarmName") or self._name(logical_id)

@@ -218,3 +218,24 @@ def test_built_consumer_handler_projects_a_batch(
     assert output["origins"]["pydantic"].startswith(str(LAYER_DIR))
     item = client("dynamodb").get_item(TableName=stack.refs["StateTable"], Key={"pk": {"S": "order#ord_built"}})
     assert item["Item"]["status"] == {"S": "confirmed"}
+
+
+def test_built_rotation_handler_rotates(built: Path, native_shim: Path, moto_server: str, template: SamTemplate) -> None:
+    from devtools.rotation_service import RotationService
+    from ntp_webhooks.rotation import STEPS
+
+    client = partial(boto3.client, endpoint_url=moto_server, region_name="us-east-1")
+    stack = Provisioner(template, client, secret_values={"WebhookSigningSecret": LOCAL_DEV_SECRET}).provision()
+    secret = stack.refs["WebhookSigningSecret"]
+    token = RotationService(secret, invoke=lambda event: None).start()  # labels the value-less AWSPENDING
+    env = {
+        **stack.function_environment(template, "RotationFunction"),
+        "AWS_ENDPOINT_URL": moto_server,
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+    }
+    events = [{"Step": step, "SecretId": secret, "ClientRequestToken": token} for step in STEPS]
+    assert invoke_built(template, "RotationFunction", env, events, native_shim)["responses"] == [None] * 4
+    stages = client("secretsmanager").describe_secret(SecretId=secret)["VersionIdsToStages"]
+    assert "AWSCURRENT" in stages[token]

@@ -1,0 +1,369 @@
+"""`ntp`: send signed events, inspect and operate a deployed stack or the local stack.
+
+Targets: `--local` (the `make run` stack, found through .aws-sam/local-stack.json) or
+`--stack NAME` (a deployed stack, through its CloudFormation outputs; default from samconfig.toml).
+User mistakes end with a one-line message and exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+import tomllib
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+
+from devtools import operations
+from devtools.deliveries import DEFAULT_SIGNATURE_HEADER, SAMPLE_DATA, encode, envelope, new_event_id
+from devtools.operations import OperationError
+from devtools.sam_template import REPO_ROOT
+from ntp_webhooks.envelope import EVENT_NAME_PATTERN
+from ntp_webhooks.signature import sign
+
+LOCAL_STATE_FILE = REPO_ROOT / ".aws-sam" / "local-stack.json"
+SECRET_ENV = "NTP_WEBHOOK_SECRET"  # noqa: S105 - a variable name, not a secret
+FAMILIES = ("quote", "order", "workflow")
+
+
+class UsageError(Exception):
+    """Printed as one line; exit status 2."""
+
+
+@dataclass
+class Target:
+    """Where a command acts: the outputs of a stack plus how to reach its AWS APIs."""
+
+    outputs: dict[str, str]
+    endpoint_url: str | None = None
+    region: str | None = None
+    admin_url: str | None = None
+    local_secret: str | None = None
+    refs: dict[str, str] = field(default_factory=dict)
+
+    def client(self, service: str) -> Any:
+        return boto3.client(service, endpoint_url=self.endpoint_url, region_name=self.region)  # type: ignore[call-overload]
+
+    @property
+    def is_local(self) -> bool:
+        return self.endpoint_url is not None
+
+    def output(self, key: str) -> str:
+        if key not in self.outputs:
+            raise UsageError(f"the stack has no output {key}: is it deployed from this template version?")
+        return self.outputs[key]
+
+
+def default_stack_name() -> str:
+    config = tomllib.loads((REPO_ROOT / "samconfig.toml").read_text())
+    return str(config["default"]["global"]["parameters"]["stack_name"])
+
+
+def resolve_target(args: argparse.Namespace) -> Target:
+    if args.local:
+        if not LOCAL_STATE_FILE.exists():
+            raise UsageError("no local stack is running: start it with `make run`")
+        state = json.loads(LOCAL_STATE_FILE.read_text())
+        return Target(
+            outputs=state["outputs"],
+            endpoint_url=state["endpoint_url"],
+            region=state["region"],
+            admin_url=state["admin_url"],
+            local_secret=state["secret"],
+            refs=state["refs"],
+        )
+    try:
+        outputs = operations.stack_outputs(boto3.client("cloudformation"), args.stack or default_stack_name())
+    except NoCredentialsError:
+        raise UsageError("no AWS credentials: configure them, or use --local") from None
+    return Target(outputs=outputs)
+
+
+# --- send / sign ----------------------------------------------------------------------------------
+
+
+def load_payload(source: str, keep_id: bool, keep_timestamp: bool) -> dict[str, Any]:
+    """A sample event by name (`order.shipped`) or a JSON file; fresh id/timestamp unless kept."""
+    path = Path(source)
+    if not path.exists():
+        if re.fullmatch(EVENT_NAME_PATTERN, source):
+            return envelope(source)  # documented samples carry their data; other names an empty one
+        raise UsageError(f"{source!r} is neither an event name ({', '.join(SAMPLE_DATA)}, ...) nor a file")
+    try:
+        payload = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"{source} is not valid JSON: {exc}") from None
+    if not isinstance(payload, dict):
+        raise UsageError(f"{source} must hold a JSON object")
+    fresh = envelope(str(payload.get("event", "workflow.test")))
+    if not keep_id:
+        payload["id"] = new_event_id()
+    if not keep_timestamp:
+        payload["timestamp"] = fresh["timestamp"]
+    return payload
+
+
+def find_secret(args: argparse.Namespace, target: Target | None) -> str:
+    if args.secret:
+        return str(args.secret)
+    if os.environ.get(SECRET_ENV):
+        return os.environ[SECRET_ENV]
+    if target is None:
+        raise UsageError(f"no secret: pass --secret, set {SECRET_ENV}, or name a stack with --local/--stack")
+    if target.local_secret:
+        return target.local_secret
+    try:
+        value: str = target.client("secretsmanager").get_secret_value(
+            SecretId=target.output("SigningSecretArn"), VersionStage="AWSCURRENT"
+        )["SecretString"]
+    except (ClientError, BotoCoreError) as exc:
+        raise UsageError(f"cannot read the stack's signing secret: {exc}") from None
+    return value
+
+
+def post(url: str, body: bytes, headers: dict[str, str], timeout: float = 10.0) -> tuple[int, str]:
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST")  # noqa: S310 - user's URL
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+            return int(response.status), response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return int(exc.code), exc.read().decode()
+    except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise UsageError(f"cannot reach {url}: {reason}") from None
+
+
+def cmd_send(args: argparse.Namespace) -> int:
+    target = None if args.url and (args.secret or os.environ.get(SECRET_ENV)) else resolve_target(args)
+    url = args.url or (target.output("WebhookUrl") if target else "")
+    if not url.startswith(("http://", "https://")):
+        raise UsageError(f"not an http(s) URL: {url!r}")
+    secret = find_secret(args, target)
+    payload = load_payload(args.event, args.keep_id, args.keep_timestamp)
+    deliveries = 2 if args.duplicate else 1
+    worst = 0
+    for _ in range(args.repeat):
+        body = encode(payload)
+        for attempt in range(deliveries):
+            headers = {"Content-Type": "application/json", args.header: sign(body, secret.encode())}
+            status, text = post(url, body, headers)
+            label = "duplicate " if attempt else ""
+            print(f"{label}{payload['event']} {payload['id']} -> {status} {text}")
+            worst = max(worst, 0 if 200 <= status < 300 else 1)
+        payload = {**payload, "id": new_event_id()} if not args.keep_id else payload
+    return worst
+
+
+def cmd_sign(args: argparse.Namespace) -> int:
+    target = None if (args.secret or os.environ.get(SECRET_ENV)) else resolve_target(args)
+    body = sys.stdin.buffer.read()
+    print(f"{args.header}: {sign(body, find_secret(args, target).encode())}")
+    return 0
+
+
+# --- status / redrive -----------------------------------------------------------------------------
+
+
+def queue_depths(target: Target) -> dict[str, tuple[int, int, int]]:
+    """family -> (visible, in flight, dead-lettered)."""
+    sqs = target.client("sqs")
+    depths = {}
+    for family in FAMILIES:
+        title = family.title()
+        counts = []
+        for key in (f"{title}QueueUrl", f"{title}DeadLetterQueueUrl"):
+            attributes = sqs.get_queue_attributes(QueueUrl=target.output(key), AttributeNames=["All"])["Attributes"]
+            counts.append(
+                (
+                    int(attributes["ApproximateNumberOfMessages"]),
+                    int(attributes["ApproximateNumberOfMessagesNotVisible"]),
+                )
+            )
+        depths[family] = (counts[0][0], counts[0][1], counts[1][0] + counts[1][1])
+    return depths
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from ntp_webhooks.projection import read_item
+
+    target = resolve_target(args)
+    try:
+        print(f"{'family':<10} {'queued':>7} {'in flight':>10} {'dead':>6}")
+        for family, (visible, in_flight, dead) in queue_depths(target).items():
+            print(f"{family:<10} {visible:>7} {in_flight:>10} {dead:>6}")
+        for entity, entity_id in (("order", args.order), ("quote", args.quote)):
+            if entity_id:
+                item = read_item(target.client("dynamodb"), target.output("StateTableName"), entity, entity_id)
+                print(
+                    json.dumps(item, indent=2, default=str) if item else f"no {entity} {entity_id!r} in the projection"
+                )
+    except (ClientError, BotoCoreError) as exc:
+        raise UsageError(f"cannot read the stack: {exc}") from None
+    return 0
+
+
+def redrive(target: Target, family: str) -> str:
+    """Move a family's dead letters back to its queue. Returns what was done, for the user."""
+    sqs = target.client("sqs")
+    title = family.title()
+    dlq_url, queue_url = target.output(f"{title}DeadLetterQueueUrl"), target.output(f"{title}QueueUrl")
+    if not target.is_local:
+        arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        handle = sqs.start_message_move_task(SourceArn=arn)["TaskHandle"]  # back to the source queue
+        return f"StartMessageMoveTask started ({handle})"
+    # moto has no StartMessageMoveTask: the local stack uses the equivalent receive/send/delete loop.
+    moved = 0
+    while True:
+        messages = sqs.receive_message(
+            QueueUrl=dlq_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"], WaitTimeSeconds=0
+        ).get("Messages", [])
+        if not messages:
+            return f"local redrive (receive/send/delete, as moto lacks StartMessageMoveTask): {moved} moved"
+        for message in messages:
+            sqs.send_message(
+                QueueUrl=queue_url, MessageBody=message["Body"], MessageAttributes=message.get("MessageAttributes", {})
+            )
+            sqs.delete_message(QueueUrl=dlq_url, ReceiptHandle=message["ReceiptHandle"])
+            moved += 1
+
+
+def cmd_redrive(args: argparse.Namespace) -> int:
+    target = resolve_target(args)
+    try:
+        print(redrive(target, args.family))
+    except (ClientError, BotoCoreError) as exc:
+        raise UsageError(f"redrive failed: {exc}") from None
+    return 0
+
+
+# --- key rotation ---------------------------------------------------------------------------------
+
+
+def local_admin(target: Target, action: str) -> dict[str, Any]:
+    status, text = post(f"{target.admin_url}/{action}", b"{}", {"Content-Type": "application/json"}, timeout=60)
+    if status != 200:
+        raise UsageError(f"local stack refused {action}: {text}")
+    result: dict[str, Any] = json.loads(text)
+    return result
+
+
+def cmd_rotate(args: argparse.Namespace) -> int:
+    target = resolve_target(args)
+    if target.is_local:
+        print(json.dumps(local_admin(target, "rotate")))
+        return 0
+    secrets = target.client("secretsmanager")
+    token = operations.start_rotation(secrets, target.output("SigningSecretArn"))
+    print(f"rotation started: new version {token}")
+    if args.wait:
+        operations.wait_until_current(secrets, target.output("SigningSecretArn"), token)
+        print("rotation finished: the new key is AWSCURRENT, the old one AWSPREVIOUS for its grace period")
+    return 0
+
+
+def cmd_install_secret(args: argparse.Namespace) -> int:
+    target = resolve_target(args)
+    value = args.value if args.value is not None else sys.stdin.read().strip()
+    version = operations.install_secret(target.client("secretsmanager"), target.output("SigningSecretArn"), value)
+    print(f"installed as AWSCURRENT (version {version}); the previous key stays valid for its grace period")
+    return 0
+
+
+def cmd_emergency_rotate(args: argparse.Namespace) -> int:
+    target = resolve_target(args)
+    if target.is_local:
+        print(json.dumps(local_admin(target, "emergency-rotate")))
+        return 0
+    result = operations.emergency_rotate(
+        target.client("secretsmanager"),
+        target.client("lambda"),
+        target.output("SigningSecretArn"),
+        target.output("IngestFunctionName"),
+    )
+    print(json.dumps(result))
+    print("the leaked key is refused now; give NowToPrint the new key (see README, Emergency rotation)")
+    return 0
+
+
+# --- entry point ----------------------------------------------------------------------------------
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(
+        prog="ntp", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    commands = root.add_subparsers(dest="command", required=True)
+
+    def add(name: str, help_text: str) -> argparse.ArgumentParser:
+        command = commands.add_parser(name, help=help_text, description=help_text)
+        where = command.add_mutually_exclusive_group()
+        where.add_argument("--local", action="store_true", help="the local stack started by `make run`")
+        where.add_argument("--stack", help="a deployed stack's name (default: samconfig.toml's stack_name)")
+        return command
+
+    send = add("send", "Sign and POST an event to a webhook URL (like `stripe trigger`).")
+    send.add_argument("event", help=f"a sample event name ({', '.join(SAMPLE_DATA)}) or a JSON file")
+    send.add_argument("--url", help="webhook URL (default: the stack's WebhookUrl)")
+    send.add_argument("--secret", help=f"signing secret (default: ${SECRET_ENV}, then the stack's secret)")
+    send.add_argument("--header", default=DEFAULT_SIGNATURE_HEADER, help="signature header name")
+    send.add_argument("--keep-id", action="store_true", help="send the file's id instead of a fresh one")
+    send.add_argument("--keep-timestamp", action="store_true", help="send the file's timestamp instead of now")
+    send.add_argument("--repeat", type=int, default=1, help="send N events (fresh ids unless --keep-id)")
+    send.add_argument("--duplicate", action="store_true", help="deliver each event twice (exercises dedup)")
+    send.set_defaults(run=cmd_send)
+
+    sign_cmd = add("sign", "Print the signature header for the body on stdin.")
+    sign_cmd.add_argument("--secret", help=f"signing secret (default: ${SECRET_ENV}, then the stack's secret)")
+    sign_cmd.add_argument("--header", default=DEFAULT_SIGNATURE_HEADER)
+    sign_cmd.set_defaults(run=cmd_sign)
+
+    status = add("status", "Queue and DLQ depths, and the projection of an order or quote.")
+    status.add_argument("--order", help="an orderId to show")
+    status.add_argument("--quote", help="a quoteId to show")
+    status.set_defaults(run=cmd_status)
+
+    redrive_cmd = add("redrive", "Move a family's dead-letter messages back to its queue.")
+    redrive_cmd.add_argument("family", choices=FAMILIES)
+    redrive_cmd.set_defaults(run=cmd_redrive)
+
+    rotate = add("rotate", "Rotate the signing secret now (scheduled rotations run by themselves).")
+    rotate.add_argument("--wait", action="store_true", help="wait until the new key is AWSCURRENT")
+    rotate.set_defaults(run=cmd_rotate)
+
+    install = add("install-secret", "Install the secret NowToPrint issued as AWSCURRENT (value on stdin).")
+    install.add_argument("--value", help="the secret (prefer stdin: it stays out of shell history)")
+    install.set_defaults(run=cmd_install_secret)
+
+    emergency = add("emergency-rotate", "After a leak: rotate, refuse the old key at once, drop cached keys.")
+    emergency.set_defaults(run=cmd_emergency_rotate)
+    return root
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    if getattr(args, "repeat", 1) < 1:
+        print("ntp: --repeat must be at least 1", file=sys.stderr)
+        return 2
+    try:
+        return int(args.run(args))
+    except (UsageError, OperationError) as exc:
+        print(f"ntp: {exc}", file=sys.stderr)
+        return 2
+    except (ClientError, BotoCoreError) as exc:
+        print(f"ntp: AWS call failed: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def run() -> None:  # console-script entry point
+    raise SystemExit(main())

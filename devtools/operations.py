@@ -1,0 +1,99 @@
+"""Operator actions on a deployed stack (and on the local stack, through the same AWS APIs)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from ntp_webhooks.keyring import CURRENT, PENDING, PREVIOUS
+from ntp_webhooks.rotation import is_well_formed
+
+#: Changing this variable makes Lambda replace every warm execution environment of the function.
+EPOCH_VARIABLE = "KEYRING_EPOCH"
+
+
+class OperationError(Exception):
+    """A user-facing failure: printed without a traceback."""
+
+
+def stack_outputs(cloudformation: Any, stack_name: str) -> dict[str, str]:
+    try:
+        (stack,) = cloudformation.describe_stacks(StackName=stack_name)["Stacks"]
+    except (ClientError, BotoCoreError) as exc:
+        raise OperationError(f"cannot read stack {stack_name!r}: {exc}") from None
+    return {output["OutputKey"]: output["OutputValue"] for output in stack.get("Outputs", [])}
+
+
+def version_stages(secrets: Any, secret_id: str) -> dict[str, list[str]]:
+    described = secrets.describe_secret(SecretId=secret_id)
+    return {vid: list(stages) for vid, stages in described.get("VersionIdsToStages", {}).items()}
+
+
+def start_rotation(secrets: Any, secret_id: str) -> str:
+    """Ask Secrets Manager to rotate now with the configured RotationFunction; returns the new version ID."""
+    token: str = secrets.rotate_secret(SecretId=secret_id, RotateImmediately=True)["VersionId"]
+    return token
+
+
+def wait_until_current(secrets: Any, secret_id: str, version_id: str, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        stages = version_stages(secrets, secret_id).get(version_id, [])
+        if CURRENT in stages:
+            return
+        if PENDING not in stages:
+            raise OperationError(f"rotation to {version_id} failed; see the RotationFunction logs")
+        time.sleep(2)
+    raise OperationError(f"rotation to {version_id} did not finish in {timeout:.0f} s")
+
+
+def install_secret(secrets: Any, secret_id: str, value: str) -> str:
+    """Make `value` (the secret NowToPrint issued) AWSCURRENT; the old one becomes AWSPREVIOUS."""
+    if not is_well_formed(value):
+        raise OperationError("that does not look like a webhook secret: at least 32 printable characters")
+    version: str = secrets.put_secret_value(SecretId=secret_id, SecretString=value, VersionStages=[CURRENT])[
+        "VersionId"
+    ]
+    return version
+
+
+def revoke_previous(secrets: Any, secret_id: str) -> str | None:
+    """Stop accepting the AWSPREVIOUS key by removing the label; returns the version it was on."""
+    for version_id, stages in version_stages(secrets, secret_id).items():
+        if PREVIOUS in stages:
+            secrets.update_secret_version_stage(
+                SecretId=secret_id, VersionStage=PREVIOUS, RemoveFromVersionId=version_id
+            )
+            return version_id
+    return None
+
+
+def recycle_environments(lambda_client: Any, function_name: str) -> str:
+    """Replace every warm environment of the function, and so every cached key, at once."""
+    config = lambda_client.get_function_configuration(FunctionName=function_name)
+    variables = dict(config.get("Environment", {}).get("Variables", {}))
+    variables[EPOCH_VARIABLE] = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    lambda_client.update_function_configuration(FunctionName=function_name, Environment={"Variables": variables})
+    epoch: str = variables[EPOCH_VARIABLE]
+    return epoch
+
+
+def emergency_rotate(
+    secrets: Any,
+    lambda_client: Any,
+    secret_id: str,
+    ingest_function: str,
+    *,
+    rotate: Callable[[], str] | None = None,
+    wait: Callable[[str], None] | None = None,
+) -> dict[str, str | None]:
+    """After a leak: rotate now, refuse the old key at once, and drop every cached copy of it."""
+    token = (rotate or (lambda: start_rotation(secrets, secret_id)))()
+    (wait or (lambda t: wait_until_current(secrets, secret_id, t)))(token)
+    revoked = revoke_previous(secrets, secret_id)
+    epoch = recycle_environments(lambda_client, ingest_function)
+    return {"new_version": token, "revoked_version": revoked, "epoch": epoch}

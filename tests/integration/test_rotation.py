@@ -1,0 +1,316 @@
+"""Signing-key rotation, driven step by step exactly as Secrets Manager would, against moto."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from types import ModuleType
+from typing import Any
+
+import boto3
+import pytest
+
+from devtools.deliveries import LOCAL_DEV_SECRET, envelope, signed_event
+from devtools.lambda_events import LambdaContext
+from devtools.provision import Stack
+from devtools.rotation_service import RotationService
+from ntp_webhooks.keyring import CURRENT, PENDING, PREVIOUS
+from ntp_webhooks.rotation import STEPS, RotationError, is_well_formed
+from tests.conftest import TEMPLATE, AwsCalls, function_env, load_function_module
+
+
+@pytest.fixture
+def rotation_handler(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    function_env(stack, TEMPLATE, "RotationFunction", monkeypatch)
+    return load_function_module(TEMPLATE, "RotationFunction")
+
+
+@pytest.fixture
+def service(stack: Stack, rotation_handler: ModuleType) -> RotationService:
+    return RotationService(
+        stack.refs["WebhookSigningSecret"], lambda event: rotation_handler.lambda_handler(event, LambdaContext())
+    )
+
+
+@pytest.fixture
+def notices(stack: Stack) -> Callable[[], list[dict[str, Any]]]:
+    """Messages published to RotationNoticesTopic, read through an SQS subscription."""
+    sqs, sns = boto3.client("sqs"), boto3.client("sns")
+    url = sqs.create_queue(QueueName="notices")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=stack.refs["RotationNoticesTopic"], Protocol="sqs", Endpoint=arn)
+
+    def read() -> list[dict[str, Any]]:
+        messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+        return [json.loads(m["Body"]) for m in messages]
+
+    return read
+
+
+def stages(stack: Stack) -> dict[str, list[str]]:
+    described = boto3.client("secretsmanager").describe_secret(SecretId=stack.refs["WebhookSigningSecret"])
+    return {vid: sorted(s) for vid, s in described["VersionIdsToStages"].items()}
+
+
+def value(stack: Stack, **selector: str) -> str:
+    secret: str = boto3.client("secretsmanager").get_secret_value(
+        SecretId=stack.refs["WebhookSigningSecret"], **selector
+    )["SecretString"]
+    return secret
+
+
+def deliver(handler: ModuleType, secret: str, event: str = "order.created") -> int:
+    return int(handler.lambda_handler(signed_event(envelope(event), secret=secret), LambdaContext())["statusCode"])
+
+
+# --- the four steps ---------------------------------------------------------------------------------
+
+
+def test_full_rotation_and_retried_steps(
+    stack: Stack, service: RotationService, notices: Callable[[], list[dict[str, Any]]]
+) -> None:
+    old_version = next(vid for vid, s in stages(stack).items() if CURRENT in s)
+    token = service.start()
+    assert stages(stack)[token] == [PENDING]
+
+    service.step("createSecret", token)
+    new_key = value(stack, VersionId=token)
+    assert is_well_formed(new_key) and len(new_key) == 64 and new_key.isalnum()
+    service.step("createSecret", token)  # retried by Secrets Manager: same key
+    assert value(stack, VersionId=token) == new_key
+
+    service.step("setSecret", token)
+    (notice,) = notices()
+    assert token in notice["Message"] and stack.refs["WebhookSigningSecret"] in notice["Message"]
+    assert new_key not in json.dumps(notice)
+
+    service.step("testSecret", token)
+    service.step("testSecret", token)
+    service.step("finishSecret", token)
+    after = stages(stack)
+    assert CURRENT in after[token] and after[old_version] == [PREVIOUS]
+    assert value(stack, VersionStage=CURRENT) == new_key
+    assert value(stack, VersionStage=PREVIOUS) == LOCAL_DEV_SECRET
+
+    for step in STEPS:  # every step again, after the fact: returns early, changes nothing
+        service.step(step, token)
+    assert stages(stack) == after
+    assert value(stack, VersionStage=CURRENT) == new_key
+
+
+def test_contract_checks(stack: Stack, service: RotationService) -> None:
+    with pytest.raises(RotationError, match="not enabled"):
+        service.step("createSecret", "00000000-0000-0000-0000-000000000000")
+    token = service.start()
+    with pytest.raises(RotationError, match="not a version"):
+        service.step("createSecret", "00000000-0000-0000-0000-000000000000")
+    current = next(vid for vid, s in stages(stack).items() if CURRENT in s)
+    service.step("finishSecret", current)  # already AWSCURRENT: returns early
+    with pytest.raises(RotationError, match="unknown rotation step"):
+        service.step("dropSecret", token)
+
+
+# --- zero dropped deliveries ----------------------------------------------------------------------
+
+
+def test_no_correct_delivery_is_rejected_around_a_rotation(
+    stack: Stack, service: RotationService, ingest_handler: ModuleType, aws_calls: AwsCalls
+) -> None:
+    assert deliver(ingest_handler, LOCAL_DEV_SECRET) == 202  # warms the key cache
+    pending: list[str] = []
+    statuses: list[tuple[str, str, int]] = []
+
+    def interleave(step: str) -> None:
+        if not pending:
+            pending.append(value(stack, VersionStage=PENDING))
+        # The sender may still use the old key, or may already have switched: both must pass.
+        statuses.append((step, "old", deliver(ingest_handler, LOCAL_DEV_SECRET)))
+        statuses.append((step, "new", deliver(ingest_handler, pending[0])))
+        statuses.append((step, "old", deliver(ingest_handler, LOCAL_DEV_SECRET, "quote.received")))
+
+    service.rotate(between_steps=interleave)
+    assert [s for s in statuses if s[2] != 202] == []
+    assert len(statuses) == 12
+
+
+def test_previous_key_is_refused_after_the_grace_period(
+    stack: Stack, service: RotationService, ingest_handler: ModuleType
+) -> None:
+    assert deliver(ingest_handler, LOCAL_DEV_SECRET) == 202
+    token = service.rotate()
+    new_key = value(stack, VersionId=token)
+    keyring = ingest_handler._ingest()._keyring
+    created = boto3.client("secretsmanager").get_secret_value(
+        SecretId=stack.refs["WebhookSigningSecret"], VersionStage=CURRENT
+    )["CreatedDate"]
+    grace = timedelta(hours=int(ingest_handler.SETTINGS.previous_key_grace_hours))
+
+    started = keyring._monotonic()
+
+    def travel(to: datetime) -> None:  # wall clock and cache clock move together
+        keyring._utcnow = lambda: to
+        keyring._monotonic = lambda: started + (to - created).total_seconds()
+
+    travel(created + grace - timedelta(minutes=1))
+    assert deliver(ingest_handler, LOCAL_DEV_SECRET) == 202
+    travel(created + grace)
+    assert deliver(ingest_handler, LOCAL_DEV_SECRET) == 401
+    assert deliver(ingest_handler, new_key) == 202
+
+
+def test_stage_that_verified_is_logged_and_counted(
+    stack: Stack, service: RotationService, ingest_handler: ModuleType, capsys: pytest.CaptureFixture[str]
+) -> None:
+    token = service.start()
+    service.step("createSecret", token)
+    assert deliver(ingest_handler, value(stack, VersionId=token)) == 202
+    printed = capsys.readouterr().out
+    assert '"AcceptedWithPendingKey"' in printed
+
+
+# --- failed rotations leave the old key working ---------------------------------------------------
+
+
+@pytest.mark.parametrize("failing_step", ["setSecret", "testSecret"])
+def test_failed_rotation_keeps_the_old_key(
+    stack: Stack,
+    rotation_handler: ModuleType,
+    ingest_handler: ModuleType,
+    monkeypatch: pytest.MonkeyPatch,
+    failing_step: str,
+) -> None:
+    rotator = rotation_handler._rotator()
+    if failing_step == "setSecret":
+
+        def registrar_down(*_: Any) -> None:
+            raise ConnectionError("notice topic unreachable")
+
+        monkeypatch.setattr(rotator._registrar, "register", registrar_down)
+    else:
+        monkeypatch.setattr(rotator, "_new_key", lambda: " short ")  # not a usable key
+    service = RotationService(
+        stack.refs["WebhookSigningSecret"], lambda event: rotation_handler.lambda_handler(event, LambdaContext())
+    )
+    current_before = next(vid for vid, s in stages(stack).items() if CURRENT in s)
+    token = service.start()
+    service.step("createSecret", token)
+    failure = RotationError if failing_step == "testSecret" else ConnectionError
+    with pytest.raises(failure):
+        for step in STEPS[1:]:
+            service.step(step, token)
+    assert CURRENT in stages(stack)[current_before]
+    assert value(stack, VersionStage=CURRENT) == LOCAL_DEV_SECRET
+    assert deliver(ingest_handler, LOCAL_DEV_SECRET) == 202
+
+
+# --- abuse ----------------------------------------------------------------------------------------
+
+
+def test_a_flood_of_bad_signatures_makes_at_most_two_secrets_manager_calls(
+    ingest_handler: ModuleType, aws_calls: AwsCalls
+) -> None:
+    assert deliver(ingest_handler, LOCAL_DEV_SECRET) == 202  # warm
+    aws_calls.reset()
+    for i in range(1000):
+        assert deliver(ingest_handler, f"attacker-guess-{i}") == 401
+    assert aws_calls.count("secrets-manager") <= 2
+    assert aws_calls.count() == aws_calls.count("secrets-manager")  # nothing claimed, nothing sent
+
+
+def test_new_key_is_learned_on_the_first_miss(
+    stack: Stack, service: RotationService, ingest_handler: ModuleType
+) -> None:
+    """Pitfall 9: the sender's switch is noticed at once, not when the 5-minute cache expires."""
+    assert deliver(ingest_handler, LOCAL_DEV_SECRET) == 202
+    token = service.start()
+    service.step("createSecret", token)
+    assert deliver(ingest_handler, value(stack, VersionId=token)) == 202
+
+
+def test_keys_are_cached_for_at_most_five_minutes(ingest_handler: ModuleType, aws_calls: AwsCalls) -> None:
+    assert deliver(ingest_handler, LOCAL_DEV_SECRET) == 202
+    keyring = ingest_handler._ingest()._keyring
+    assert keyring._max_age <= 300
+    aws_calls.reset()
+    loaded_at = keyring._loaded_at
+    keyring._loaded_at = loaded_at - 300
+    assert deliver(ingest_handler, LOCAL_DEV_SECRET) == 202
+    assert aws_calls.count("secrets-manager") == 1  # DescribeSecret: values are cached per version
+
+
+def test_template_wires_rotation() -> None:
+    schedule = TEMPLATE.resources["SigningSecretRotationSchedule"]["Properties"]
+    assert schedule["SecretId"] == {"Ref": "WebhookSigningSecret"}
+    assert schedule["RotationLambdaARN"] == {"Fn::GetAtt": ["RotationFunction", "Arn"]}
+    assert schedule["RotationRules"] == {"AutomaticallyAfterDays": {"Ref": "RotationDays"}}
+    assert TEMPLATE.doc["Parameters"]["RotationDays"]["Default"] == 30
+    permission = TEMPLATE.resources["RotationFunctionInvokePermission"]["Properties"]
+    assert permission["Principal"] == "secretsmanager.amazonaws.com"
+    assert permission["SourceAccount"] == {"Ref": "AWS::AccountId"}
+    (policy,) = TEMPLATE.resources["RotationFunction"]["Properties"]["Policies"]
+    granted = {json.dumps(s["Resource"]): set(s["Action"]) for s in policy["Statement"]}
+    assert granted == {
+        json.dumps({"Ref": "WebhookSigningSecret"}): {
+            "secretsmanager:DescribeSecret",
+            "secretsmanager:GetSecretValue",
+            "secretsmanager:PutSecretValue",
+            "secretsmanager:UpdateSecretVersionStage",
+        },
+        json.dumps({"Ref": "RotationNoticesTopic"}): {"sns:Publish"},
+    }
+    assert TEMPLATE.resources["RotationNoticesTopic"]["Properties"]["KmsMasterKeyId"] == "alias/aws/sns"
+    assert TEMPLATE.doc["Parameters"]["PreviousKeyGraceHours"]["Default"] == 72
+
+
+# --- operator commands ----------------------------------------------------------------------------
+
+
+def _deployed_ingest_function(env: dict[str, str]) -> str:
+    """IngestFunction as moto's Lambda knows it (configuration only: invoking would need Docker)."""
+    iam, lam = boto3.client("iam"), boto3.client("lambda")
+    role = iam.create_role(RoleName="ingest", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    lam.create_function(
+        FunctionName="nowtoprint-webhooks-IngestFunction",
+        Runtime="python3.13",
+        Role=role,
+        Handler="ingest_handler.lambda_handler",
+        Code={"ZipFile": b"PK\x05\x06" + b"\x00" * 18},
+        Environment={"Variables": env},
+    )
+    return "nowtoprint-webhooks-IngestFunction"
+
+
+def test_emergency_rotation_refuses_the_leaked_key_at_once(
+    stack: Stack, service: RotationService, ingest_handler: ModuleType, ingest_env: dict[str, str]
+) -> None:
+    from devtools.operations import EPOCH_VARIABLE, emergency_rotate
+
+    leaked = LOCAL_DEV_SECRET
+    assert deliver(ingest_handler, leaked) == 202
+    function = _deployed_ingest_function(ingest_env)
+    secrets, lam = boto3.client("secretsmanager"), boto3.client("lambda")
+
+    result = emergency_rotate(secrets, lam, stack.refs["WebhookSigningSecret"], function, rotate=service.rotate)
+
+    assert PREVIOUS not in json.dumps(stages(stack))
+    variables = lam.get_function_configuration(FunctionName=function)["Environment"]["Variables"]
+    assert variables[EPOCH_VARIABLE] == result["epoch"]
+    assert {k: v for k, v in variables.items() if k != EPOCH_VARIABLE} == ingest_env
+    # The configuration change replaces every environment: a fresh one refuses the leaked key.
+    recycled = load_function_module(TEMPLATE, "IngestFunction")
+    assert deliver(recycled, leaked) == 401
+    assert deliver(recycled, value(stack, VersionStage=CURRENT)) == 202
+
+
+def test_install_the_secret_nowtoprint_issued(stack: Stack, ingest_handler: ModuleType) -> None:
+    from devtools.operations import OperationError, install_secret
+
+    secrets = boto3.client("secretsmanager")
+    with pytest.raises(OperationError):
+        install_secret(secrets, stack.refs["WebhookSigningSecret"], "too short")
+    issued = "whsec_" + "N0wT0Pr1nt" * 4
+    version = install_secret(secrets, stack.refs["WebhookSigningSecret"], issued)
+    assert CURRENT in stages(stack)[version]
+    assert deliver(ingest_handler, issued) == 202  # learned on the first miss
+    assert deliver(ingest_handler, LOCAL_DEV_SECRET) == 202  # previous, within its grace period
