@@ -47,11 +47,18 @@ class Target:
     endpoint_url: str | None = None
     region: str | None = None
     admin_url: str | None = None
-    local_secret: str | None = None
     refs: dict[str, str] = field(default_factory=dict)
 
     def client(self, service: str) -> Any:
-        return boto3.client(service, endpoint_url=self.endpoint_url, region_name=self.region)  # type: ignore[call-overload]
+        if self.endpoint_url is None:
+            return boto3.client(service)  # type: ignore[call-overload]
+        return boto3.client(  # type: ignore[call-overload]
+            service,
+            endpoint_url=self.endpoint_url,
+            region_name=self.region,
+            aws_access_key_id="local",
+            aws_secret_access_key="local",  # noqa: S106 - the local stack accepts any credentials
+        )
 
     @property
     def is_local(self) -> bool:
@@ -78,7 +85,6 @@ def resolve_target(args: argparse.Namespace) -> Target:
             endpoint_url=state["endpoint_url"],
             region=state["region"],
             admin_url=state["admin_url"],
-            local_secret=state["secret"],
             refs=state["refs"],
         )
     try:
@@ -119,8 +125,6 @@ def find_secret(args: argparse.Namespace, target: Target | None) -> str:
         return os.environ[SECRET_ENV]
     if target is None:
         raise UsageError(f"no secret: pass --secret, set {SECRET_ENV}, or name a stack with --local/--stack")
-    if target.local_secret:
-        return target.local_secret
     try:
         value: str = target.client("secretsmanager").get_secret_value(
             SecretId=target.output("SigningSecretArn"), VersionStage="AWSCURRENT"

@@ -18,7 +18,11 @@ def count(name: str, **dimensions: str) -> None:
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
         return
     with single_metric(
-        name=name, unit=MetricUnit.Count, value=1, default_dimensions=metrics.default_dimensions
+        name=name,
+        unit=MetricUnit.Count,
+        value=1,
+        namespace=metrics.namespace,
+        default_dimensions=metrics.default_dimensions,
     ) as metric:
         for key, value in dimensions.items():
             metric.add_dimension(name=key, value=value)
