@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import base64
 import contextlib
+import functools
 import importlib.util
 import json
 import logging
@@ -115,7 +116,7 @@ class LocalStack:
             AWS_ENDPOINT_URL=self.endpoint_url,
             AWS_DEFAULT_REGION=REGION,
             AWS_ACCESS_KEY_ID="local",
-            AWS_SECRET_ACCESS_KEY="local",  # noqa: S105 - moto accepts any credentials
+            AWS_SECRET_ACCESS_KEY="local",  # noqa: S106 - moto accepts any credentials
         )
         os.environ.pop("AWS_PROFILE", None)
         provisioner = Provisioner(
@@ -138,7 +139,7 @@ class LocalStack:
                 function_name=logical_id,
                 timeout_seconds=self.functions[logical_id].timeout,
             )
-            self._spawn(logical_id, lambda p=poller: self._poll(p))
+            self._spawn(logical_id, functools.partial(self._poll, poller))
         self._write_state()
         return self
 
@@ -365,10 +366,8 @@ def main(argv: list[str] | None = None) -> int:
         print("Ctrl-C stops everything.")
         stopped = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stopped.set())
-        try:
+        with contextlib.suppress(KeyboardInterrupt):
             stopped.wait()
-        except KeyboardInterrupt:
-            pass
         print("\nstopping...")
         stack.stop()
     return 0

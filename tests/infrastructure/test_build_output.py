@@ -220,7 +220,9 @@ def test_built_consumer_handler_projects_a_batch(
     assert item["Item"]["status"] == {"S": "confirmed"}
 
 
-def test_built_rotation_handler_rotates(built: Path, native_shim: Path, moto_server: str, template: SamTemplate) -> None:
+def test_built_rotation_handler_rotates(
+    built: Path, native_shim: Path, moto_server: str, template: SamTemplate
+) -> None:
     from devtools.rotation_service import RotationService
     from ntp_webhooks.rotation import STEPS
 
