@@ -76,8 +76,13 @@ infra: validate build
 bench: build
 	$(PY) -m devtools.bench
 
+# The local stack: moto + the functions in-process, provisioned from template.yaml. Ctrl-C stops it.
 run: $(STAMP)
-	@echo "The local stack is not built yet (issue 5). Until then: make test."
+	$(PY) -m devtools.local_stack $(ARGS)
+
+# Regenerate events/ (signed sample events, SQS batches, rotation steps, env.json) from one source.
+events: $(STAMP)
+	$(PY) -m devtools.sample_events
 
 # Wrappers around the `ntp` CLI. TARGET=--local for the local stack, or --stack NAME (default from samconfig).
 TARGET ?=

@@ -20,9 +20,10 @@ def http_api_event(
     base64_encoded: bool = False,
     request_id: str | None = None,
     source_ip: str = "203.0.113.10",
+    now: datetime | None = None,
 ) -> dict[str, Any]:
     """An API Gateway HTTP API payload v2 event, as API Gateway (and `sam local`) builds it."""
-    now = datetime.now(UTC)
+    now = now or datetime.now(UTC)
     request_id = request_id or base64.b32encode(uuid.uuid4().bytes).decode()[:16]
     lowered = {name.lower(): value for name, value in (headers or {}).items()}
     lowered.setdefault("content-type", "application/json")

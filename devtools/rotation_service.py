@@ -27,10 +27,10 @@ class RotationService:
         self._invoke = invoke
         self._region = region
 
-    def start(self, rotation_days: int = 30) -> str:
+    def start(self, rotation_days: int = 30, token: str | None = None) -> str:
         """Begin a rotation: enable it, label a value-less new version AWSPENDING; returns its token."""
         secret: Any = secretsmanager_backends[ACCOUNT_ID][self._region].secrets[self.secret_id]
-        token = str(uuid.uuid4())
+        token = token or str(uuid.uuid4())
         secret.remove_version_stages_from_old_versions(["AWSPENDING"])
         secret.versions[token] = {"createdate": int(time.time()), "version_id": token, "version_stages": ["AWSPENDING"]}
         secret.rotation_requested = True

@@ -1,0 +1,157 @@
+"""Generates events/: signed API Gateway events, SQS batches, rotation steps, env.json, outcomes.json.
+
+One source for every file (`make events`); tests/e2e/test_sample_events.py fails when the files are
+out of date, and invokes each one as `sam local invoke` would, checking the outcome recorded in
+events/outcomes.json.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from devtools.deliveries import LOCAL_DEV_SECRET, SAMPLE_DATA, encode, signed_event
+from devtools.provision import ACCOUNT_ID, Stack
+from devtools.sam_template import REPO_ROOT, SamTemplate
+from ntp_webhooks.rotation import STEPS
+
+EVENTS_DIR = REPO_ROOT / "events"
+PREFIX = "local"  # the local stack's (and the tests') resource name prefix
+REGION = "us-east-1"
+#: Committed files cannot carry "now": their timestamp is fixed, so env.json widens the window.
+TIMESTAMP = "2026-04-16T10:00:00.000Z"
+WIDE_WINDOW = {"EVENT_MAX_AGE_HOURS": "876000", "DEDUP_RETENTION_DAYS": "36526"}
+#: The local stack's moto server, as a container started by `sam local invoke` reaches it.
+DOCKER_ENDPOINT = "http://host.docker.internal:4566"
+ROTATION_TOKEN = "00000000-0000-4000-8000-000000000001"
+_NOW = datetime(2026, 4, 16, 10, 0, 1, tzinfo=UTC)
+
+
+def offline_stack(template: SamTemplate) -> Stack:
+    """The names and URLs the local stack (and moto in tests) gives each resource."""
+    stack = Stack(region=REGION, parameters=template.parameter_defaults())
+    stack.pseudo = {"AWS::Region": REGION, "AWS::AccountId": ACCOUNT_ID, "AWS::URLSuffix": "amazonaws.com"}
+    for logical_id, resource in template.resources.items():
+        name = f"{PREFIX}-{logical_id}"
+        kind = resource["Type"]
+        if kind == "AWS::SQS::Queue":
+            stack.refs[logical_id] = f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT_ID}/{name}"
+            stack.attributes[(logical_id, "Arn")] = f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{name}"
+        elif kind == "AWS::SNS::Topic":
+            stack.refs[logical_id] = f"arn:aws:sns:{REGION}:{ACCOUNT_ID}:{name}"
+        else:
+            stack.refs[logical_id] = name  # tables by name; the secret by name (SecretId accepts it)
+    return stack
+
+
+def generate(template: SamTemplate | None = None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """(relative path -> JSON content, outcomes in invocation order)."""
+    template = template or SamTemplate()
+    files: dict[str, Any] = {}
+    outcomes: list[dict[str, Any]] = []
+
+    def ingest(name: str, event: dict[str, Any], status: int, note: str) -> None:
+        path = f"ingest/{name}.json"
+        files[path] = event
+        outcomes.append({"file": path, "function": "IngestFunction", "statusCode": status, "note": note})
+
+    def api_event(payload: dict[str, Any] | bytes, request_id: str, **kwargs: Any) -> dict[str, Any]:
+        event = signed_event(payload, LOCAL_DEV_SECRET, request_id=request_id, **kwargs)
+        event["requestContext"]["time"] = _NOW.strftime("%d/%b/%Y:%H:%M:%S +0000")
+        event["requestContext"]["timeEpoch"] = int(_NOW.timestamp() * 1000)
+        return event
+
+    payloads = {
+        name: {"id": f"evt_sample_{name.replace('.', '_')}", "event": name, "timestamp": TIMESTAMP, "data": data}
+        for name, data in SAMPLE_DATA.items()
+    }
+    for index, (name, payload) in enumerate(payloads.items()):
+        ingest(name, api_event(payload, f"sample-request-{index}"), 202, "accepted and enqueued")
+    ingest(
+        "duplicate", api_event(payloads["order.created"], "sample-request-dup"), 200, "same event again: not re-sent"
+    )
+    bad = api_event(payloads["quote.updated"], "sample-request-bad")
+    bad["headers"]["x-webhook-signature"] = "sha256=" + "0" * 64
+    ingest("bad-signature", bad, 401, "wrong signature")
+    oversize = {**payloads["order.shipped"], "id": "evt_sample_oversize", "data": {"blob": "x" * 262144}}
+    ingest("oversize", api_event(oversize, "sample-request-big"), 413, "body over MaxBodyBytes")
+    binary = {**payloads["order.confirmed"], "id": "evt_sample_base64"}
+    ingest("base64-body", api_event(binary, "sample-request-b64", base64_encoded=True), 202, "isBase64Encoded body")
+
+    for family in ("quote", "order", "workflow"):
+        records = []
+        for index, payload in enumerate(p for n, p in payloads.items() if n.startswith(family)):
+            body = encode(payload).decode()
+            records.append(
+                {
+                    "messageId": f"00000000-0000-4000-8000-{family[:1]}{index:011d}",
+                    "receiptHandle": "sample-receipt-handle",
+                    "body": body,
+                    "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": str(int(_NOW.timestamp() * 1000))},
+                    "messageAttributes": {
+                        "eventType": {"stringValue": payload["event"], "dataType": "String"},
+                        "eventId": {"stringValue": payload["id"], "dataType": "String"},
+                    },
+                    "md5OfBody": hashlib.md5(body.encode()).hexdigest(),  # noqa: S324 - SQS's checksum
+                    "eventSource": "aws:sqs",
+                    "eventSourceARN": f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{PREFIX}-{family.title()}EventsQueue",
+                    "awsRegion": REGION,
+                }
+            )
+        path = f"consumers/{family}-batch.json"
+        files[path] = {"Records": records}
+        outcomes.append(
+            {
+                "file": path,
+                "function": f"{family.title()}ConsumerFunction",
+                "response": {"batchItemFailures": []},
+                "note": "every record projected",
+            }
+        )
+
+    secret_id = f"{PREFIX}-WebhookSigningSecret"
+    for step in STEPS:
+        path = f"rotation/{step}.json"
+        files[path] = {"Step": step, "SecretId": secret_id, "ClientRequestToken": ROTATION_TOKEN}
+        outcomes.append(
+            {
+                "file": path,
+                "function": "RotationFunction",
+                "response": None,
+                "note": "after RotateSecret labelled the token AWSPENDING (ntp rotate --local does it)",
+            }
+        )
+
+    stack = offline_stack(template)
+    env = {}
+    for logical_id in template.functions():
+        variables = stack.function_environment(template, logical_id)
+        if logical_id == "IngestFunction":
+            variables.update(WIDE_WINDOW)
+        env[logical_id] = {**variables, "AWS_ENDPOINT_URL": DOCKER_ENDPOINT}
+    files["env.json"] = env
+    files["outcomes.json"] = outcomes
+    return files, outcomes
+
+
+def render(content: Any) -> str:
+    return json.dumps(content, indent=2, ensure_ascii=False) + "\n"
+
+
+def write(directory: Path = EVENTS_DIR) -> list[Path]:
+    files, _ = generate()
+    written = []
+    for relative, content in files.items():
+        path = directory / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(render(content))
+        written.append(path)
+    return written
+
+
+if __name__ == "__main__":
+    for written_path in write():
+        print(written_path.relative_to(REPO_ROOT))
