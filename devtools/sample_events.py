@@ -26,7 +26,7 @@ TIMESTAMP = "2026-04-16T10:00:00.000Z"
 WIDE_WINDOW = {"EVENT_MAX_AGE_HOURS": "876000", "DEDUP_RETENTION_DAYS": "36526"}
 #: The local stack's moto server, as a container started by `sam local invoke` reaches it.
 DOCKER_ENDPOINT = "http://host.docker.internal:4566"
-ROTATION_TOKEN = "00000000-0000-4000-8000-000000000001"
+ROTATION_TOKEN = "00000000-0000-4000-8000-000000000001"  # noqa: S105 - a version ID, not a secret
 _NOW = datetime(2026, 4, 16, 10, 0, 1, tzinfo=UTC)
 
 

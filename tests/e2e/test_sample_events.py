@@ -15,8 +15,8 @@ from devtools.deliveries import LOCAL_DEV_SECRET
 from devtools.lambda_events import LambdaContext
 from devtools.provision import Provisioner
 from devtools.rotation_service import RotationService
-from devtools.sample_events import EVENTS_DIR, PREFIX, ROTATION_TOKEN, WIDE_WINDOW, generate, render
 from devtools.sam_template import SamTemplate
+from devtools.sample_events import EVENTS_DIR, PREFIX, ROTATION_TOKEN, WIDE_WINDOW, generate, render
 from tests.conftest import load_function_module
 
 FILES, OUTCOMES = generate()
