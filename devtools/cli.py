@@ -30,7 +30,8 @@ from devtools.sam_template import REPO_ROOT
 from ntp_webhooks.envelope import EVENT_NAME_PATTERN
 from ntp_webhooks.signature import sign
 
-LOCAL_STATE_FILE = REPO_ROOT / ".aws-sam" / "local-stack.json"
+#: Written by `make run`; NTP_LOCAL_STATE points elsewhere (the tests' own local stack).
+LOCAL_STATE_FILE = Path(os.environ.get("NTP_LOCAL_STATE", REPO_ROOT / ".aws-sam" / "local-stack.json"))
 SECRET_ENV = "NTP_WEBHOOK_SECRET"  # noqa: S105 - a variable name, not a secret
 FAMILIES = ("quote", "order", "workflow")
 
@@ -77,9 +78,10 @@ def default_stack_name() -> str:
 
 def resolve_target(args: argparse.Namespace) -> Target:
     if args.local:
-        if not LOCAL_STATE_FILE.exists():
+        state_file = Path(os.environ.get("NTP_LOCAL_STATE", LOCAL_STATE_FILE))
+        if not state_file.exists():
             raise UsageError("no local stack is running: start it with `make run`")
-        state = json.loads(LOCAL_STATE_FILE.read_text())
+        state = json.loads(state_file.read_text())
         return Target(
             outputs=state["outputs"],
             endpoint_url=state["endpoint_url"],
@@ -101,6 +103,8 @@ def load_payload(source: str, keep_id: bool, keep_timestamp: bool) -> dict[str, 
     """A sample event by name (`order.shipped`) or a JSON file; fresh id/timestamp unless kept."""
     path = Path(source)
     if not path.exists():
+        if source.endswith(".json"):
+            raise UsageError(f"no such file: {source}")
         if re.fullmatch(EVENT_NAME_PATTERN, source):
             return envelope(source)  # documented samples carry their data; other names an empty one
         raise UsageError(f"{source!r} is neither an event name ({', '.join(SAMPLE_DATA)}, ...) nor a file")
@@ -124,7 +128,7 @@ def find_secret(args: argparse.Namespace, target: Target | None) -> str:
     if os.environ.get(SECRET_ENV):
         return os.environ[SECRET_ENV]
     if target is None:
-        raise UsageError(f"no secret: pass --secret, set {SECRET_ENV}, or name a stack with --local/--stack")
+        raise UsageError(f"no secret: pass --secret, set {SECRET_ENV}, or name the stack with --local or --stack")
     try:
         value: str = target.client("secretsmanager").get_secret_value(
             SecretId=target.output("SigningSecretArn"), VersionStage="AWSCURRENT"
@@ -147,7 +151,8 @@ def post(url: str, body: bytes, headers: dict[str, str], timeout: float = 10.0) 
 
 
 def cmd_send(args: argparse.Namespace) -> int:
-    target = None if args.url and (args.secret or os.environ.get(SECRET_ENV)) else resolve_target(args)
+    # With --url, a stack is consulted only when named: its secret is then the default.
+    target = resolve_target(args) if (args.local or args.stack or not args.url) else None
     url = args.url or (target.output("WebhookUrl") if target else "")
     if not url.startswith(("http://", "https://")):
         raise UsageError(f"not an http(s) URL: {url!r}")
@@ -168,7 +173,7 @@ def cmd_send(args: argparse.Namespace) -> int:
 
 
 def cmd_sign(args: argparse.Namespace) -> int:
-    target = None if (args.secret or os.environ.get(SECRET_ENV)) else resolve_target(args)
+    target = resolve_target(args) if (args.local or args.stack) else None
     body = sys.stdin.buffer.read()
     print(f"{args.header}: {sign(body, find_secret(args, target).encode())}")
     return 0

@@ -82,8 +82,11 @@ class LocalStack:
         console: TextIO | None = None,
         log: TextIO | None = None,
         template: SamTemplate | None = None,
+        state_file: Path = STATE_FILE,
     ) -> None:
         self.template = template or SamTemplate()
+        self.state_file = state_file
+        self._saved_environ: dict[str, str] = {}
         self._host, self._port, self._moto_port = host, port, moto_port
         self._retry_delay, self._wait = retry_delay, wait_seconds
         self._console = console or sys.stdout
@@ -91,6 +94,7 @@ class LocalStack:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
+        self._invocation_lock = threading.Lock()
         self.functions: dict[str, LocalFunction] = {}
         self.stack: Stack | None = None
         self.skipped: dict[str, str] = {}
@@ -112,6 +116,7 @@ class LocalStack:
         moto_host, moto_port = self._moto.get_host_and_port()
         self.endpoint_url = f"http://{moto_host}:{moto_port}"
         make_dynamodb_writes_atomic()
+        self._saved_environ = dict(os.environ)  # restored by stop(): this process may go on
         os.environ.update(
             AWS_ENDPOINT_URL=self.endpoint_url,
             AWS_DEFAULT_REGION=REGION,
@@ -154,7 +159,10 @@ class LocalStack:
             self._moto.stop()
         if self._saved_stdout is not None:
             sys.stdout = self._saved_stdout
-        STATE_FILE.unlink(missing_ok=True)
+        if self._saved_environ:
+            os.environ.clear()
+            os.environ.update(self._saved_environ)
+        self.state_file.unlink(missing_ok=True)
 
     def __enter__(self) -> LocalStack:
         return self.start()
@@ -256,7 +264,10 @@ class LocalStack:
         return Response(payload, result["statusCode"], headers=result.get("headers", {}))
 
     def _invoke(self, logical_id: str, event: dict[str, Any]) -> Any:
-        return self.functions[logical_id].invoke(event)
+        # One invocation at a time: each Lambda environment is single-threaded, and Powertools'
+        # Logger and Metrics here are shared by every function of this one process.
+        with self._invocation_lock:
+            return self.functions[logical_id].invoke(event)
 
     # --- consumers --------------------------------------------------------------------------------
 
@@ -322,7 +333,7 @@ class LocalStack:
 
     def _write_state(self) -> None:
         assert self.stack is not None and self._http is not None
-        STATE_FILE.parent.mkdir(parents=True, exist_ok=True)
+        self.state_file.parent.mkdir(parents=True, exist_ok=True)
         state = {
             "endpoint_url": self.endpoint_url,
             "region": REGION,
@@ -332,7 +343,7 @@ class LocalStack:
             "outputs": self.outputs(),
             "refs": self.stack.refs,
         }
-        STATE_FILE.write_text(json.dumps(state, indent=2))
+        self.state_file.write_text(json.dumps(state, indent=2))
 
 
 def main(argv: list[str] | None = None) -> int:

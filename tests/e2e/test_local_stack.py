@@ -1,0 +1,223 @@
+"""`make run`'s local stack, end to end over real HTTP, and the `ntp` CLI against it.
+
+One stack for the module, on free loopback ports; stopping it must leave no thread or port behind.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import socket
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from devtools import cli
+from devtools.deliveries import LOCAL_DEV_SECRET, encode, envelope
+from devtools.local_stack import LocalStack
+from ntp_webhooks.projection import read_item
+from ntp_webhooks.signature import sign
+
+
+@pytest.fixture(scope="module")
+def local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalStack, io.StringIO, Path]]:
+    threads_before = set(threading.enumerate())
+    state_file = tmp_path_factory.mktemp("local-stack") / "local-stack.json"
+    console = io.StringIO()
+    stack = LocalStack(port=0, moto_port=0, retry_delay=0, wait_seconds=1, console=console, state_file=state_file)
+    stack.start()
+    ports = [int(stack.webhook_url.rsplit(":", 1)[1].split("/")[0]), int(stack.endpoint_url.rsplit(":", 1)[1])]
+    try:
+        yield stack, console, state_file
+    finally:
+        stack.stop()
+    leaked = [t.name for t in set(threading.enumerate()) - threads_before if t.is_alive()]
+    assert leaked == [], leaked
+    for port in ports:
+        with socket.socket() as probe:
+            assert probe.connect_ex(("127.0.0.1", port)) != 0, f"port {port} still open"
+    assert not state_file.exists()
+
+
+def post(url: str, body: bytes, secret: str = LOCAL_DEV_SECRET) -> tuple[int, dict[str, Any]]:
+    request = urllib.request.Request(
+        url,
+        data=body,
+        method="POST",
+        headers={"Content-Type": "application/json", "X-Webhook-Signature": sign(body, secret.encode())},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def eventually(check: Callable[[], bool], timeout: float = 45.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.25)
+    raise AssertionError(f"not reached within {timeout} s")
+
+
+def depth(stack: LocalStack, queue: str) -> int:
+    attributes = stack.client("sqs").get_queue_attributes(QueueUrl=stack.stack.refs[queue], AttributeNames=["All"])  # type: ignore[union-attr]
+    return int(attributes["Attributes"]["ApproximateNumberOfMessages"]) + int(
+        attributes["Attributes"]["ApproximateNumberOfMessagesNotVisible"]
+    )
+
+
+def test_every_family_over_http_to_the_projection(local: tuple[LocalStack, io.StringIO, Path]) -> None:
+    stack, console, _ = local
+    order = [envelope(n, data={"orderId": "ord_http"}) for n in ("order.created", "order.confirmed", "order.shipped")]
+    quote = envelope("quote.received", data={"rfqId": "rfq_http", "quoteId": "quote_http"})
+    signal = envelope("workflow.preflight_completed", data={"jobId": "job_http"})
+    statuses = [post(stack.webhook_url, encode(p))[0] for p in [order[2], order[0], quote, signal, order[1]]]
+    assert statuses == [202] * 5
+    duplicate_status, duplicate_body = post(stack.webhook_url, encode(order[1]))
+    assert (duplicate_status, duplicate_body["status"]) == (200, "duplicate")
+    assert post(stack.webhook_url, encode(order[0]), secret="wrong")[0] == 401
+
+    stack.client("sqs").send_message(QueueUrl=stack.stack.refs["OrderEventsQueue"], MessageBody="poison")  # type: ignore[union-attr]
+
+    ddb, table = stack.client("dynamodb"), stack.stack.refs["StateTable"]  # type: ignore[union-attr]
+
+    def settled() -> bool:
+        item = read_item(ddb, table, "order", "ord_http")
+        return (
+            item is not None
+            and len(item["history"]) == 3
+            and depth(stack, "OrderEventsDeadLetterQueue") == 1
+            and all(depth(stack, q) == 0 for q in ("OrderEventsQueue", "QuoteEventsQueue", "WorkflowEventsQueue"))
+            and read_item(ddb, table, "quote", "quote_http") is not None
+            and read_item(ddb, table, "workflow", signal["id"]) is not None
+        )
+
+    eventually(settled)
+    item = read_item(ddb, table, "order", "ord_http")
+    assert item is not None and item["status"] == "shipped"
+    assert [h["id"] for h in item["history"]] == [p["id"] for p in order]
+    lines = console.getvalue().splitlines()
+    assert sum(1 for line in lines if order[1]["id"] in line and line.endswith("processed")) == 1
+    assert sum(1 for line in lines if "unparseable body FAILED" in line) == 5
+    assert any(line.startswith("POST /webhooks -> 200 duplicate") for line in lines)
+
+
+def test_not_found_and_bad_requests_are_json(local: tuple[LocalStack, io.StringIO, Path]) -> None:
+    stack, _, _ = local
+    base = stack.webhook_url.rsplit("/", 1)[0]
+    with pytest.raises(urllib.error.HTTPError) as caught:
+        urllib.request.urlopen(f"{base}/other", timeout=5)
+    assert caught.value.code == 404 and json.loads(caught.value.read()) == {"message": "Not Found"}
+    status, body = post(stack.webhook_url, b"not json")
+    assert (status, body["error"]) == (400, "invalid_envelope")
+
+
+# --- the ntp CLI ----------------------------------------------------------------------------------
+
+
+def ntp(
+    state_file: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *argv: str
+) -> tuple[int, str, str]:
+    monkeypatch.setenv("NTP_LOCAL_STATE", str(state_file))
+    code = cli.main(list(argv))
+    captured = capsys.readouterr()
+    # The stack's functions run in this process too: keep only what the CLI printed.
+    out = "".join(
+        line for line in captured.out.splitlines(keepends=True) if not line.startswith(('{"level"', '{"_aws"'))
+    )
+    return code, out, captured.err
+
+
+def test_cli_send_sample_and_duplicate(
+    local: tuple[LocalStack, io.StringIO, Path], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, _, state_file = local
+    code, out, _ = ntp(state_file, monkeypatch, capsys, "send", "order.shipped", "--local", "--duplicate")
+    assert code == 0
+    first, second = out.strip().splitlines()
+    assert "-> 202" in first and second.startswith("duplicate") and "-> 200" in second
+
+
+def test_cli_send_file_keeps_what_it_is_asked_to(
+    local: tuple[LocalStack, io.StringIO, Path],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    _, _, state_file = local
+    path = tmp_path / "event.json"
+    path.write_text(json.dumps(envelope("quote.updated", event_id="evt_from_file", data={"quoteId": "q_file"})))
+    code, out, _ = ntp(state_file, monkeypatch, capsys, "send", str(path), "--local", "--keep-id", "--repeat", "2")
+    assert code == 0
+    assert out.count("quote.updated evt_from_file ->") == 2 and "-> 202" in out and "-> 200" in out
+
+
+def test_cli_status_shows_depths_and_the_projection(
+    local: tuple[LocalStack, io.StringIO, Path], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stack, _, state_file = local
+    ddb, table = stack.client("dynamodb"), stack.stack.refs["StateTable"]  # type: ignore[union-attr]
+    post(stack.webhook_url, encode(envelope("order.created", data={"orderId": "ord_status"})))
+    eventually(lambda: read_item(ddb, table, "order", "ord_status") is not None)
+    code, out, _ = ntp(state_file, monkeypatch, capsys, "status", "--local", "--order", "ord_status")
+    assert code == 0
+    assert out.splitlines()[0].split() == ["family", "queued", "in", "flight", "dead"]
+    assert '"pk": "order#ord_status"' in out
+
+
+def test_cli_redrive_moves_dead_letters_back(
+    local: tuple[LocalStack, io.StringIO, Path], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stack, console, state_file = local
+    sqs = stack.client("sqs")
+    dlq = stack.stack.refs["WorkflowEventsDeadLetterQueue"]  # type: ignore[union-attr]
+    fixed = envelope("workflow.redriven", data={"jobId": "job_redrive"})
+    sqs.send_message(QueueUrl=dlq, MessageBody=json.dumps(fixed))  # a message whose cause was fixed
+    code, out, _ = ntp(state_file, monkeypatch, capsys, "redrive", "workflow", "--local")
+    assert code == 0 and "1 moved" in out and "StartMessageMoveTask" in out
+    eventually(lambda: f"{fixed['id']} processed" in console.getvalue())
+    assert depth(stack, "WorkflowEventsDeadLetterQueue") == 0
+
+
+def test_cli_rotate_locally_keeps_deliveries_flowing(
+    local: tuple[LocalStack, io.StringIO, Path], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stack, _, state_file = local
+    code, out, _ = ntp(state_file, monkeypatch, capsys, "rotate", "--local")
+    assert code == 0 and json.loads(out)["rotated"] is True
+    assert post(stack.webhook_url, encode(envelope("order.created")))[0] == 202  # old key, now AWSPREVIOUS
+    # Earlier tests' bad signatures used this environment's forced key refresh (one per 30 s); the
+    # sender's first delivery with the new key then waits for the next one. Let 30 s pass:
+    stack.functions["IngestFunction"].module._ingest()._keyring._forced_at = None
+    code, out, _ = ntp(state_file, monkeypatch, capsys, "send", "order.created", "--local")  # the new AWSCURRENT
+    assert code == 0 and "-> 202" in out, out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["send", "order.created", "--url", "http://127.0.0.1:9/webhooks", "--secret", "s"], "cannot reach"),
+        (["send", "order.created", "--url", "ftp://example.invalid/x", "--secret", "s"], "not an http(s) URL"),
+        (["send", "order.created", "--url", "http://127.0.0.1:9/webhooks"], "no secret"),
+        (["send", "no-such-file.json", "--url", "http://127.0.0.1:9/w", "--secret", "s"], "no such file"),
+        (["send", "Not An Event", "--url", "http://127.0.0.1:9/w", "--secret", "s"], "neither an event name"),
+        (["status", "--local"], "no local stack is running"),
+    ],
+)
+def test_cli_errors_are_one_line_without_traceback(
+    argv: list[str], message: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    monkeypatch.delenv(cli.SECRET_ENV, raising=False)
+    code, out, err = ntp(tmp_path / "absent.json", monkeypatch, capsys, *argv)
+    assert code == 2
+    assert message in err and "Traceback" not in err + out
+    assert len(err.strip().splitlines()) == 1
