@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from devtools.sam_template import REPO_ROOT, SamTemplate
+from devtools.sam_template import REPO_ROOT, SamTemplate, load_function_module
 
 BUILD_DIR = REPO_ROOT / ".aws-sam" / "build"
 RUNTIME_DIR = REPO_ROOT / ".aws-sam" / "lambda-runtime"
@@ -104,6 +104,19 @@ def _quiet_logs() -> Any:
     return sink
 
 
+def _timed(handler: Callable[..., Any], event: dict[str, Any], sink: Any) -> tuple[float, Any]:
+    """Seconds one invocation takes, with its EMF output sent to `sink` rather than the terminal."""
+    from devtools.lambda_events import LambdaContext
+
+    real_stdout, sys.stdout = sys.stdout, sink
+    try:
+        started = time.perf_counter()
+        response = handler(event, LambdaContext())
+        return time.perf_counter() - started, response
+    finally:
+        sys.stdout = real_stdout
+
+
 class FakeDynamoDB:
     """Just enough DynamoDB for Powertools idempotency, with no SDK underneath (overhead runs)."""
 
@@ -163,18 +176,16 @@ def sdk_timer() -> Iterator[list[float]]:
         setattr(BaseClient, "_make_api_call", original)  # noqa: B010
 
 
-def request_overhead(template: SamTemplate, requests: int) -> dict[str, float]:  # noqa: PLR0915
+def request_overhead(template: SamTemplate, requests: int) -> dict[str, float]:
     """Median handler time per request minus SDK time, plus AWS call counts (moto in-process)."""
     os.environ.update(AWS_ACCESS_KEY_ID="bench", AWS_DEFAULT_REGION="us-east-1")
     os.environ["AWS_SECRET_ACCESS_KEY"] = "bench"  # noqa: S105 - moto's fake credentials
     os.environ.pop("AWS_ENDPOINT_URL", None)
-    import importlib.util
 
     import boto3
     from moto import mock_aws
 
     from devtools.deliveries import LOCAL_DEV_SECRET, envelope, signed_event
-    from devtools.lambda_events import LambdaContext
     from devtools.provision import Provisioner
 
     with mock_aws():
@@ -182,13 +193,7 @@ def request_overhead(template: SamTemplate, requests: int) -> dict[str, float]: 
             template, boto3.client, secret_values={"WebhookSigningSecret": LOCAL_DEV_SECRET}
         ).provision()
         os.environ.update(stack.function_environment(template, "IngestFunction"))
-        spec = template.function("IngestFunction")
-        module_spec = importlib.util.spec_from_file_location(
-            spec.module, REPO_ROOT / spec.code_uri / f"{spec.module}.py"
-        )
-        assert module_spec is not None and module_spec.loader is not None
-        handler = importlib.util.module_from_spec(module_spec)
-        module_spec.loader.exec_module(handler)
+        handler = load_function_module(template, "IngestFunction", "bench_ingest")
         calls: list[str] = []
         boto3.DEFAULT_SESSION = None
         boto3.setup_default_session()
@@ -198,13 +203,7 @@ def request_overhead(template: SamTemplate, requests: int) -> dict[str, float]: 
         def run(event: dict[str, Any]) -> tuple[float, float, list[str]]:
             calls.clear()
             spent.clear()
-            real_stdout, sys.stdout = sys.stdout, sink  # Logger/metrics output is not what we measure
-            try:
-                started = time.perf_counter()
-                response = handler.lambda_handler(event, LambdaContext())
-                total = time.perf_counter() - started
-            finally:
-                sys.stdout = real_stdout
+            total, response = _timed(handler.lambda_handler, event, sink)
             assert response["statusCode"] in (200, 202), response
             return total, sum(spent), list(calls)
 
@@ -251,27 +250,18 @@ class FakeProjectionTable:
 
 def consumer_batches(template: SamTemplate, batches: int) -> dict[str, float]:
     """Consumer time per batch of 10 (SDK excluded) and DynamoDB calls per processed record."""
-    import importlib.util
 
     import boto3
     from moto import mock_aws
 
     from devtools.deliveries import encode, envelope
     from devtools.event_source import lambda_sqs_record
-    from devtools.lambda_events import LambdaContext
     from devtools.provision import Provisioner
 
     with mock_aws():
         stack = Provisioner(template, boto3.client).provision()
         os.environ.update(stack.function_environment(template, "OrderConsumerFunction"))
-        spec = template.function("OrderConsumerFunction")
-        sys.path.insert(0, str(REPO_ROOT / spec.code_uri))
-        module_spec = importlib.util.spec_from_file_location(
-            "bench_consumer", REPO_ROOT / spec.code_uri / f"{spec.module}.py"
-        )
-        assert module_spec is not None and module_spec.loader is not None
-        handler = importlib.util.module_from_spec(module_spec)
-        module_spec.loader.exec_module(handler)
+        handler = load_function_module(template, "OrderConsumerFunction", "bench_consumer")
         sink = _quiet_logs()
         arn = stack.attributes[("OrderEventsQueue", "Arn")]
 
@@ -284,13 +274,7 @@ def consumer_batches(template: SamTemplate, batches: int) -> dict[str, float]:
             return {"Records": records}
 
         def run(event: dict[str, Any]) -> float:
-            real_stdout, sys.stdout = sys.stdout, sink
-            try:
-                started = time.perf_counter()
-                response = handler.lambda_handler(event, LambdaContext())
-                elapsed = time.perf_counter() - started
-            finally:
-                sys.stdout = real_stdout
+            elapsed, response = _timed(handler.lambda_handler, event, sink)
             assert response == {"batchItemFailures": []}, response
             return elapsed
 

@@ -13,7 +13,6 @@ import argparse
 import base64
 import contextlib
 import functools
-import importlib.util
 import json
 import logging
 import os
@@ -37,7 +36,7 @@ from devtools.event_source import QueuePoller
 from devtools.lambda_events import LambdaContext, http_api_event
 from devtools.moto_fidelity import make_dynamodb_writes_atomic
 from devtools.provision import Provisioner, Stack
-from devtools.sam_template import REPO_ROOT, SamTemplate
+from devtools.sam_template import REPO_ROOT, SamTemplate, load_function_module
 
 STATE_FILE = REPO_ROOT / ".aws-sam" / "local-stack.json"
 LOG_FILE = REPO_ROOT / ".aws-sam" / "local-stack.log"
@@ -195,15 +194,8 @@ class LocalStack:
             }
         )
         for logical_id, spec in self.template.functions().items():
-            code_dir = str(REPO_ROOT / spec.code_uri)
-            if code_dir not in sys.path:
-                sys.path.insert(0, code_dir)
             with _environment(self.stack.function_environment(self.template, logical_id)):
-                module_name = f"local_{logical_id}"
-                module_spec = importlib.util.spec_from_file_location(module_name, f"{code_dir}/{spec.module}.py")
-                assert module_spec is not None and module_spec.loader is not None
-                module = importlib.util.module_from_spec(module_spec)
-                module_spec.loader.exec_module(module)
+                module = load_function_module(self.template, logical_id, f"local_{logical_id}")
             handler = getattr(module, spec.function_name)
             self.functions[logical_id] = LocalFunction(logical_id, module, handler, spec.timeout)
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from cfnlint.decode import decode
@@ -81,3 +84,18 @@ class SamTemplate:
 
     def functions(self) -> dict[str, FunctionSpec]:
         return {lid: self.function(lid) for lid in self.of_type("AWS::Serverless::Function")}
+
+
+def load_function_module(template: SamTemplate, logical_id: str, module_name: str) -> ModuleType:
+    """Import a function's handler module as Lambda does: its CodeUri on sys.path (like /var/task),
+    the module named by Handler. Reads the environment as it is now: set the function's first."""
+    spec = template.function(logical_id)
+    code_dir = str(REPO_ROOT / spec.code_uri)
+    if code_dir not in sys.path:
+        sys.path.insert(0, code_dir)
+    module_spec = importlib.util.spec_from_file_location(module_name, f"{code_dir}/{spec.module}.py")
+    if module_spec is None or module_spec.loader is None:
+        raise TemplateError(f"cannot load {spec.handler} from {spec.code_uri}")
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    return module

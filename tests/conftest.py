@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import itertools
 import json
 import logging
 import os
-import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from types import ModuleType
@@ -22,7 +20,8 @@ from devtools.deliveries import LOCAL_DEV_SECRET
 from devtools.lambda_events import LambdaContext
 from devtools.moto_fidelity import make_dynamodb_writes_atomic
 from devtools.provision import Provisioner, Stack
-from devtools.sam_template import REPO_ROOT, SamTemplate
+from devtools.sam_template import SamTemplate
+from devtools.sam_template import load_function_module as load_module
 
 # Fake credentials so nothing can reach a real account, set before any client exists.
 os.environ.update(
@@ -47,21 +46,9 @@ _module_ids = itertools.count()
 
 
 def load_function_module(template: SamTemplate, logical_id: str) -> ModuleType:
-    """Import a function's handler module fresh, by the template's CodeUri and Handler.
-
-    The code directory goes on sys.path, as /var/task is in Lambda, for the handler's own imports.
-    """
+    """Import a function's handler module fresh, by the template's CodeUri and Handler."""
     spec = template.function(logical_id)
-    code_dir = str(REPO_ROOT / spec.code_uri)
-    if code_dir not in sys.path:
-        sys.path.insert(0, code_dir)
-    module_spec = importlib.util.spec_from_file_location(
-        f"{spec.module}_{next(_module_ids)}", f"{code_dir}/{spec.module}.py"
-    )
-    assert module_spec is not None and module_spec.loader is not None
-    module = importlib.util.module_from_spec(module_spec)
-    module_spec.loader.exec_module(module)
-    return module
+    return load_module(template, logical_id, f"{spec.module}_{next(_module_ids)}")
 
 
 @dataclass
