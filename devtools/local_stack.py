@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import sys
 import threading
 import uuid
@@ -69,6 +70,14 @@ def _environment(variables: dict[str, str]) -> Iterator[None]:
                 os.environ[name] = value
 
 
+def _ensure_free(host: str, port: int) -> None:
+    """Raise OSError (EADDRINUSE) when `port` is taken."""
+    if port == 0:
+        return
+    with socket.socket() as probe:
+        probe.bind((host, port))
+
+
 class LocalStack:
     def __init__(
         self,
@@ -110,6 +119,9 @@ class LocalStack:
         if self._log is not None:
             # Function logs and EMF metrics go to the log file; readable lines to the console.
             self._saved_stdout, sys.stdout = sys.stdout, self._log
+        # Checked first: ThreadedMotoServer would wait forever on a busy port, werkzeug would exit.
+        _ensure_free(self._host, self._port)
+        _ensure_free(self._host, self._moto_port)
         self._moto = ThreadedMotoServer(ip_address=self._host, port=self._moto_port, verbose=False)
         self._moto.start()
         moto_host, moto_port = self._moto.get_host_and_port()
@@ -354,25 +366,27 @@ def main(argv: list[str] | None = None) -> int:
         try:
             stack.start()
         except OSError as exc:
-            print(f"local stack: cannot start: {exc} (is another one running? try PORT=... MOTO_PORT=...)")
             stack.stop()
+            hint = "another one running? try: make run ARGS='--port 3001 --moto-port 4567'"
+            print(f"local stack: cannot start: {exc} ({hint})")
             return 2
-        print(f"NowToPrint webhook receiver, local stack ({Path(stack.template.path).name})")
-        print(f"  webhook URL     {stack.webhook_url}")
-        print(f"  signing secret  {LOCAL_DEV_SECRET}")
-        print(f"  AWS endpoint    {stack.endpoint_url}   (moto; any credentials)")
-        print(f"  function logs   {LOG_FILE.relative_to(REPO_ROOT)}")
+        stack.say(f"NowToPrint webhook receiver, local stack ({Path(stack.template.path).name})")
+        stack.say(f"  webhook URL     {stack.webhook_url}")
+        stack.say(f"  signing secret  {LOCAL_DEV_SECRET}")
+        stack.say(f"  AWS endpoint    {stack.endpoint_url}   (moto; any credentials)")
+        stack.say(f"  function logs   {LOG_FILE.relative_to(REPO_ROOT)}")
         for resource, why in stack.skipped.items():
-            print(f"  not emulated    {resource}: {why}")
-        print("Send an event from another terminal:")
-        print("  .venv/bin/ntp send order.created --local      (or: make send TARGET=--local EVENT=quote.received)")
-        print("Ctrl-C stops everything.")
+            stack.say(f"  not emulated    {resource}: {why}")
+        stack.say("Send an event from another terminal:")
+        stack.say("  .venv/bin/ntp send order.created --local      (or: make send TARGET=--local EVENT=quote.received)")
+        stack.say("Ctrl-C stops everything.")
         stopped = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stopped.set())
         with contextlib.suppress(KeyboardInterrupt):
             stopped.wait()
-        print("\nstopping...")
+        stack.say("\nstopping...")
         stack.stop()
+        print("stopped: moto server, HTTP API and pollers are down")
     return 0
 
 

@@ -221,3 +221,15 @@ def test_cli_errors_are_one_line_without_traceback(
     assert code == 2
     assert message in err and "Traceback" not in err + out
     assert len(err.strip().splitlines()) == 1
+
+
+def test_a_busy_port_is_a_clear_error_not_a_hang(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        stack = LocalStack(port=0, moto_port=port, console=io.StringIO(), state_file=tmp_path / "state.json")
+        with pytest.raises(OSError, match="in use"):
+            stack.start()
+        stack.stop()
+    assert not (tmp_path / "state.json").exists()
