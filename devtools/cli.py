@@ -16,7 +16,7 @@ import tomllib
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +48,6 @@ class Target:
     endpoint_url: str | None = None
     region: str | None = None
     admin_url: str | None = None
-    refs: dict[str, str] = field(default_factory=dict)
 
     def client(self, service: str) -> Any:
         if self.endpoint_url is None:
@@ -87,7 +86,6 @@ def resolve_target(args: argparse.Namespace) -> Target:
             endpoint_url=state["endpoint_url"],
             region=state["region"],
             admin_url=state["admin_url"],
-            refs=state["refs"],
         )
     try:
         outputs = operations.stack_outputs(boto3.client("cloudformation"), args.stack or default_stack_name())

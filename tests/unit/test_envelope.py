@@ -28,7 +28,6 @@ def test_documented_example_parses() -> None:
     envelope = parse_envelope(DOCUMENTED)
     assert envelope.id == "evt_01js3q7d9w4b2k8m1z0h3v6x7y"
     assert envelope.event == "quote.received"
-    assert envelope.family == "quote"
     assert envelope.timestamp == datetime(2026, 4, 16, 10, tzinfo=UTC)
     assert envelope.data == {"rfqId": "rfq_123456", "quoteId": "quote_987654"}
 

@@ -69,10 +69,6 @@ class Envelope:
     #: Every top-level field as sent (timestamp as an ISO string), unknown ones included.
     fields: dict[str, Any]
 
-    @property
-    def family(self) -> str:
-        return self.event.split(".", 1)[0]
-
 
 class EnvelopeError(ValueError):
     """The body is not a valid envelope; `reason` is safe to return to the sender."""

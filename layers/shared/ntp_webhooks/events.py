@@ -96,7 +96,6 @@ KNOWN_EVENTS: dict[str, type[EventBase]] = {
     "order.confirmed": OrderConfirmed,
     "order.shipped": OrderShipped,
 }
-FAMILY_MODELS: dict[str, type[EventBase]] = {QUOTE: QuoteEvent, ORDER: OrderEvent, WORKFLOW: WorkflowSignal}
 
 
 def _tag(value: Any) -> str:
