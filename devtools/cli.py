@@ -112,11 +112,10 @@ def load_payload(source: str, keep_id: bool, keep_timestamp: bool) -> dict[str, 
         raise UsageError(f"{source} is not valid JSON: {exc}") from None
     if not isinstance(payload, dict):
         raise UsageError(f"{source} must hold a JSON object")
-    fresh = envelope(str(payload.get("event", "workflow.test")))
     if not keep_id:
         payload["id"] = new_event_id()
     if not keep_timestamp:
-        payload["timestamp"] = fresh["timestamp"]
+        payload["timestamp"] = envelope()["timestamp"]
     return payload
 
 

@@ -80,6 +80,9 @@ class Keyring:
         self._stages: dict[str, str] = {}  # version id -> the stage it is accepted under
         self._loaded_at: float | None = None
         self._forced_at: float | None = None
+        self._keys: list[SigningKey] = []
+        self._keys_without_previous: list[SigningKey] = []
+        self._previous_until = datetime.min.replace(tzinfo=UTC)
 
     def accepted_keys(self) -> list[SigningKey]:
         """The keys accepted right now, refreshing the stage map when it is older than `max_age`."""
@@ -119,6 +122,7 @@ class Keyring:
             raise KeyringUnavailable("signing secret has no AWSCURRENT version")
         self._values = {vid: self._values[vid] for vid in stages}
         self._stages = stages
+        self._build_snapshot()
         self._loaded_at = self._monotonic()
 
     def _fetch(self, version_id: str) -> bool:
@@ -139,12 +143,15 @@ class Keyring:
         return True
 
     def _snapshot(self) -> list[SigningKey]:
+        # Built once per reload, not per request: only the grace deadline is checked here.
+        return self._keys if self._utcnow() < self._previous_until else self._keys_without_previous
+
+    def _build_snapshot(self) -> None:
         keys = [
             SigningKey(stage=stage, version_id=vid, created=self._values[vid].created, secret=self._values[vid].secret)
             for vid, stage in self._stages.items()
         ]
         keys.sort(key=lambda k: STAGES.index(k.stage))
-        current = keys[0] if keys and keys[0].stage == CURRENT else None
-        if current is not None and self._utcnow() >= current.created + self._previous_grace:
-            keys = [k for k in keys if k.stage != PREVIOUS]
-        return keys
+        self._keys = keys
+        self._keys_without_previous = [k for k in keys if k.stage != PREVIOUS]
+        self._previous_until = keys[0].created + self._previous_grace  # keys[0] is AWSCURRENT

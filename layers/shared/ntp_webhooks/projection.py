@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
+from pydantic import BaseModel
 
 from ntp_webhooks.events import EventBase, QuoteEvent
 from ntp_webhooks.observability import logger
@@ -109,7 +110,9 @@ class Projection:
             ":event": {"S": event.event},
             ":seq": {"N": str(entry["seq"])},
             ":timestamp": {"S": event.timestamp.isoformat()},
-            ":data": _dynamo_value(event.model_dump(mode="json")["data"]),
+            ":data": _dynamo_value(
+                event.data.model_dump(mode="json") if isinstance(event.data, BaseModel) else event.data
+            ),
             ":type": {"S": entity_type},
             ":entity": {"S": entity_id},
             ":missing": {"BOOL": missing},
