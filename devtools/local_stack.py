@@ -56,6 +56,18 @@ class LocalFunction:
         return self.handler(event, LambdaContext(function_name=self.logical_id, timeout_seconds=self.timeout))
 
 
+def _batch_errors(module: ModuleType) -> dict[str, str]:
+    """message ID -> one-line summary of the exception that failed it, from the consumer's Powertools
+    BatchProcessor (it keeps the last batch's failures until the next batch)."""
+    processor = getattr(module, "processor", None)
+    if processor is None:
+        return {}
+    return {
+        record.message_id: f"{type(exc).__name__}: {exc}" if (exc := info[1]) else ""
+        for record, info in zip(processor.fail_messages, processor.exceptions, strict=False)
+    }
+
+
 @contextlib.contextmanager
 def _environment(variables: dict[str, str]) -> Iterator[None]:
     saved = {name: os.environ.get(name) for name in variables}
@@ -277,7 +289,9 @@ class LocalStack:
 
     def _consumer_invoker(self, logical_id: str) -> Callable[[dict[str, Any], Any], Any]:
         def invoke(event: dict[str, Any], _context: Any) -> Any:
-            response = self._invoke(logical_id, event)
+            with self._invocation_lock:
+                response = self.functions[logical_id].invoke(event)
+                errors = _batch_errors(self.functions[logical_id].module)
             failed = {f["itemIdentifier"] for f in (response or {}).get("batchItemFailures", [])}
             for record in event["Records"]:
                 try:
@@ -286,7 +300,10 @@ class LocalStack:
                 except (ValueError, AttributeError):
                     what = "unparseable body"
                 receive = record["attributes"].get("ApproximateReceiveCount", "?")
-                outcome = f"FAILED (receive {receive}, DLQ after 5)" if record["messageId"] in failed else "processed"
+                outcome = "processed"
+                if record["messageId"] in failed:
+                    why = errors.get(record["messageId"], "")
+                    outcome = f"FAILED (receive {receive}, DLQ after 5){': ' + why if why else ''}"
                 self.say(f"{logical_id}: {what} {outcome}")
             return response
 

@@ -163,7 +163,6 @@ def isolated_subscriptions() -> Iterator[None]:
     """Handlers a test registers are gone after it; the examples in business_logic stay."""
     from ntp_webhooks.subscriptions import subscriptions
 
-    saved = {selector: list(handlers) for selector, handlers in subscriptions._handlers.items()}
+    saved = subscriptions.snapshot()
     yield
-    subscriptions._handlers.clear()
-    subscriptions._handlers.update(saved)
+    subscriptions.restore(saved)

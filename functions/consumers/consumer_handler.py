@@ -31,7 +31,7 @@ processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failu
 
 @cache
 def _consumer() -> Consumer:
-    return build_consumer(SETTINGS.state_table_name, subscriptions)
+    return build_consumer(SETTINGS.state_table_name, SETTINGS.dedup_retention_days * 86400, subscriptions)
 
 
 @metrics.log_metrics

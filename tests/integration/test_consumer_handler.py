@@ -122,14 +122,18 @@ def test_poison_message_reaches_the_dlq_after_max_receive_count(consumer_handler
     assert main["ApproximateNumberOfMessages"] == "0" and main["ApproximateNumberOfMessagesNotVisible"] == "0"
 
 
-def test_invalid_body_failure_does_not_log_the_body(
+def test_invalid_body_fails_with_one_error_line_that_does_not_log_the_body(
     consumer_handlers: LoadConsumer, stack: Stack, capsys: pytest.CaptureFixture[str], json_logs: JsonLogs
 ) -> None:
     handler = consumer_handlers("order")
     secret_looking = "card-4111111111111111"
-    body = encode(envelope("order.created", data={"orderId": 5, "card": secret_looking})).decode()
-    batch = sqs_batch(stack, "OrderEventsQueue", [body])
+    payload = envelope("order.created", data={"orderId": 5, "card": secret_looking}, timestamp="yesterday")
+    batch = sqs_batch(stack, "OrderEventsQueue", [encode(payload).decode()])
     assert len(handler.lambda_handler(batch, LambdaContext())["batchItemFailures"]) == 1
     printed = capsys.readouterr().out  # EMF metrics
-    assert '"RecordFailed"' in printed
+    assert '"RecordFailed"' in printed and '"reason": "invalid_event"' in printed.replace('":"', '": "')
     assert secret_looking not in printed + json_logs.text
+    (error,) = [r for r in json_logs.records() if r["level"] == "ERROR"]
+    assert error["message_id"] == batch["Records"][0]["messageId"]
+    assert error["receive_count"] == "1"
+    assert "timestamp" in error["reason"]

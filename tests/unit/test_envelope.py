@@ -106,3 +106,48 @@ def test_age_window() -> None:
         check_age(_at(now - max_age - timedelta(seconds=1)), now, max_age)
     with pytest.raises(EnvelopeError, match="future"):
         check_age(_at(now + timedelta(minutes=5, seconds=1)), now, max_age)
+
+
+def with_data(data_json: str) -> bytes:
+    """The documented envelope with `data` replaced by raw JSON text (for values json.dumps cannot write)."""
+    return DOCUMENTED.replace(b'{\n    "rfqId": "rfq_123456",\n    "quoteId": "quote_987654"\n  }', data_json.encode())
+
+
+def nested(levels: int) -> str:
+    return '{"a":' * levels + "1" + "}" * levels
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        '{"n": NaN}',
+        '{"n": Infinity}',
+        '{"n": -Infinity}',
+        '{"n": [1e400]}',
+        nested(32),  # data is level 2, so its 32 nested objects reach level 33
+    ],
+)
+def test_what_the_pipeline_cannot_carry_is_refused(data: str) -> None:
+    with pytest.raises(EnvelopeError) as refused:
+        parse_envelope(with_data(data))
+    assert "finite" in refused.value.reason or "nested deeper than 32" in refused.value.reason
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        ('{"n": 1e200}', {"n": 1e200}),
+        ('{"n": 1e-200}', {"n": 1e-200}),
+        ('{"n": 123456789012345678901234567890123456789012}', {"n": 123456789012345678901234567890123456789012}),
+        ('{"s": "\\u00e9\\ud83d\\ude00", "e": {}, "l": [], "z": null}', {"s": "é😀", "e": {}, "l": [], "z": None}),
+        ('{"k": 1, "k": 2}', {"k": 2}),  # duplicate keys: the last wins, in every parser of the pipeline
+        (nested(31), json.loads(nested(31))),  # 32 levels in all: the limit itself
+    ],
+)
+def test_what_the_pipeline_can_carry_is_accepted(data: str, expected: object) -> None:
+    assert parse_envelope(with_data(data)).data == expected
+
+
+def test_a_lone_surrogate_escape_is_not_json() -> None:
+    with pytest.raises(EnvelopeError, match="not valid JSON"):
+        parse_envelope(with_data('{"s": "\\ud800"}'))

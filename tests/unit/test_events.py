@@ -4,7 +4,7 @@ import json
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
@@ -19,14 +19,7 @@ DOCUMENTED = {
     "data": {"rfqId": "rfq_123456", "quoteId": "quote_987654"},
 }
 
-MODELS = {
-    "quote.received": events.QuoteReceived,
-    "quote.updated": events.QuoteUpdated,
-    "order.created": events.OrderCreated,
-    "order.confirmed": events.OrderConfirmed,
-    "order.shipped": events.OrderShipped,
-    "workflow.preflight_completed": events.WorkflowSignal,
-}
+MODELS = {name: event_type.model for name, event_type in events.REGISTRY.items()}
 
 
 def test_documented_example() -> None:
@@ -77,12 +70,47 @@ def test_missing_ids_are_allowed() -> None:
         {**DOCUMENTED, "timestamp": "2026-04-16T10:00:00"},
         {**DOCUMENTED, "data": []},
         {key: value for key, value in DOCUMENTED.items() if key != "id"},
-        {**DOCUMENTED, "data": {"quoteId": 5}},
     ],
 )
 def test_invalid_bodies_raise(payload: dict[str, Any]) -> None:
     with pytest.raises(ValidationError):
         events.parse_event(json.dumps(payload))
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "expected"),
+    [
+        ("order.created", {"orderId": 5550123}, "5550123"),
+        ("order.created", {"orderId": 10**40}, str(10**40)),
+        ("quote.received", {"quoteId": 987654, "rfqId": 123}, "987654"),
+        ("order.created", {"orderId": "ord_1"}, "ord_1"),
+        # Not usable as a key: the event is kept and stored under its event ID, never failed.
+        ("order.created", {"orderId": {"nested": 1}}, None),
+        ("order.created", {"orderId": True}, None),
+        ("order.created", {"orderId": 1.5}, None),
+        ("order.created", {"orderId": None}, None),
+    ],
+)
+def test_entity_ids_are_strings_whatever_was_sent(name: str, data: dict[str, Any], expected: str | None) -> None:
+    event = events.parse_event(encode(envelope(name, data=data)))
+    assert event.entity_id == expected
+    assert json.loads(event.body)["data"] == data  # the data as sent stays available
+
+
+def test_the_registry_defines_each_type_once_with_its_family_model() -> None:
+    for name, event_type in events.REGISTRY.items():
+        assert issubclass(event_type.model, events.FAMILY_MODELS[event_type.family])
+        event = events.parse_event(encode(envelope(name, data=event_type.sample)))
+        assert type(event) is event_type.model
+    ranks = {t.name: t.rank for t in events.REGISTRY.values()}
+    assert ranks["order.shipped"] > ranks["order.confirmed"] > ranks["order.created"]
+    assert events.rank_of("order.not_in_registry") == 0
+
+
+def test_a_model_outside_its_family_cannot_be_registered() -> None:
+    with pytest.raises(TypeError):
+        events.event_type("order.refunded", rank=4, sample={})(events.QuoteEvent)
+    assert "order.refunded" not in events.REGISTRY
 
 
 def test_non_json_raises() -> None:
@@ -107,11 +135,10 @@ _payloads = st.fixed_dictionaries(
     {name: st.one_of(st.just(DOCUMENTED[name]), _values) for name in ("id", "event", "timestamp", "data")},
     optional={"extra": _values},
 )
-agreed: dict[bool, int] = {True: 0, False: 0}
-
-
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(_payloads)
+@example(DOCUMENTED)  # accepted by both
+@example({**DOCUMENTED, "timestamp": "yesterday"})  # refused by both
 def test_ingest_and_consumer_agree_on_validity(payload: dict[str, Any]) -> None:
     raw = json.dumps(payload).encode()
     try:
@@ -125,9 +152,3 @@ def test_ingest_and_consumer_agree_on_validity(payload: dict[str, Any]) -> None:
     except ValidationError:
         consumer_accepts = False
     assert ingest_accepts == consumer_accepts, payload
-    agreed[ingest_accepts] += 1
-
-
-def test_parity_saw_both_verdicts() -> None:
-    """Runs after the property test (file order): it must not have been vacuous."""
-    assert agreed[True] > 0 and agreed[False] > 0, agreed

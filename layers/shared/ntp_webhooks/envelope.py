@@ -1,5 +1,12 @@
 """The envelope every NowToPrint webhook shares: `id`, `event`, `timestamp`, `data`, and anything else.
 
+This module is the one contract of the pipeline: what ingest answers 202 for, the consumers store and
+hand to the partner's handlers (docs/architecture.md, "The envelope contract"). Besides the fields'
+rules, the body must be RFC 8259 JSON that every later step can carry: finite numbers only (no
+`NaN`/`Infinity`, no number beyond a double's range) and at most `MAX_DEPTH` levels of nesting.
+Duplicate keys are accepted: every parser in the pipeline (pydantic-core here and in the consumers)
+keeps the last one, so all steps see the same event.
+
 Validated with pydantic-core's `SchemaValidator` (pydantic v2's validation engine) rather than a
 `BaseModel`: importing `pydantic.main` costs ~100 ms of the ingest function's cold start, over its
 budget (docs/performance.md). The consumers' typed event models are pydantic `BaseModel`s built on
@@ -8,6 +15,7 @@ the same rules, and a test holds the two to the same verdicts.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -21,6 +29,9 @@ EVENT_ID_PATTERN = r"^[\x21-\x7e]{1,128}$"
 #: A lower-case dotted name: `quote.received`, `workflow.preflight_completed`.
 EVENT_NAME_PATTERN = r"^[a-z][a-z0-9_-]*(\.[a-z0-9][a-z0-9_-]*)+$"
 EVENT_NAME_MAX_LENGTH = 128
+#: Nesting levels of the whole body (the envelope object is level 1, `data` level 2). JSON parsers
+#: recurse per level; real payloads stay far below this.
+MAX_DEPTH = 32
 
 _VALIDATOR = SchemaValidator(
     {
@@ -84,6 +95,7 @@ def parse_envelope(raw: bytes) -> Envelope:
         parsed: dict[str, Any] = _VALIDATOR.validate_json(raw)
     except ValidationError as exc:
         raise EnvelopeError(describe(exc)) from None
+    _check_values(parsed)
     timestamp: datetime = parsed["timestamp"]
     return Envelope(
         id=parsed["id"],
@@ -92,6 +104,23 @@ def parse_envelope(raw: bytes) -> Envelope:
         data=parsed["data"],
         fields={**parsed, "timestamp": timestamp.isoformat()},
     )
+
+
+def _check_values(body: dict[str, Any]) -> None:
+    """Refuse what the JSON parser lets through but the pipeline cannot carry: non-finite numbers
+    (`NaN`, `Infinity`, `1e400`) and nesting deeper than `MAX_DEPTH`."""
+    # Iterative: a recursive walk would itself be the depth problem it guards against.
+    stack: list[tuple[Any, int]] = [(body, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, float):
+            if not math.isfinite(value):
+                raise EnvelopeError("numbers must be finite: NaN, Infinity and numbers beyond 1.8e308 are refused")
+        elif isinstance(value, dict | list):
+            if depth > MAX_DEPTH:
+                raise EnvelopeError(f"body is nested deeper than {MAX_DEPTH} levels")
+            children = value.values() if isinstance(value, dict) else value
+            stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list | float))
 
 
 def describe(exc: ValidationError) -> str:

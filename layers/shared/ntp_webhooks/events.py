@@ -1,18 +1,48 @@
-"""Typed NowToPrint events for the consumers (pydantic v2).
+"""Typed NowToPrint events for the consumers (pydantic v2), and the registry of known event types.
 
-NowToPrint publishes one example payload, so each model types only the IDs the bundle needs and
+NowToPrint publishes one example payload, so each model types only the IDs the bundle keys on and
 keeps every other field (`extra="allow"`): a new field never breaks parsing. An unknown event name
 in a known family parses into that family's generic model; any other family is a workflow signal.
+
+The registry is the one place that defines an event type: its name (and so its family), its model,
+the entity key it is projected under, its lifecycle rank and the sample data that `make events` and
+`ntp send` use. Adding a type is one `@event_type(...)` class here, then `make events`.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from dataclasses import dataclass
+from typing import Annotated, Any, ClassVar
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Discriminator, Field, Tag, TypeAdapter
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    PrivateAttr,
+    Tag,
+    TypeAdapter,
+)
 
 from ntp_webhooks.envelope import EVENT_ID_PATTERN, EVENT_NAME_MAX_LENGTH, EVENT_NAME_PATTERN
 from ntp_webhooks.routing import ORDER, QUOTE, WORKFLOW, family_of
+
+
+def _entity_id(value: Any) -> str | None:
+    # IDs may be sent as strings or integers; the typed model and the state table use the string
+    # form. Any other type is treated as missing (the event is stored under its event ID) rather than
+    # failing a record that ingest accepted; `event.body` still holds what was sent.
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return None
+
+
+#: An entity ID as the models expose it: a string, or None when absent or unusable.
+EntityId = Annotated[str | None, BeforeValidator(_entity_id)]
 
 
 class _Open(BaseModel):
@@ -22,10 +52,14 @@ class _Open(BaseModel):
 class EventBase(_Open):
     """What every event has; `data` is typed by each subclass."""
 
+    #: The `data` field the projection keys this event's entity on; None: one item per event.
+    entity_key: ClassVar[str | None] = None
+
     id: Annotated[str, Field(pattern=EVENT_ID_PATTERN)]
     event: Annotated[str, Field(max_length=EVENT_NAME_MAX_LENGTH, pattern=EVENT_NAME_PATTERN)]
     timestamp: Annotated[AwareDatetime, Field(strict=True)]
     data: Any
+    _body: str = PrivateAttr(default="")
 
     @property
     def family(self) -> str:
@@ -36,89 +70,145 @@ class EventBase(_Open):
         """The part after the family: `received`, `confirmed`, or a name published later."""
         return self.event.split(".", 1)[1]
 
+    @property
+    def body(self) -> str:
+        """The webhook body exactly as NowToPrint sent it (numbers with all their digits)."""
+        return self._body
+
+    @property
+    def entity_id(self) -> str | None:
+        """The ID of the quote or order this event is about, as a string; None if it has none."""
+        key = self.entity_key
+        return None if key is None else getattr(self.data, key, None)
+
 
 class NowToPrintEvent(EventBase):
-    """The envelope, with the same rules as ingest's validator (a test holds them to it)."""
+    """The envelope with untyped `data`."""
 
     data: dict[str, Any]
 
 
 class QuoteData(_Open):
-    rfqId: str | None = None
-    quoteId: str | None = None
+    rfqId: EntityId = None
+    quoteId: EntityId = None
 
 
 class OrderData(_Open):
-    orderId: str | None = None
+    orderId: EntityId = None
 
 
 class QuoteEvent(EventBase):
     """Any `quote.*` event, including names NowToPrint adds later."""
 
+    entity_key = "quoteId"
     data: QuoteData
-
-
-class QuoteReceived(QuoteEvent):
-    event: Literal["quote.received"]
-
-
-class QuoteUpdated(QuoteEvent):
-    event: Literal["quote.updated"]
 
 
 class OrderEvent(EventBase):
     """Any `order.*` event, including names NowToPrint adds later."""
 
+    entity_key = "orderId"
     data: OrderData
-
-
-class OrderCreated(OrderEvent):
-    event: Literal["order.created"]
-
-
-class OrderConfirmed(OrderEvent):
-    event: Literal["order.confirmed"]
-
-
-class OrderShipped(OrderEvent):
-    event: Literal["order.shipped"]
 
 
 class WorkflowSignal(NowToPrintEvent):
     """Partner-specific operational events (names not published) and any family not known yet."""
 
 
-#: Models for documented event names; other names fall back to their family's generic model.
-KNOWN_EVENTS: dict[str, type[EventBase]] = {
-    "quote.received": QuoteReceived,
-    "quote.updated": QuoteUpdated,
-    "order.created": OrderCreated,
-    "order.confirmed": OrderConfirmed,
-    "order.shipped": OrderShipped,
-}
+@dataclass(frozen=True)
+class EventType:
+    name: str
+    model: type[EventBase]
+    #: Tie-break between events of one entity with equal timestamps: the higher rank wins.
+    rank: int
+    #: `data` for sample deliveries (events/, `ntp send`).
+    sample: dict[str, Any]
+
+    @property
+    def family(self) -> str:
+        return family_of(self.name)
+
+
+#: Every documented event type, by name.
+REGISTRY: dict[str, EventType] = {}
+#: Generic model per family, for names not in the registry.
+FAMILY_MODELS: dict[str, type[EventBase]] = {QUOTE: QuoteEvent, ORDER: OrderEvent, WORKFLOW: WorkflowSignal}
+
+
+def event_type[M: type[EventBase]](name: str, *, rank: int, sample: dict[str, Any]) -> Any:
+    """Register `name` with the decorated model (a subclass of its family's generic model)."""
+
+    def register(model: M) -> M:
+        family_model = FAMILY_MODELS[family_of(name)]
+        if not issubclass(model, family_model):
+            raise TypeError(f"{model.__name__} must subclass {family_model.__name__} for {name!r}")
+        if name in REGISTRY:
+            raise ValueError(f"event type {name!r} registered twice")
+        REGISTRY[name] = EventType(name, model, rank, sample)
+        return model
+
+    return register
+
+
+@event_type("quote.received", rank=1, sample={"rfqId": "rfq_123456", "quoteId": "quote_987654"})
+class QuoteReceived(QuoteEvent):
+    """NowToPrint's published example: a quote was requested for an RFQ."""
+
+
+@event_type(
+    "quote.updated",
+    rank=2,
+    sample={"rfqId": "rfq_123456", "quoteId": "quote_987654", "total": {"amount": 1249, "currency": "EUR"}},
+)
+class QuoteUpdated(QuoteEvent):
+    pass
+
+
+@event_type("order.created", rank=1, sample={"orderId": "ord_555001", "quoteId": "quote_987654"})
+class OrderCreated(OrderEvent):
+    pass
+
+
+@event_type("order.confirmed", rank=2, sample={"orderId": "ord_555001"})
+class OrderConfirmed(OrderEvent):
+    pass
+
+
+@event_type("order.shipped", rank=3, sample={"orderId": "ord_555001", "trackingNumber": "1Z999AA10123456784"})
+class OrderShipped(OrderEvent):
+    pass
+
+
+event_type("workflow.preflight_completed", rank=0, sample={"jobId": "job_42", "result": "passed"})(WorkflowSignal)
+
+
+def rank_of(event_name: str) -> int:
+    """Lifecycle rank of a full event name; names not in the registry rank lowest (0)."""
+    known = REGISTRY.get(event_name)
+    return known.rank if known else 0
 
 
 def _tag(value: Any) -> str:
     name = value.get("event") if isinstance(value, dict) else getattr(value, "event", None)
     if not isinstance(name, str):
         return WORKFLOW  # the generic model then reports the missing or invalid `event`
-    return name if name in KNOWN_EVENTS else family_of(name)
+    return name if name in REGISTRY else family_of(name)
 
 
-AnyEvent = Annotated[
-    Annotated[QuoteReceived, Tag("quote.received")]
-    | Annotated[QuoteUpdated, Tag("quote.updated")]
-    | Annotated[OrderCreated, Tag("order.created")]
-    | Annotated[OrderConfirmed, Tag("order.confirmed")]
-    | Annotated[OrderShipped, Tag("order.shipped")]
-    | Annotated[QuoteEvent, Tag(QUOTE)]
-    | Annotated[OrderEvent, Tag(ORDER)]
-    | Annotated[WorkflowSignal, Tag(WORKFLOW)],
-    Discriminator(_tag),
-]
-_ADAPTER: TypeAdapter[EventBase] = TypeAdapter(AnyEvent)
+def _adapter() -> TypeAdapter[EventBase]:
+    choices = [Annotated[t.model, Tag(t.name)] for t in REGISTRY.values()]
+    choices += [Annotated[model, Tag(family)] for family, model in FAMILY_MODELS.items()]
+    union: Any = choices[0]
+    for choice in choices[1:]:
+        union = union | choice
+    return TypeAdapter(Annotated[union, Discriminator(_tag)])
+
+
+_ADAPTER = _adapter()
 
 
 def parse_event(body: str | bytes) -> EventBase:
     """The typed model for a raw webhook body; raises `pydantic.ValidationError`."""
-    return _ADAPTER.validate_json(body)
+    event = _ADAPTER.validate_json(body)
+    event._body = body if isinstance(body, str) else body.decode("utf-8")
+    return event

@@ -64,7 +64,10 @@ def raw_body(event: Mapping[str, Any], max_bytes: int) -> bytes:
         except (binascii.Error, ValueError):
             raise Rejection(400, "invalid_body", "body is not valid base64") from None
     else:
-        raw = body.encode("utf-8")
+        try:
+            raw = body.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate (`\ud800`): API Gateway passed bytes that are not UTF-8
+            raise Rejection(400, "invalid_body", "body is not valid UTF-8 text") from None
     if len(raw) > max_bytes:
         raise Rejection(413, "payload_too_large", f"body exceeds {max_bytes} bytes")
     return raw

@@ -8,6 +8,10 @@ the same way whatever order they arrive in, and `order.shipped` beats `order.cre
 - Older event (stale-write fencing): the state is left alone and the event is inserted into the
   history, guarded by the item's `revision`.
 - An event already in the history: nothing is written.
+
+The latest event is stored as its exact body (a string), not as a DynamoDB map: any body ingest
+accepts fits (numbers of any size or precision, any nesting), and MaxBodyBytes keeps the item far
+below DynamoDB's 400 KB.
 """
 
 from __future__ import annotations
@@ -19,11 +23,10 @@ from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
-from pydantic import BaseModel
 
-from ntp_webhooks.events import EventBase, QuoteEvent
+from ntp_webhooks.dynamo import is_condition_failure
+from ntp_webhooks.events import EventBase, QuoteEvent, rank_of
 from ntp_webhooks.observability import logger
-from ntp_webhooks.routing import ORDER, QUOTE, WORKFLOW
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -44,30 +47,17 @@ class Outcome(enum.StrEnum):
 
 def entity_of(event: EventBase) -> tuple[str, str, bool]:
     """(entity type, entity id, whether the id is missing and the event id stands in)."""
-    family = event.family
-    if family == QUOTE:
-        entity_id = getattr(event.data, "quoteId", None)
-    elif family == ORDER:
-        entity_id = getattr(event.data, "orderId", None)
-    else:
-        return WORKFLOW, event.id, False
+    if event.entity_key is None:
+        return event.family, event.id, False
+    entity_id = event.entity_id
     if not entity_id:
-        return family, event.id, True
-    return family, entity_id, False
-
-
-#: Tie-break for equal timestamps; actions not listed rank lowest.
-LIFECYCLE_RANK = {"received": 1, "updated": 2, "created": 1, "confirmed": 2, "shipped": 3}
+        return event.family, event.id, True
+    return event.family, entity_id, False
 
 
 def sequence(event: EventBase) -> int:
     """The event's position: microseconds since the epoch, then lifecycle rank (0-15)."""
-    return int(event.timestamp.timestamp() * 1_000_000) * 16 + LIFECYCLE_RANK.get(event.action, 0)
-
-
-def _dynamo_value(value: Any) -> Any:
-    # DynamoDB numbers are Decimals: round-trip through JSON so floats become exact Decimals.
-    return _serialize(json.loads(json.dumps(value), parse_float=Decimal))
+    return int(event.timestamp.timestamp() * 1_000_000) * 16 + rank_of(event.event)
 
 
 class Projection:
@@ -85,7 +75,7 @@ class Projection:
             try:
                 history_size = self._apply_newest(key, event, entry, entity=(entity_type, entity_id, missing))
             except ClientError as exc:
-                if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                if not is_condition_failure(exc):
                     raise
                 returned: Any = exc.response
                 stored = returned.get("Item") or self._get(key)
@@ -110,9 +100,7 @@ class Projection:
             ":event": {"S": event.event},
             ":seq": {"N": str(entry["seq"])},
             ":timestamp": {"S": event.timestamp.isoformat()},
-            ":data": _dynamo_value(
-                event.data.model_dump(mode="json") if isinstance(event.data, BaseModel) else event.data
-            ),
+            ":body": {"S": event.body},
             ":type": {"S": entity_type},
             ":entity": {"S": entity_id},
             ":missing": {"BOOL": missing},
@@ -126,7 +114,7 @@ class Projection:
             "lastEvent = :event",
             "lastEventSeq = :seq",
             "lastEventTimestamp = :timestamp",
-            "#data = :data",
+            "body = :body",
             "entityType = :type",
             "entityId = :entity",
             "entityIdMissing = :missing",
@@ -143,7 +131,7 @@ class Projection:
             ConditionExpression=(
                 "attribute_not_exists(pk) OR lastEventSeq < :seq OR (lastEventSeq = :seq AND lastEventId < :id)"
             ),
-            ExpressionAttributeNames={"#status": "status", "#data": "data"},
+            ExpressionAttributeNames={"#status": "status"},
             ExpressionAttributeValues=values,
             ReturnValues="UPDATED_NEW",
             ReturnValuesOnConditionCheckFailure="ALL_OLD",
@@ -179,7 +167,7 @@ class Projection:
                 ExpressionAttributeValues=values,
             )
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            if is_condition_failure(exc):
                 return None
             raise
         return Outcome.STALE
@@ -196,7 +184,7 @@ class Projection:
                 ExpressionAttributeValues={":size": {"N": str(size)}},
             )
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+            if not is_condition_failure(exc):
                 raise
 
     def _get(self, key: dict[str, Any]) -> dict[str, Any] | None:
@@ -207,6 +195,11 @@ class Projection:
 
 
 def read_item(client: DynamoDBClient, table_name: str, entity_type: str, entity_id: str) -> dict[str, Any] | None:
-    """An entity's projection as plain Python values (for the CLI and tests)."""
+    """An entity's projection as plain Python values, with the latest event's `data` decoded from its
+    body (numbers as exact Decimals), for the CLI and tests."""
     item = client.get_item(TableName=table_name, Key={KEY_ATTRIBUTE: {"S": f"{entity_type}#{entity_id}"}}).get("Item")
-    return None if item is None else {name: _deserialize(value) for name, value in item.items()}
+    if item is None:
+        return None
+    values = {name: _deserialize(value) for name, value in item.items()}
+    values["data"] = json.loads(values["body"], parse_float=Decimal)["data"]
+    return values

@@ -48,6 +48,8 @@ class ConsumerSettings:
 
     event_family: str
     state_table_name: str
+    #: Partner handlers' completion records live at least as long as the ingest's dedup records.
+    dedup_retention_days: int
 
 
 def env_name(attribute: str) -> str:

@@ -6,39 +6,55 @@
     @on("order.confirmed")
     def start_production(event: OrderConfirmed) -> None: ...
 
-Selectors: an event name (`order.confirmed`), a family (`order`, `quote`, `workflow`), or `*`.
-A handler that raises fails only its own SQS record, which SQS then redelivers: handlers must be
-idempotent (the projection already is).
+Selectors: an event name from the registry (`order.confirmed`), a family (`order`, `quote`,
+`workflow`), or `*`. A name NowToPrint has not documented yet needs `unregistered=True`, so that a
+typo (`order.confirmd`) fails at import instead of never matching.
+
+Each handler runs to success once per event ID (`ntp_webhooks.handler_runs`): it is identified by
+`name`, by default `module.function`, which survives redeploys and edits that do not rename it.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from ntp_webhooks.events import EventBase
+from ntp_webhooks.events import REGISTRY, EventBase
 from ntp_webhooks.routing import FAMILIES
 
-Handler = Callable[[Any], None]
-H = TypeVar("H", bound=Handler)
+HandlerFunction = Callable[[Any], None]
+H = TypeVar("H", bound=HandlerFunction)
+
+
+@dataclass(frozen=True)
+class Handler:
+    name: str
+    function: HandlerFunction
+
+    def __call__(self, event: EventBase) -> None:
+        self.function(event)
 
 
 class Subscriptions:
     def __init__(self) -> None:
-        self._handlers: dict[str, list[Handler]] = defaultdict(list)
+        self._handlers: dict[str, list[Handler]] = {}
+        self._names: set[str] = set()
 
-    def on(self, *selectors: str) -> Callable[[H], H]:
+    def on(self, *selectors: str, name: str | None = None, unregistered: bool = False) -> Callable[[H], H]:
         if not selectors:
             raise ValueError("name at least one event, family or '*'")
         for selector in selectors:
-            if selector != "*" and selector not in FAMILIES and "." not in selector:
-                raise ValueError(f"{selector!r} is neither an event name, a family {FAMILIES} nor '*'")
+            check_selector(selector, unregistered=unregistered)
 
-        def register(handler: H) -> H:
+        def register(function: H) -> H:
+            handler = Handler(name or f"{function.__module__}.{function.__qualname__}", function)
+            if "#" in handler.name or handler.name in self._names:
+                raise ValueError(f"handler name {handler.name!r} is taken or has a '#': pass on(..., name=...)")
+            self._names.add(handler.name)
             for selector in selectors:
-                self._handlers[selector].append(handler)
-            return handler
+                self._handlers.setdefault(selector, []).append(handler)
+            return function
 
         return register
 
@@ -48,12 +64,26 @@ class Subscriptions:
             found += [h for h in self._handlers.get(selector, []) if h not in found]
         return found
 
-    def dispatch(self, event: EventBase) -> int:
-        """Run every matching handler; returns how many ran. Exceptions propagate."""
-        handlers = self.handlers_for(event)
-        for handler in handlers:
-            handler(event)
-        return len(handlers)
+    def snapshot(self) -> dict[str, list[Handler]]:
+        return {selector: list(handlers) for selector, handlers in self._handlers.items()}
+
+    def restore(self, saved: dict[str, list[Handler]]) -> None:
+        self._handlers = {selector: list(handlers) for selector, handlers in saved.items()}
+        self._names = {h.name for handlers in self._handlers.values() for h in handlers}
+
+
+def check_selector(selector: str, *, unregistered: bool = False) -> None:
+    """Raise ValueError for a selector that can never match: not `*`, a family or a known name."""
+    if selector == "*" or selector in FAMILIES or selector in REGISTRY:
+        return
+    if "." not in selector:
+        raise ValueError(f"{selector!r} is neither an event name, a family {FAMILIES} nor '*'")
+    if not unregistered:
+        known = ", ".join(sorted(REGISTRY))
+        raise ValueError(
+            f"unknown event type {selector!r} (known: {known}); "
+            "for a name not in the registry yet, pass on(..., unregistered=True)"
+        )
 
 
 #: The registry the consumer functions dispatch to.
