@@ -17,7 +17,7 @@ BUILD_DIR := .aws-sam/build
 # boto3 alone, as the Lambda runtime provides it: the deployed-artifact tests import handlers with only this.
 RUNTIME_DIR := .aws-sam/lambda-runtime
 
-.PHONY: help dev lint fmt validate build test unit integration e2e infra bench run deploy clean send status rotate redrive events
+.PHONY: help dev lint fmt validate build test unit integration e2e infra bench run deploy clean send status rotate redrive events reliability
 
 help:
 	@echo "make run    - local stack (no AWS account, no Docker)"
@@ -83,6 +83,10 @@ run: $(STAMP)
 # Regenerate events/ (signed sample events, SQS batches, rotation steps, env.json) from one source.
 events: $(STAMP)
 	$(PY) -m devtools.sample_events
+
+# Regenerate docs/reliability.md: a fault at every AWS call of ingest and consumer, and the outcome.
+reliability: $(STAMP)
+	$(PY) -m devtools.fault_table
 
 # Wrappers around the `ntp` CLI. TARGET=--local for the local stack, or --stack NAME (default from samconfig).
 TARGET ?=

@@ -241,8 +241,11 @@ def request_overhead(template: SamTemplate, requests: int) -> dict[str, float]:
         }
 
 
-class FakeProjectionTable:
-    """The projection's normal path: every UpdateItem succeeds, as for the newest event of an entity."""
+class FakeStateTable:
+    """The consumer's normal path: no step recorded yet, every UpdateItem succeeds (newest event)."""
+
+    def get_item(self, **_: Any) -> dict[str, Any]:
+        return {}
 
     def update_item(self, **_: Any) -> dict[str, Any]:
         return {"Attributes": {"history": {"L": [{"M": {}}]}}}
@@ -257,6 +260,10 @@ def consumer_batches(template: SamTemplate, batches: int) -> dict[str, float]:
     from devtools.deliveries import encode, envelope
     from devtools.event_source import lambda_sqs_record
     from devtools.provision import Provisioner
+    from ntp_webhooks.consumer import Consumer
+    from ntp_webhooks.handler_runs import HandlerRuns
+    from ntp_webhooks.projection import Projection
+    from ntp_webhooks.subscriptions import subscriptions
 
     with mock_aws():
         stack = Provisioner(template, boto3.client).provision()
@@ -278,16 +285,20 @@ def consumer_batches(template: SamTemplate, batches: int) -> dict[str, float]:
             assert response == {"batchItemFailures": []}, response
             return elapsed
 
-        run(batch())  # cold: client creation
-        client = handler._consumer()._projection._client
         calls: list[str] = []
-        client.meta.events.register("before-call.dynamodb.*", lambda event_name, **_: calls.append(event_name))
+        session = boto3.DEFAULT_SESSION or boto3._get_default_session()
+        session.events.register("before-call.dynamodb.*", lambda event_name, **_: calls.append(event_name))
+        run(batch())  # cold: client creation
+        calls.clear()
         with sdk_timer() as spent:
             minus_sdk = []
             for _ in range(batches):
                 spent.clear()
                 minus_sdk.append((run(batch()) - sum(spent)) * 1000)
-        handler._consumer()._projection._client = FakeProjectionTable()
+        # Rewire the function's consumer to the fake table: what remains is our code alone.
+        fake, table = FakeStateTable(), stack.refs["StateTable"]
+        consumer = Consumer(Projection(fake, table), HandlerRuns(fake, table, 86400), subscriptions)  # type: ignore[arg-type]
+        handler._consumer = lambda: consumer  # type: ignore[attr-defined]
         pure = [run(batch()) * 1000 for _ in range(batches)]
         return {
             "batch_ms": statistics.median(pure),
@@ -332,7 +343,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"OrderConsumerFunction per batch of 10 new events (median of {args.batches}, warm)")
     print(f"  in-memory DynamoDB fake, no SDK: {consumer['batch_ms']:6.2f} ms per batch")
     print(f"  moto minus SDK call time:        {consumer['batch_minus_sdk_ms']:6.2f} ms per batch")
-    print(f"  DynamoDB calls per processed record: {consumer['ddb_calls_per_record']:.2f}   (budget 1)")
+    print(
+        f"  DynamoDB calls per processed record: {consumer['ddb_calls_per_record']:.2f}   (budget 3: 1 read + 2 writes)"
+    )
     return 0
 
 

@@ -219,27 +219,13 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def redrive(target: Target, family: str) -> str:
     """Move a family's dead letters back to its queue. Returns what was done, for the user."""
-    sqs = target.client("sqs")
     title = family.title()
-    dlq_url, queue_url = target.output(f"{title}DeadLetterQueueUrl"), target.output(f"{title}QueueUrl")
-    if not target.is_local:
-        arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        handle = sqs.start_message_move_task(SourceArn=arn)["TaskHandle"]  # back to the source queue
-        return f"StartMessageMoveTask started ({handle})"
-    # moto has no StartMessageMoveTask: the local stack uses the equivalent receive/send/delete loop.
-    moved = 0
-    while True:
-        messages = sqs.receive_message(
-            QueueUrl=dlq_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"], WaitTimeSeconds=0
-        ).get("Messages", [])
-        if not messages:
-            return f"local redrive (receive/send/delete, as moto lacks StartMessageMoveTask): {moved} moved"
-        for message in messages:
-            sqs.send_message(
-                QueueUrl=queue_url, MessageBody=message["Body"], MessageAttributes=message.get("MessageAttributes", {})
-            )
-            sqs.delete_message(QueueUrl=dlq_url, ReceiptHandle=message["ReceiptHandle"])
-            moved += 1
+    return operations.redrive(
+        target.client("sqs"),
+        target.output(f"{title}DeadLetterQueueUrl"),
+        target.output(f"{title}QueueUrl"),
+        move_task=not target.is_local,
+    )
 
 
 def cmd_redrive(args: argparse.Namespace) -> int:

@@ -19,6 +19,7 @@ from moto import mock_aws
 from devtools.deliveries import LOCAL_DEV_SECRET
 from devtools.lambda_events import LambdaContext
 from devtools.moto_fidelity import make_dynamodb_writes_atomic
+from devtools.pipeline import Pipeline, global_environment
 from devtools.provision import Provisioner, Stack
 from devtools.sam_template import SamTemplate
 from devtools.sam_template import load_function_module as load_module
@@ -35,9 +36,8 @@ os.environ.pop("AWS_ENDPOINT_URL", None)
 
 TEMPLATE = SamTemplate()
 # Powertools reads these at import time; use the template's own values.
-for _name, _value in TEMPLATE.doc["Globals"]["Function"]["Environment"]["Variables"].items():
-    if isinstance(_value, str):
-        os.environ.setdefault(_name, _value)
+for _name, _value in global_environment(TEMPLATE).items():
+    os.environ.setdefault(_name, _value)
 os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "nowtoprint-webhooks-test")
 
 make_dynamodb_writes_atomic()
@@ -166,3 +166,11 @@ def isolated_subscriptions() -> Iterator[None]:
     saved = subscriptions.snapshot()
     yield
     subscriptions.restore(saved)
+
+
+@pytest.fixture(scope="module")
+def pipeline(template: SamTemplate) -> Iterator[Pipeline]:
+    """The whole pipeline on one moto stack for a module (provisioning is the slow part); tests use
+    their own event IDs."""
+    with mock_aws():
+        yield Pipeline(template)

@@ -3,10 +3,12 @@
 Register a function for an event name (`order.confirmed`), a family (`order`) or everything (`*`).
 It receives the typed event (see `ntp_webhooks.events`). The built-in projection has already stored
 the event by the time your function runs.
-- If your function raises, only its own SQS record fails. SQS delivers it again, up to five times,
-  and then it goes to the family's dead-letter queue.
-- Deliveries can repeat, so make your function idempotent, for example by keying side effects on
-  `event.id`.
+- Each function runs to success once per event ID, identified by its name (`module.function`, or
+  `@on(..., name="...")`): redeliveries and redrives run only the functions that have not succeeded.
+- If your function raises, it is logged with its traceback, and its SQS record is delivered again
+  (up to five times, then the family's dead-letter queue); your other functions do not run again.
+- A crash between your side effect and its completion record runs it again: key side effects on
+  `event.id` (README, "What once means").
 """
 
 from __future__ import annotations

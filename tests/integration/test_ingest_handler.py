@@ -492,3 +492,9 @@ def test_aws_calls_per_webhook(ingest_handler: ModuleType, aws_calls: AwsCalls) 
     aws_calls.reset()
     invoke(ingest_handler, signed_event(payload))
     assert aws_calls.count() <= 1
+
+
+def test_a_body_that_is_not_utf8_text_is_400_not_500(ingest_handler: ModuleType, stack: Stack) -> None:
+    event = signed_event(envelope())
+    event["body"] = event["body"][:-1] + "\ud800}"  # how API Gateway passes bytes that are not UTF-8
+    assert _refused(ingest_handler, stack, event, 400)["error"] == "invalid_body"

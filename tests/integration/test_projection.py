@@ -126,10 +126,7 @@ def test_any_arrival_order_with_duplicates_ends_like_in_order_delivery(
     for event in reference:
         projection.apply(event)
     # The same events (same IDs, timestamps and data) for another order.
-    shuffled = [
-        parse_event(e.body.replace(reference_id, shuffled_id).encode())
-        for e in reference
-    ]
+    shuffled = [parse_event(e.body.replace(reference_id, shuffled_id).encode()) for e in reference]
     for index in arrival:
         projection.apply(shuffled[index])
     expected = final(state, "order", reference_id)

@@ -135,6 +135,8 @@ _payloads = st.fixed_dictionaries(
     {name: st.one_of(st.just(DOCUMENTED[name]), _values) for name in ("id", "event", "timestamp", "data")},
     optional={"extra": _values},
 )
+
+
 @settings(max_examples=200, deadline=None)
 @given(_payloads)
 @example(DOCUMENTED)  # accepted by both

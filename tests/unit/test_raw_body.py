@@ -44,3 +44,11 @@ def test_invalid_base64_is_a_bad_request() -> None:
     with pytest.raises(Rejection) as caught:
         raw_body({"body": "not base64!", "isBase64Encoded": True}, 1024)
     assert caught.value.status == 400
+
+
+@pytest.mark.parametrize("body", ["\ud800", '{"id":"evt_1","s":"\udcff"}'])
+def test_a_lone_surrogate_is_a_bad_request_not_a_crash(body: str) -> None:
+    """API Gateway hands non-UTF-8 bytes of a text body over as lone surrogates."""
+    with pytest.raises(Rejection) as caught:
+        raw_body({"body": body, "isBase64Encoded": False}, 1024)
+    assert (caught.value.status, caught.value.code) == (400, "invalid_body")

@@ -35,7 +35,7 @@ class Consumer:
     def handle(self, record: SQSRecord) -> int:
         """Returns how many handlers ran. Raises when the record must be retried: BatchProcessor then
         reports only this record, and SQS redelivers it (to the DLQ after maxReceiveCount)."""
-        receive_count = record.attributes.approximate_receive_count
+        receive_count = record.attributes.get("ApproximateReceiveCount")  # always set by SQS; tolerate hand-made events
         with logger.append_context_keys(message_id=record.message_id, receive_count=receive_count):
             event = self._parse(record)
             with logger.append_context_keys(event_id=event.id, event_type=event.event):

@@ -1,0 +1,284 @@
+"""The fault table (docs/reliability.md): a fault injected at every AWS call that the ingest and consumer
+functions make for one new webhook, then the sender's retries and SQS's redeliveries, and the outcome.
+
+Faults, each injected once, through botocore's event hooks on the functions' own clients (moto):
+- `fails`: the call is refused before it takes effect (a 500 from the service);
+- `lost response`: the call takes effect, then the response is lost (a read timeout);
+- `times out`: no answer before the SDK gives up, and nothing happened.
+
+The sender retries any non-2xx answer (after the lease when told 409). SQS redelivers a failed record
+until it succeeds or reaches the dead-letter queue. `python -m devtools.fault_table` rewrites the
+page; tests/integration/test_fault_table.py fails when it is stale.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+from botocore.exceptions import ClientError, ReadTimeoutError
+
+from devtools.deliveries import encode, envelope, signed_event
+from devtools.pipeline import FAKE_AWS, Pipeline, environment, global_environment
+from devtools.sam_template import REPO_ROOT, SamTemplate
+from ntp_webhooks.events import EventBase
+from ntp_webhooks.handler_runs import KEY_PREFIX
+from ntp_webhooks.subscriptions import subscriptions
+
+DOC = REPO_ROOT / "docs" / "reliability.md"
+KINDS = ("fails", "lost response", "times out")
+#: The sender's patience in this model: it retries until it gets a 2xx, at most this often.
+SENDER_ATTEMPTS = 4
+#: The ingest function's timeout in these runs: a claim's lease, which a 409 asks the sender to wait out.
+LEASE_SECONDS = 1.0
+_MAX_POLLS = 8
+
+
+@dataclass(frozen=True)
+class CallPoint:
+    function: str  # "ingest" or "consumer"
+    service: str
+    operation: str
+    occurrence: int  # 1 for the first such call in one invocation
+    purpose: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.function}: {self.service} {self.operation} ({self.purpose})"
+
+
+@dataclass
+class Injector:
+    """Registered on boto3's default session before the functions create their clients."""
+
+    phase: str = ""
+    target: CallPoint | None = None
+    kind: str = ""
+    fired: bool = False
+    seen: Counter[tuple[str, str]] = field(default_factory=Counter)
+    calls: list[CallPoint] = field(default_factory=list)
+    current: CallPoint | None = None
+    tables: dict[str, str] = field(default_factory=dict)
+
+    def install(self) -> None:
+        events = self._events()
+        events.register("provide-client-params.*.*", self._before)
+        events.register("after-call.*.*", self._after)
+
+    def uninstall(self) -> None:
+        events = self._events()
+        events.unregister("provide-client-params.*.*", self._before)
+        events.unregister("after-call.*.*", self._after)
+
+    @staticmethod
+    def _events() -> Any:
+        return (boto3.DEFAULT_SESSION or boto3._get_default_session()).events
+
+    def enter(self, phase: str) -> None:
+        self.phase = phase
+        self.seen.clear()
+
+    def _point(self, event_name: str, params: dict[str, Any]) -> CallPoint | None:
+        if not self.phase:
+            return None  # the event source mapping's own calls, or the harness's
+        _, service_id, operation = event_name.split(".")
+        service = service_id.replace("-", "")
+        self.seen[(service, operation)] += 1
+        return CallPoint(
+            self.phase, service, operation, self.seen[(service, operation)], self._purpose(service, operation, params)
+        )
+
+    def _purpose(self, service: str, operation: str, params: dict[str, Any]) -> str:
+        if service == "sqs":
+            return "enqueue the event"
+        if service == "secretsmanager":
+            return "list the key versions" if operation == "DescribeSecret" else "read a signing key"
+        table = self.tables.get(params.get("TableName", ""), "")
+        if table == "DedupTable":
+            return {
+                "PutItem": "claim the event ID",
+                "UpdateItem": "mark the claim completed",
+                "DeleteItem": "release the claim",
+                "GetItem": "read the claim",
+            }.get(operation, "dedup")
+        key = params.get("Key", {}).get("pk", {}).get("S", "")
+        if key.startswith(KEY_PREFIX):
+            return "read handler completions" if operation == "GetItem" else "record handler completions"
+        return "project the state"
+
+    def _before(self, params: dict[str, Any], event_name: str, **_: Any) -> None:
+        point = self.current = self._point(event_name, params)
+        if point is None:
+            return
+        self.calls.append(point)
+        if point == self.target and not self.fired and self.kind != "lost response":
+            self.fired = True
+            if self.kind == "fails":
+                raise ClientError({"Error": {"Code": "InternalServerError", "Message": "injected"}}, point.operation)
+            raise ReadTimeoutError(endpoint_url=f"https://{point.service}.amazonaws.com")
+
+    def _after(self, **_: Any) -> None:
+        point, self.current = self.current, None
+        if point is not None and point == self.target and not self.fired and self.kind == "lost response":
+            self.fired = True
+            raise ReadTimeoutError(endpoint_url=f"https://{point.service}.amazonaws.com")
+
+
+@dataclass
+class Outcome:
+    sender_sees: str
+    messages: int
+    handler_runs: int
+    final_state: str
+
+
+class FaultRun:
+    def __init__(self, template: SamTemplate | None = None) -> None:
+        self.template = template or SamTemplate()
+        self.injector = Injector()
+        self.injector.install()
+        self.pipeline = Pipeline(self.template)
+        stack = self.pipeline.stack
+        self.injector.tables = {stack.refs["DedupTable"]: "DedupTable", stack.refs["StateTable"]: "StateTable"}
+        self.runs: Counter[str] = Counter()
+        subscriptions.on("*", name="fault-table-recorder")(self._record)
+
+    def _record(self, event: EventBase) -> None:
+        self.runs[event.id] += 1
+
+    def scenario(self, target: CallPoint | None, kind: str) -> Outcome:
+        injector = self.injector
+        injector.target, injector.kind, injector.fired = target, kind, False
+        injector.calls.clear()
+        self.pipeline.cold_start()
+        payload = envelope("order.created", data={"orderId": f"ord_{time.monotonic_ns()}"})
+        raw = encode(payload)
+
+        statuses: list[int] = []
+        for _ in range(SENDER_ATTEMPTS):
+            injector.enter("ingest")
+            try:
+                status = self.pipeline.deliver(signed_event(raw), timeout_seconds=LEASE_SECONDS)["statusCode"]
+            finally:
+                injector.enter("")
+            statuses.append(status)
+            if 200 <= status < 300:
+                break
+            if status == 409:
+                time.sleep(LEASE_SECONDS)  # the sender retries later; the claim's lease has run out
+
+        message_ids: set[str] = set()
+        consumer = self.pipeline.consumers["order"]
+
+        def invoke(event: dict[str, Any], context: Any) -> Any:
+            message_ids.update(record["messageId"] for record in event["Records"])
+            injector.enter("consumer")
+            try:
+                return consumer.lambda_handler(event, context)
+            finally:
+                injector.enter("")
+
+        poller = self.pipeline.poller("order", invoke)
+        for _ in range(_MAX_POLLS):
+            if self.pipeline.depth("OrderEventsQueue") == 0:
+                break
+            poller.poll_once()
+        return Outcome(
+            sender_sees=", then ".join(str(s) for s in statuses),
+            messages=len(message_ids),
+            handler_runs=self.runs[payload["id"]],
+            final_state=self._final_state(payload),
+        )
+
+    def _final_state(self, payload: dict[str, Any]) -> str:
+        from ntp_webhooks.projection import read_item  # imports Powertools, which reads its environment
+
+        stack, client = self.pipeline.stack, boto3.client("dynamodb")
+        item = read_item(client, stack.refs["StateTable"], "order", payload["data"]["orderId"])
+        done = client.get_item(
+            TableName=stack.refs["StateTable"], Key={"pk": {"S": KEY_PREFIX + payload["id"]}}, ConsistentRead=True
+        ).get("Item", {})
+        problems = []
+        if item is None or item["lastEventId"] != payload["id"]:
+            problems.append("not projected")
+        if len(done.get("done", {}).get("SS", [])) < 2:
+            problems.append("handlers not recorded")
+        for queue in ("OrderEventsQueue", "OrderEventsDeadLetterQueue"):
+            if self.pipeline.depth(queue):
+                problems.append(f"left on {queue}")
+        return "; ".join(problems) or "stored, handlers recorded, queues empty"
+
+
+def generate(template: SamTemplate | None = None) -> list[tuple[CallPoint, str, Outcome]]:
+    from moto import mock_aws
+
+    saved = subscriptions.snapshot()
+    with environment(FAKE_AWS), mock_aws():
+        run = FaultRun(template)
+        try:
+            baseline = run.scenario(None, "")
+            # Every AWS call of the two functions for one new webhook, on cold starts, in order.
+            points = list(dict.fromkeys(run.injector.calls))
+            rows = [(CallPoint("none", "-", "-", 0, "no fault"), "-", baseline)]
+            for point in points:
+                for kind in KINDS:
+                    rows.append((point, kind, run.scenario(point, kind)))
+        finally:
+            run.injector.uninstall()
+            subscriptions.restore(saved)
+    return rows
+
+
+def render(rows: list[tuple[CallPoint, str, Outcome]]) -> str:
+    lines = [
+        "# Reliability: a fault at every AWS call",
+        "",
+        "Generated by `python -m devtools.fault_table` (tests/integration/test_fault_table.py fails when",
+        "this page is stale). One new `order.created` webhook, cold starts, moto in place of AWS, one",
+        "partner handler. Each fault is injected once at the named call: **fails** (refused before it took",
+        "effect), **lost response** (took effect, then the response was lost), **times out** (nothing",
+        f"happened, the SDK gave up). The sender retries every non-2xx answer (up to {SENDER_ATTEMPTS} attempts,",
+        "after the lease on a 409); SQS redelivers a failed record.",
+        "",
+        "| AWS call | fault | sender sees | messages enqueued | handler runs | final state |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for point, kind, outcome in rows:
+        lines.append(
+            f"| {point.label if point.function != 'none' else 'none'} | {kind} | {outcome.sender_sees} | "
+            f"{outcome.messages} | {outcome.handler_runs} | {outcome.final_state} |"
+        )
+    lines += [
+        "",
+        "Reading it: every row ends stored, with the handler recorded and the queues empty. A handler",
+        "runs twice only where its completion could not be recorded (the write failed or timed out):",
+        'that is the edge of "once" (README, "What once means"). Two messages are enqueued where a',
+        "SendMessage took effect but its answer was lost (the claim is released, the sender's retry",
+        "enqueues again); the same happens if the claim could not be marked completed and the sender",
+        "retries anyway after its lease. The second copy finds the event's steps recorded and runs nothing.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> int:
+    os.environ.update({"POWERTOOLS_SERVICE_NAME": "fault-table", **global_environment(SamTemplate())})
+    # The functions' JSON logs and metrics go to stdout, through handlers bound at import: silence fd 1.
+    saved = os.dup(1)
+    with open(os.devnull, "w") as sink:
+        os.dup2(sink.fileno(), 1)
+        try:
+            rows = generate()
+        finally:
+            os.dup2(saved, 1)
+    DOC.write_text(render(rows))
+    print(f"wrote {DOC.relative_to(REPO_ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,102 @@
+"""The whole pipeline in one process on moto: ingest, the family queues and the consumer functions,
+each function imported by its template Handler with its template environment.
+
+Used by tests, the fault table and the cost model: a webhook goes in as an API Gateway event, the
+consumers are driven by the emulated SQS event source mapping.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+from collections.abc import Iterator
+from types import ModuleType
+from typing import Any
+
+import boto3
+
+from devtools.deliveries import LOCAL_DEV_SECRET
+from devtools.event_source import QueuePoller
+from devtools.lambda_events import LambdaContext
+from devtools.moto_fidelity import make_dynamodb_writes_atomic
+from devtools.provision import Provisioner, Stack
+from devtools.sam_template import SamTemplate, load_function_module
+from ntp_webhooks.routing import FAMILIES
+
+_module_ids = itertools.count()
+
+
+@contextlib.contextmanager
+def environment(variables: dict[str, str]) -> Iterator[None]:
+    """Set `variables` for the duration (a function reads its environment when it is imported)."""
+    saved = {name: os.environ.get(name) for name in variables}
+    os.environ.update(variables)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+#: moto's fake account: nothing can reach a real one while these are set.
+FAKE_AWS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+
+def global_environment(template: SamTemplate) -> dict[str, str]:
+    """The template's Globals variables with literal values (Powertools reads them at import)."""
+    variables = template.doc["Globals"]["Function"]["Environment"]["Variables"]
+    return {name: value for name, value in variables.items() if isinstance(value, str)}
+
+
+class Pipeline:
+    """Functions of a template, provisioned on moto (the caller holds `mock_aws`)."""
+
+    def __init__(self, template: SamTemplate, parameter_overrides: dict[str, str] | None = None) -> None:
+        make_dynamodb_writes_atomic()
+        self.template = template
+        self.stack: Stack = Provisioner(
+            template,
+            boto3.client,
+            parameter_overrides=parameter_overrides,
+            secret_values={"WebhookSigningSecret": LOCAL_DEV_SECRET},
+        ).provision()
+        self.ingest_timeout = float(template.function("IngestFunction").timeout)
+        self.cold_start()
+
+    def load(self, logical_id: str) -> ModuleType:
+        """A fresh import of the function (a new execution environment)."""
+        spec = self.template.function(logical_id)
+        with environment(self.stack.function_environment(self.template, logical_id)):
+            return load_function_module(self.template, logical_id, f"{spec.module}_{next(_module_ids)}")
+
+    def cold_start(self) -> None:
+        """New execution environments for every function: caches and clients start empty."""
+        self.ingest = self.load("IngestFunction")
+        self.consumers = {family: self.load(f"{family.title()}ConsumerFunction") for family in FAMILIES}
+
+    def deliver(self, api_event: dict[str, Any], timeout_seconds: float | None = None) -> dict[str, Any]:
+        context = LambdaContext(function_name="IngestFunction", timeout_seconds=timeout_seconds or self.ingest_timeout)
+        response: dict[str, Any] = self.ingest.lambda_handler(api_event, context)
+        return response
+
+    def poller(self, family: str, handler: Any = None) -> QueuePoller:
+        url = self.stack.refs[f"{family.title()}EventsQueue"]
+        invoke = handler or self.consumers[family].lambda_handler
+        return QueuePoller(boto3.client("sqs"), url, invoke, wait_seconds=0)
+
+    def depth(self, queue: str) -> int:
+        """Visible plus in-flight messages of a queue (by logical ID)."""
+        attributes = boto3.client("sqs").get_queue_attributes(
+            QueueUrl=self.stack.refs[queue],
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])

@@ -1,0 +1,195 @@
+"""Each partner handler runs to success once per event ID: redeliveries, second copies, partial failures
+and redrives re-run only what has not succeeded yet. The consumer function is driven through SQS (moto)
+by the emulated event source mapping, as on AWS."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any
+
+import boto3
+import pytest
+
+from devtools import operations
+from devtools.deliveries import encode, envelope
+from devtools.event_source import QueuePoller
+from devtools.lambda_events import LambdaContext
+from devtools.provision import Stack
+from ntp_webhooks.events import EventBase, parse_event
+from ntp_webhooks.handler_runs import KEY_PREFIX, PROJECTION_STEP, TTL_ATTRIBUTE
+from ntp_webhooks.subscriptions import on
+from tests.conftest import AwsCalls, JsonLogs
+
+LoadConsumer = Callable[[str], ModuleType]
+QUEUE, DLQ = "OrderEventsQueue", "OrderEventsDeadLetterQueue"
+
+
+class Handlers:
+    """Three partner handlers for order events; `failing` names the ones that raise."""
+
+    def __init__(self) -> None:
+        self.runs: Counter[str] = Counter()
+        self.received: list[EventBase] = []
+        self.failing: set[str] = set()
+        for name in ("erp", "crm", "mail"):
+            on("order", name=name)(self._handler(name))
+
+    def _handler(self, name: str) -> Callable[[EventBase], None]:
+        def handle(event: EventBase) -> None:
+            self.runs[name] += 1
+            self.received.append(event)
+            if name in self.failing:
+                raise ConnectionError(f"{name} unreachable")
+
+        return handle
+
+
+@pytest.fixture
+def handlers(isolated_subscriptions: None) -> Handlers:
+    return Handlers()
+
+
+@pytest.fixture
+def poller(consumer_handlers: LoadConsumer, stack: Stack) -> QueuePoller:
+    handler = consumer_handlers("order")
+    return QueuePoller(boto3.client("sqs"), stack.refs[QUEUE], handler.lambda_handler, wait_seconds=0)
+
+
+def send(stack: Stack, body: bytes, queue: str = QUEUE) -> None:
+    boto3.client("sqs").send_message(QueueUrl=stack.refs[queue], MessageBody=body.decode())
+
+
+def completion(stack: Stack, event_id: str) -> dict[str, Any]:
+    item = boto3.client("dynamodb").get_item(
+        TableName=stack.refs["StateTable"], Key={"pk": {"S": KEY_PREFIX + event_id}}
+    )["Item"]
+    return item
+
+
+def test_a_new_event_runs_each_handler_once_with_one_read_and_two_writes(
+    handlers: Handlers, poller: QueuePoller, stack: Stack, aws_calls: AwsCalls
+) -> None:
+    body = encode(envelope("order.created", data={"orderId": "ord_budget"}))
+    send(stack, body)
+    aws_calls.reset()
+    assert poller.poll_once().failed == 0
+    assert handlers.runs == {"erp": 1, "crm": 1, "mail": 1}
+    assert all(event == parse_event(body) for event in handlers.received)
+    dynamodb = Counter(op for service, op in aws_calls.calls if service == "dynamodb")
+    # The budget: the projection and the completion record, however many handlers there are.
+    assert dynamodb == {"GetItem": 1, "UpdateItem": 2}
+
+
+def test_completion_outlives_the_dedup_retention(
+    handlers: Handlers, poller: QueuePoller, stack: Stack, template: Any
+) -> None:
+    payload = envelope("order.created", data={"orderId": "ord_ttl"})
+    send(stack, encode(payload))
+    before = time.time()
+    poller.poll_once()
+    item = completion(stack, payload["id"])
+    assert set(item["done"]["SS"]) == {PROJECTION_STEP, "erp", "crm", "mail"}
+    retention_days = int(template.parameter_defaults()["DedupRetentionDays"])
+    assert int(item[TTL_ATTRIBUTE]["N"]) >= int(before) + retention_days * 86400
+
+
+def test_a_redelivery_runs_nothing_again(
+    handlers: Handlers, consumer_handlers: LoadConsumer, stack: Stack, aws_calls: AwsCalls
+) -> None:
+    handler = consumer_handlers("order")
+    from tests.integration.test_consumer_handler import sqs_batch
+
+    batch = sqs_batch(stack, QUEUE, [encode(envelope("order.created", data={"orderId": "ord_redelivery"})).decode()])
+    assert handler.lambda_handler(batch, LambdaContext()) == {"batchItemFailures": []}
+    aws_calls.reset()
+    # The same record again, as SQS redelivers a message whose deletion was lost.
+    assert handler.lambda_handler(batch, LambdaContext()) == {"batchItemFailures": []}
+    assert handlers.runs == {"erp": 1, "crm": 1, "mail": 1}
+    assert [op for service, op in aws_calls.calls if service == "dynamodb"] == ["GetItem"]
+
+
+def test_a_second_copy_of_the_message_runs_nothing_again(handlers: Handlers, poller: QueuePoller, stack: Stack) -> None:
+    body = encode(envelope("order.confirmed", data={"orderId": "ord_copy"}))
+    send(stack, body)
+    send(stack, body)  # what ingest enqueues when a SendMessage is retried after a lost response
+    assert poller.drain() == 2
+    assert handlers.runs == {"erp": 1, "crm": 1, "mail": 1}
+
+
+def test_one_failing_handler_among_three_is_the_only_one_to_run_again(
+    handlers: Handlers, poller: QueuePoller, stack: Stack, json_logs: JsonLogs
+) -> None:
+    handlers.failing = {"crm"}
+    payload = envelope("order.shipped", data={"orderId": "ord_partial"})
+    send(stack, encode(payload))
+    assert poller.poll_once().failed == 1
+    assert handlers.runs == {"erp": 1, "crm": 1, "mail": 1}
+
+    handlers.failing.clear()  # the CRM is back
+    assert poller.poll_once().failed == 0
+    assert handlers.runs == {"erp": 1, "crm": 2, "mail": 1}
+
+    (error,) = [r for r in json_logs.records() if r["level"] == "ERROR"]
+    assert error["handler"] == "crm"
+    assert error["event_id"] == payload["id"] and error["event_type"] == "order.shipped"
+    assert error["receive_count"] == "1" and error["message_id"]
+    assert "ConnectionError: crm unreachable" in error["exception"] and "Traceback" in error["exception"]
+
+
+def test_after_a_redrive_only_the_handler_that_failed_runs(
+    handlers: Handlers, poller: QueuePoller, stack: Stack
+) -> None:
+    handlers.failing = {"mail"}
+    send(stack, encode(envelope("order.created", data={"orderId": "ord_redrive"})))
+    for _ in range(6):  # maxReceiveCount 5, then the redrive policy moves it on the next receive
+        poller.poll_once()
+    sqs = boto3.client("sqs")
+    assert len(sqs.receive_message(QueueUrl=stack.refs[DLQ], VisibilityTimeout=0).get("Messages", [])) == 1
+    assert handlers.runs == {"erp": 1, "crm": 1, "mail": 5}
+
+    handlers.failing.clear()  # the partner fixes the mail handler, then redrives
+    operations.redrive(sqs, stack.refs[DLQ], stack.refs[QUEUE], move_task=False)
+    assert poller.drain() == 1
+    assert handlers.runs == {"erp": 1, "crm": 1, "mail": 6}
+
+
+def test_a_handler_keeps_its_identity_across_a_cold_start(
+    handlers: Handlers, consumer_handlers: LoadConsumer, stack: Stack
+) -> None:
+    """A new execution environment (a redeploy) imports the code afresh: names, not objects, count."""
+    body = encode(envelope("order.created", data={"orderId": "ord_cold"}))
+    send(stack, body)
+    first = consumer_handlers("order")
+    QueuePoller(boto3.client("sqs"), stack.refs[QUEUE], first.lambda_handler, wait_seconds=0).poll_once()
+    send(stack, body)
+    second = consumer_handlers("order")  # a fresh import of the function module
+    assert second is not first
+    QueuePoller(boto3.client("sqs"), stack.refs[QUEUE], second.lambda_handler, wait_seconds=0).poll_once()
+    assert handlers.runs == {"erp": 1, "crm": 1, "mail": 1}
+
+
+def test_a_failing_completion_write_fails_the_record_so_the_handlers_run_again(
+    handlers: Handlers, poller: QueuePoller, stack: Stack, json_logs: JsonLogs
+) -> None:
+    """The documented edge of 'once': a crash between a handler's success and its record."""
+    from botocore.exceptions import ClientError
+
+    failing = {"armed": True}
+
+    def refuse_completion(params: dict[str, Any], **_: Any) -> None:
+        if failing["armed"] and params["Key"]["pk"]["S"].startswith(KEY_PREFIX):
+            failing["armed"] = False
+            raise ClientError({"Error": {"Code": "InternalServerError", "Message": "injected"}}, "UpdateItem")
+
+    boto3.DEFAULT_SESSION.events.register("provide-client-params.dynamodb.UpdateItem", refuse_completion)  # type: ignore[union-attr]
+    try:
+        send(stack, encode(envelope("order.created", data={"orderId": "ord_crash"})))
+        assert poller.poll_once().failed == 1
+        assert poller.poll_once().failed == 0
+    finally:
+        boto3.DEFAULT_SESSION.events.unregister("provide-client-params.dynamodb.UpdateItem", refuse_completion)  # type: ignore[union-attr]
+    assert handlers.runs == {"erp": 2, "crm": 2, "mail": 2}
+    assert any(r["level"] == "ERROR" and "retried" in r["message"] for r in json_logs.records())
