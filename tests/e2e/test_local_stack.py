@@ -233,3 +233,25 @@ def test_a_busy_port_is_a_clear_error_not_a_hang(tmp_path: Path) -> None:
             stack.start()
         stack.stop()
     assert not (tmp_path / "state.json").exists()
+
+
+def test_a_failing_handler_shows_its_exception_next_to_failed(
+    local: tuple[LocalStack, io.StringIO, Path], isolated_subscriptions: None
+) -> None:
+    from ntp_webhooks.subscriptions import on
+
+    stack, console, _ = local
+    attempts: list[str] = []
+
+    @on("order.shipped", name="carrier-api")
+    def carrier_down(event: Any) -> None:
+        attempts.append(event.id)
+        if len(attempts) == 1:
+            raise ConnectionError("carrier API unreachable")
+
+    shipped = envelope("order.shipped", data={"orderId": "ord_console"})
+    assert post(stack.webhook_url, encode(shipped))[0] == 202
+    eventually(lambda: f"{shipped['id']} processed" in console.getvalue())
+    (failed,) = [line for line in console.getvalue().splitlines() if shipped["id"] in line and "FAILED" in line]
+    assert "carrier-api (ConnectionError: carrier API unreachable)" in failed
+    assert attempts == [shipped["id"], shipped["id"]]
