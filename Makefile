@@ -17,15 +17,24 @@ BUILD_DIR := .aws-sam/build
 # boto3 alone, as the Lambda runtime provides it: the deployed-artifact tests import handlers with only this.
 RUNTIME_DIR := .aws-sam/lambda-runtime
 
-.PHONY: help dev lint fmt validate build test unit integration e2e infra bench run deploy clean send status rotate redrive events reliability
+.PHONY: help dev lint fmt validate build test unit integration e2e infra bench run deploy delete logs audit clean send status rotate redrive events reliability
 
 help:
-	@echo "make run    - local stack (no AWS account, no Docker)"
-	@echo "make test   - set up .venv, validate + build the SAM app, run every test"
-	@echo "make lint   - ruff + mypy"
-	@echo "make bench  - print performance budgets"
-	@echo "make deploy - sam build && sam deploy --guided"
-	@echo "make send|status|rotate|redrive - the ntp CLI (TARGET=--local or TARGET='--stack NAME')"
+	@echo "Local"
+	@echo "  make run          local stack (no AWS account, no Docker); ARGS=--reload reloads code on change"
+	@echo "  make test         set up .venv, validate + build the SAM app, audit, run every test"
+	@echo "  make dev          only set up .venv"
+	@echo "  make build        sam build (arm64) + bytecode"
+	@echo "  make lint | fmt   ruff + mypy | format and fix"
+	@echo "  make audit        checkov on the template, bandit on the code"
+	@echo "  make bench        performance budgets; make reliability: regenerate docs/reliability.md"
+	@echo "  make events       regenerate events/ (sample events, env.json)"
+	@echo "  make clean        remove .venv and build output"
+	@echo "AWS (CONFIG_ENV=default|prod from samconfig.toml)"
+	@echo "  make deploy       build, then sam deploy (guided the first time)"
+	@echo "  make logs         follow a function's logs: FUNCTION=ingest|order-consumer|..."
+	@echo "  make delete       delete the stack (tables are kept; it says how to delete them)"
+	@echo "  make send|status|rotate|redrive   the ntp CLI (TARGET=--local or TARGET='--stack NAME')"
 
 $(STAMP): pyproject.toml layers/shared/requirements.txt
 	@test -n "$(PYTHON313)" || { echo "python3.13 not found: install it or set PYTHON313=/path/to/python3.13"; exit 1; }
@@ -58,7 +67,7 @@ build: $(STAMP) $(RUNTIME_DIR)/.installed
 	$(BIN)/sam build --template template.yaml --build-dir $(BUILD_DIR)
 	$(PY) -m compileall -q -j0 --invalidation-mode unchecked-hash $(BUILD_DIR) >/dev/null
 
-test: validate build
+test: validate build audit
 	$(PY) -m pytest
 
 unit: $(STAMP)
@@ -104,8 +113,40 @@ FAMILY ?= order
 redrive: $(STAMP)
 	$(BIN)/ntp redrive $(FAMILY) $(TARGET) $(ARGS)
 
+# samconfig.toml environment: `make deploy CONFIG_ENV=prod`. sam reads samconfig.toml from here and
+# deploys the precompiled build in $(BUILD_DIR); the first deploy of a stack is guided.
+CONFIG_ENV ?= default
+STACK = $(shell $(PY) -m devtools.samconfig stack-name $(CONFIG_ENV))
+REGION = $(shell $(PY) -m devtools.samconfig region $(CONFIG_ENV))
 deploy: build
-	$(BIN)/sam deploy --guided --template-file $(BUILD_DIR)/template.yaml
+	$(BIN)/sam deploy --config-file $(CURDIR)/samconfig.toml --config-env $(CONFIG_ENV) \
+		--template-file $(BUILD_DIR)/template.yaml $$($(PY) -m devtools.samconfig deploy-flags $(CONFIG_ENV)) $(ARGS)
+
+# Deletes the stack. The tables are kept (DeletionPolicy: Retain); the note says how to delete them.
+delete: $(STAMP)
+	$(BIN)/sam delete --config-file $(CURDIR)/samconfig.toml --config-env $(CONFIG_ENV) $(ARGS)
+	@echo "Kept on purpose (DeletionPolicy: Retain): the state table and the dedup table of $(STACK)."
+	@echo "To delete them too: aws dynamodb delete-table --region $(REGION) --table-name <name>"
+	@echo "(names: aws dynamodb list-tables --region $(REGION) | grep $(STACK)). The alarm topic's KMS key"
+	@echo "is scheduled for deletion by CloudFormation (7-30 days, cancellable)."
+
+# Follows one function's logs on AWS: FUNCTION=ingest|quote-consumer|order-consumer|workflow-consumer|rotation
+FUNCTION ?= ingest
+logs: $(STAMP)
+	$(BIN)/sam logs --region $(REGION) --cw-log-group /aws/lambda/$(STACK)/$(FUNCTION) --tail $(ARGS)
+
+# Static checks, offline: checkov on the template, bandit on the code. Skips are listed with reasons
+# in .checkov.yaml and pyproject.toml [tool.bandit]. Own venv: checkov pins boto3 below sam's.
+AUDIT_VENV := .aws-sam/audit-venv
+$(AUDIT_VENV)/.installed: devtools/audit-requirements.txt
+	@test -n "$(PYTHON313)" || { echo "python3.13 not found"; exit 1; }
+	$(PYTHON313) -m venv $(AUDIT_VENV)
+	$(AUDIT_VENV)/bin/python -m pip install --quiet -r devtools/audit-requirements.txt
+	@touch $@
+
+audit: $(AUDIT_VENV)/.installed
+	$(AUDIT_VENV)/bin/checkov --config-file .checkov.yaml --quiet --compact
+	$(AUDIT_VENV)/bin/bandit -c pyproject.toml -q -r layers functions devtools
 
 clean:
 	rm -rf $(VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -12,7 +12,6 @@ import json
 import os
 import re
 import sys
-import tomllib
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
@@ -23,7 +22,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
-from devtools import operations
+from devtools import operations, samconfig
 from devtools.deliveries import DEFAULT_SIGNATURE_HEADER, SAMPLE_DATA, encode, envelope, new_event_id
 from devtools.operations import OperationError
 from devtools.sam_template import REPO_ROOT
@@ -51,7 +50,7 @@ class Target:
 
     def client(self, service: str) -> Any:
         if self.endpoint_url is None:
-            return boto3.client(service)  # type: ignore[call-overload]
+            return boto3.client(service, region_name=self.region)  # type: ignore[call-overload]
         return boto3.client(  # type: ignore[call-overload]
             service,
             endpoint_url=self.endpoint_url,
@@ -71,8 +70,7 @@ class Target:
 
 
 def default_stack_name() -> str:
-    config = tomllib.loads((REPO_ROOT / "samconfig.toml").read_text())
-    return str(config["default"]["global"]["parameters"]["stack_name"])
+    return samconfig.stack_name(os.environ.get("SAM_CONFIG_ENV", "default"))
 
 
 def resolve_target(args: argparse.Namespace) -> Target:
@@ -87,11 +85,16 @@ def resolve_target(args: argparse.Namespace) -> Target:
             region=state["region"],
             admin_url=state["admin_url"],
         )
+    env = os.environ.get("SAM_CONFIG_ENV", "default")
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or samconfig.region(env)
+    if not region:
+        raise UsageError("no AWS region: set AWS_REGION, or `region` in samconfig.toml") from None
     try:
-        outputs = operations.stack_outputs(boto3.client("cloudformation"), args.stack or default_stack_name())
+        cloudformation = boto3.client("cloudformation", region_name=region)
+        outputs = operations.stack_outputs(cloudformation, args.stack or default_stack_name())
     except NoCredentialsError:
         raise UsageError("no AWS credentials: configure them, or use --local") from None
-    return Target(outputs=outputs)
+    return Target(outputs=outputs, region=region)
 
 
 # --- send / sign ----------------------------------------------------------------------------------
@@ -136,6 +139,8 @@ def find_secret(args: argparse.Namespace, target: Target | None) -> str:
 
 
 def post(url: str, body: bytes, headers: dict[str, str], timeout: float = 10.0) -> tuple[int, str]:
+    if not url.startswith(("http://", "https://")):
+        raise UsageError(f"not an http(s) URL: {url}")
     request = urllib.request.Request(url, data=body, headers=headers, method="POST")  # noqa: S310 - user's URL
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310

@@ -179,6 +179,9 @@ class Provisioner:
             "AWS::SNS::Topic": self._topic,
             "AWS::SNS::Subscription": self._subscription,
             "AWS::CloudWatch::Alarm": self._alarm,
+            "AWS::CloudWatch::Dashboard": self._dashboard,
+            "AWS::Logs::LogGroup": self._log_group,
+            "AWS::KMS::Key": self._kms_key,
         }
 
     def unsupported(self) -> list[str]:
@@ -203,6 +206,10 @@ class Provisioner:
         missing = self.unsupported()
         if missing:
             raise UnsupportedResource("the local stack cannot emulate: " + ", ".join(missing))
+        for logical_id, resource in self.template.resources.items():
+            if resource["Type"] in IN_PROCESS_TYPES:
+                # Run by the caller under this name (alarms and the dashboard refer to functions and the API).
+                self.stack.refs[logical_id] = self._name(logical_id)
         for logical_id in self._creation_order():
             resource = self.template.resources[logical_id]
             creator = self._creators.get(resource["Type"])
@@ -214,8 +221,9 @@ class Provisioner:
 
     def _creation_order(self) -> list[str]:
         resources = self.template.resources
+        created = {lid for lid, res in resources.items() if res["Type"] not in IN_PROCESS_TYPES}
         pending = {
-            lid: _dependencies(res.get("Properties", {})) & resources.keys()
+            lid: _dependencies(res.get("Properties", {})) & created
             for lid, res in resources.items()
             if res["Type"] not in IN_PROCESS_TYPES and res["Type"] not in NOT_EMULATED
         }
@@ -282,7 +290,8 @@ class Provisioner:
 
     def _topic(self, logical_id: str, props: dict[str, Any]) -> None:
         sns = self.client("sns")
-        arn = sns.create_topic(Name=props.get("TopicName") or self._name(logical_id))["TopicArn"]
+        attributes = {"KmsMasterKeyId": props["KmsMasterKeyId"]} if "KmsMasterKeyId" in props else {}
+        arn = sns.create_topic(Name=props.get("TopicName") or self._name(logical_id), Attributes=attributes)["TopicArn"]
         self.stack.refs[logical_id] = arn
         self.stack.attributes[(logical_id, "TopicArn")] = arn
         self.stack.attributes[(logical_id, "TopicName")] = arn.rsplit(":", 1)[1]
@@ -295,10 +304,32 @@ class Provisioner:
 
     def _alarm(self, logical_id: str, props: dict[str, Any]) -> None:
         name = props.get("AlarmName") or self._name(logical_id)
-        self.client("cloudwatch").put_metric_alarm(
-            AlarmName=name, **{k: v for k, v in props.items() if k != "AlarmName"}
-        )
+        # Parameters resolve to strings; CloudFormation converts them, boto3 does not.
+        numbers = {"EvaluationPeriods": int, "Period": int, "DatapointsToAlarm": int, "Threshold": float}
+        arguments = {k: numbers[k](v) if k in numbers else v for k, v in props.items() if k != "AlarmName"}
+        self.client("cloudwatch").put_metric_alarm(AlarmName=name, **arguments)
         self.stack.refs[logical_id] = name
+
+    def _dashboard(self, logical_id: str, props: dict[str, Any]) -> None:
+        name = props.get("DashboardName") or self._name(logical_id)
+        self.client("cloudwatch").put_dashboard(DashboardName=name, DashboardBody=props["DashboardBody"])
+        self.stack.refs[logical_id] = name
+
+    def _log_group(self, logical_id: str, props: dict[str, Any]) -> None:
+        logs = self.client("logs")
+        name = props.get("LogGroupName") or self._name(logical_id)
+        logs.create_log_group(logGroupName=name)
+        if "RetentionInDays" in props:
+            logs.put_retention_policy(logGroupName=name, retentionInDays=int(props["RetentionInDays"]))
+        self.stack.refs[logical_id] = name
+        self.stack.attributes[(logical_id, "Arn")] = f"arn:aws:logs:{self.stack.region}:{ACCOUNT_ID}:log-group:{name}:*"
+
+    def _kms_key(self, logical_id: str, props: dict[str, Any]) -> None:
+        key = self.client("kms").create_key(
+            Description=props.get("Description", ""), Policy=json.dumps(props["KeyPolicy"])
+        )["KeyMetadata"]
+        self.stack.refs[logical_id] = key["KeyId"]
+        self.stack.attributes[(logical_id, "Arn")] = key["Arn"]
 
     def _secret(self, logical_id: str, props: dict[str, Any]) -> None:
         sm = self.client("secretsmanager")

@@ -33,7 +33,13 @@ _NOW = datetime(2026, 4, 16, 10, 0, 1, tzinfo=UTC)
 def offline_stack(template: SamTemplate) -> Stack:
     """The names and URLs the local stack (and moto in tests) gives each resource."""
     stack = Stack(region=REGION, parameters=template.parameter_defaults())
-    stack.pseudo = {"AWS::Region": REGION, "AWS::AccountId": ACCOUNT_ID, "AWS::URLSuffix": "amazonaws.com"}
+    stack.pseudo = {
+        "AWS::Region": REGION,
+        "AWS::AccountId": ACCOUNT_ID,
+        "AWS::URLSuffix": "amazonaws.com",
+        "AWS::StackName": PREFIX,
+        "AWS::Partition": "aws",
+    }
     for logical_id, resource in template.resources.items():
         name = f"{PREFIX}-{logical_id}"
         kind = resource["Type"]
@@ -95,7 +101,7 @@ def generate(template: SamTemplate | None = None) -> tuple[dict[str, Any], list[
                         "eventType": {"stringValue": payload["event"], "dataType": "String"},
                         "eventId": {"stringValue": payload["id"], "dataType": "String"},
                     },
-                    "md5OfBody": hashlib.md5(body.encode()).hexdigest(),  # noqa: S324 - SQS's checksum
+                    "md5OfBody": hashlib.md5(body.encode(), usedforsecurity=False).hexdigest(),  # SQS's checksum
                     "eventSource": "aws:sqs",
                     "eventSourceARN": f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{PREFIX}-{family.title()}EventsQueue",
                     "awsRegion": REGION,

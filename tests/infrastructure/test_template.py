@@ -7,8 +7,10 @@ import re
 from dataclasses import MISSING, fields
 from typing import Any
 
+import boto3
 import pytest
 
+from devtools.provision import Stack
 from devtools.sam_template import SamTemplate
 from ntp_webhooks import dedup
 from ntp_webhooks.settings import MIN_RETENTION_MARGIN_HOURS, IngestSettings, env_name
@@ -197,14 +199,22 @@ def test_consumer_reads_its_family_queue_with_partial_batch_responses(template: 
     assert props(template, f"{family}EventsQueue")["VisibilityTimeout"] >= 6 * spec.timeout
 
 
+BASIC_EXECUTION = {"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"}
+
+
 @pytest.mark.parametrize("family", FAMILIES)
-def test_consumer_role_is_scoped_to_its_queue_and_the_state_table(template: SamTemplate, family: str) -> None:
+def test_consumer_role_is_scoped_to_its_queue_the_state_table_and_its_config(
+    template: SamTemplate, family: str
+) -> None:
     function = props(template, f"{family}ConsumerFunction")
     assert function["Role"] == {"Fn::GetAtt": [f"{family}ConsumerRole", "Arn"]}
     assert "Policies" not in function  # with an explicit role SAM adds no managed SQS policy
     role = props(template, f"{family}ConsumerRole")
-    (managed,) = role["ManagedPolicyArns"]
-    assert managed["Fn::Sub"].endswith(":iam::aws:policy/service-role/AWSLambdaBasicExecutionRole")
+    condition, with_extra, without = role["ManagedPolicyArns"]["Fn::If"]
+    assert condition == "HasConsumerExtraPolicies"
+    assert without == [BASIC_EXECUTION]
+    separator, joined = with_extra["Fn::Split"]
+    assert joined["Fn::Sub"] == BASIC_EXECUTION["Fn::Sub"] + separator + "${ConsumerExtraPolicyArns}"
     granted = {
         json.dumps(statement["Resource"], sort_keys=True): set(statement["Action"])
         for policy in role["Policies"]
@@ -217,6 +227,23 @@ def test_consumer_role_is_scoped_to_its_queue_and_the_state_table(template: SamT
             "sqs:GetQueueAttributes",
         },
         json.dumps({"Fn::GetAtt": ["StateTable", "Arn"]}): {"dynamodb:UpdateItem", "dynamodb:GetItem"},
+        json.dumps(
+            {"Fn::Sub": "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/${AWS::StackName}/*"}
+        ): {"ssm:GetParameter", "ssm:GetParameters", "ssm:GetParametersByPath"},
+    }
+    environment = function["Environment"]["Variables"]
+    assert environment["PARTNER_PARAMETER_PATH"] == {"Fn::Sub": "/${AWS::StackName}/"}
+
+
+def test_extra_consumer_policies_are_optional_managed_policy_arns(template: SamTemplate) -> None:
+    parameter = template.doc["Parameters"]["ConsumerExtraPolicyArns"]
+    assert parameter["Default"] == ""
+    pattern = re.compile(parameter["AllowedPattern"])
+    assert pattern.fullmatch("")
+    assert pattern.fullmatch("arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess,arn:aws:iam::123456789012:policy/erp")
+    assert not pattern.fullmatch("AmazonS3ReadOnlyAccess")
+    assert template.doc["Conditions"]["HasConsumerExtraPolicies"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "ConsumerExtraPolicyArns"}, ""]}]
     }
 
 
@@ -228,6 +255,9 @@ def test_state_table(template: SamTemplate) -> None:
     assert template.doc["Outputs"]["StateTableName"]["Value"] == {"Ref": "StateTable"}
 
 
+ALARM_TOPIC = {"Fn::If": ["CreateAlarmTopic", {"Ref": "AlarmTopic"}, {"Ref": "AlarmTopicArn"}]}
+
+
 @pytest.mark.parametrize("family", FAMILIES)
 def test_each_dlq_has_an_alarm_on_any_visible_message(template: SamTemplate, family: str) -> None:
     alarm = props(template, f"{family}DeadLetterAlarm")
@@ -237,9 +267,104 @@ def test_each_dlq_has_an_alarm_on_any_visible_message(template: SamTemplate, fam
         {"Name": "QueueName", "Value": {"Fn::GetAtt": [f"{family}EventsDeadLetterQueue", "QueueName"]}}
     ]
     assert (alarm["ComparisonOperator"], alarm["Threshold"]) == ("GreaterThanThreshold", 0)
-    assert alarm["AlarmActions"] == {"Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], {"Ref": "AWS::NoValue"}]}
 
 
-def test_alarm_topic_is_optional(template: SamTemplate) -> None:
+def test_every_alarm_notifies_the_alarm_topic_and_says_what_to_do(template: SamTemplate) -> None:
+    alarms = template.of_type("AWS::CloudWatch::Alarm")
+    assert len(alarms) >= 10
+    for logical_id, alarm in alarms.items():
+        properties = alarm["Properties"]
+        assert properties["AlarmActions"] == [ALARM_TOPIC], logical_id
+        description = properties["AlarmDescription"]
+        assert len(description) > 80 and "." in description, f"{logical_id}: say what to do"
+
+
+def test_the_alarms_the_operator_needs_exist(template: SamTemplate) -> None:
+    alarms = template.of_type("AWS::CloudWatch::Alarm")
+
+    def metrics_of(alarm: dict[str, Any]) -> set[tuple[str, str]]:
+        properties = alarm["Properties"]
+        if "MetricName" in properties:
+            return {(properties["Namespace"], properties["MetricName"])}
+        return {
+            (m["MetricStat"]["Metric"]["Namespace"], m["MetricStat"]["Metric"]["MetricName"])
+            for m in properties["Metrics"]
+            if "MetricStat" in m
+        }
+
+    watched = set().union(*(metrics_of(alarm) for alarm in alarms.values()))
+    assert ("NowToPrintWebhooks", "Rejected") in watched  # the signing secret looks wrong
+    assert ("AWS/ApiGateway", "5xx") in watched and ("AWS/Lambda", "Throttles") in watched
+    assert ("NowToPrintWebhooks", "RecordFailed") in watched
+    assert ("AWS/SQS", "ApproximateAgeOfOldestMessage") in watched
+    assert alarms["NoAcceptedEventsAlarm"]["Condition"] == "HasNoEventAlarm"
+    assert template.doc["Parameters"]["NoEventAlarmHours"]["Default"] == 0
+    rotation = alarms["RotationFailedAlarm"]["Properties"]
+    assert rotation["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": "RotationFunction"}}]
+    mismatch = alarms["SigningSecretMismatchAlarm"]["Properties"]["Metrics"]
+    (expression,) = [m["Expression"] for m in mismatch if "Expression" in m]
+    assert "rejected" in expression and "accepted" in expression and "AND" in expression
+    (rejected,) = [m for m in mismatch if m["Id"] == "rejected"]
+    assert {"Name": "reason", "Value": "invalid_signature"} in rejected["MetricStat"]["Metric"]["Dimensions"]
+
+
+def test_alarm_topic_is_created_unless_given_and_cloudwatch_can_use_its_key(template: SamTemplate) -> None:
     assert template.doc["Parameters"]["AlarmTopicArn"]["Default"] == ""
-    assert template.doc["Conditions"]["HasAlarmTopic"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "AlarmTopicArn"}, ""]}]}
+    assert template.doc["Conditions"]["CreateAlarmTopic"] == {"Fn::Equals": [{"Ref": "AlarmTopicArn"}, ""]}
+    topic = template.resources["AlarmTopic"]
+    assert topic["Condition"] == "CreateAlarmTopic"
+    assert topic["Properties"]["KmsMasterKeyId"] == {"Ref": "AlarmTopicKey"}  # not alias/aws/sns
+    key = props(template, "AlarmTopicKey")
+    assert key["EnableKeyRotation"] is True
+    cloudwatch = [
+        s for s in key["KeyPolicy"]["Statement"] if s.get("Principal") == {"Service": "cloudwatch.amazonaws.com"}
+    ]
+    assert cloudwatch and {"kms:Decrypt", "kms:GenerateDataKey*"} <= set(cloudwatch[0]["Action"])
+    email = template.resources["AlarmEmailSubscription"]
+    assert email["Condition"] == "HasAlarmEmail"
+    assert email["Properties"]["TopicArn"] == ALARM_TOPIC
+
+
+def test_every_function_logs_json_to_its_own_log_group_with_retention(template: SamTemplate) -> None:
+    logging = template.doc["Globals"]["Function"]["LoggingConfig"]
+    assert logging["LogFormat"] == "JSON"
+    assert logging["ApplicationLogLevel"] == {"Ref": "LogLevel"}
+    assert template.doc["Parameters"]["LogRetentionDays"]["Default"] == 30
+    for logical_id in template.functions():
+        group = props(template, logical_id)["LoggingConfig"]["LogGroup"]["Ref"]
+        assert template.resources[group]["Type"] == "AWS::Logs::LogGroup", logical_id
+        assert props(template, group)["RetentionInDays"] == {"Ref": "LogRetentionDays"}, logical_id
+
+
+def test_the_api_access_log_has_context_fields_and_no_header_or_body(template: SamTemplate) -> None:
+    settings = props(template, "WebhookApi")["AccessLogSettings"]
+    group = settings["DestinationArn"]["Fn::GetAtt"][0]
+    assert props(template, group)["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+    fields = json.loads(settings["Format"])
+    assert all(value.startswith("$context.") for value in fields.values())
+    assert not any("header" in value or "body" in value.lower() for value in fields.values())
+    for needed in ("requestId", "requestTime", "identity.sourceIp", "routeKey", "status", "responseLatency"):
+        assert f"$context.{needed}" in fields.values()
+    assert any("integrationErrorMessage" in value for value in fields.values())
+
+
+def test_concurrency_limits(template: SamTemplate) -> None:
+    ingest = props(template, "IngestFunction")
+    assert ingest["ReservedConcurrentExecutions"] == {
+        "Fn::If": ["HasIngestReservedConcurrency", {"Ref": "IngestReservedConcurrency"}, {"Ref": "AWS::NoValue"}]
+    }
+    for family in FAMILIES:
+        (event,) = props(template, f"{family}ConsumerFunction")["Events"].values()
+        assert event["Properties"]["ScalingConfig"] == {"MaximumConcurrency": {"Ref": "ConsumerMaxConcurrency"}}
+    assert template.doc["Parameters"]["ConsumerMaxConcurrency"]["MinValue"] == 2  # the SQS minimum
+
+
+def test_the_dashboard_body_is_json_with_every_widget_the_runbook_names(stack: Stack) -> None:
+    dashboard = boto3.client("cloudwatch").get_dashboard(DashboardName=stack.refs["OperationsDashboard"])
+    body = json.loads(dashboard["DashboardBody"])
+    titles = " | ".join(widget["properties"]["title"] for widget in body["widgets"])
+    for topic in ("outcome", "Key stage", "Ingest duration", "queues", "Dead-letter", "failures", "duration"):
+        assert topic in titles
+    metrics = json.dumps(body)
+    for reason in ("invalid_signature", "invalid_envelope", "handler_failed"):
+        assert reason in metrics
