@@ -17,7 +17,7 @@ BUILD_DIR := .aws-sam/build
 # boto3 alone, as the Lambda runtime provides it: the deployed-artifact tests import handlers with only this.
 RUNTIME_DIR := .aws-sam/lambda-runtime
 
-.PHONY: help dev lint fmt validate build test unit integration e2e infra bench run deploy delete logs audit clean send status rotate redrive events reliability
+.PHONY: help dev lint fmt validate build test unit integration e2e infra bench run deploy deploy-check delete logs audit clean send status rotate redrive events reliability
 
 help:
 	@echo "Local"
@@ -32,6 +32,7 @@ help:
 	@echo "  make clean        remove .venv and build output"
 	@echo "AWS (CONFIG_ENV=default|prod from samconfig.toml)"
 	@echo "  make deploy       build, then sam deploy (guided the first time)"
+	@echo "  make deploy-check the real sam deploy into LocalStack (no AWS account), checked, updated, deleted"
 	@echo "  make logs         follow a function's logs: FUNCTION=ingest|order-consumer|..."
 	@echo "  make delete       delete the stack (tables are kept; it says how to delete them)"
 	@echo "  make send|status|rotate|redrive   the ntp CLI (TARGET=--local or TARGET='--stack NAME')"
@@ -134,6 +135,19 @@ delete: $(STAMP)
 FUNCTION ?= ingest
 logs: $(STAMP)
 	$(BIN)/sam logs --region $(REGION) --cw-log-group /aws/lambda/$(STACK)/$(FUNCTION) --tail $(ARGS)
+
+# The real `sam deploy` into LocalStack on the host (no Docker), checked through the AWS APIs, then an
+# update, a delete and a broken variant that must be refused. LocalStack lives in its own venv.
+LOCALSTACK_VENV := .aws-sam/localstack-venv
+$(LOCALSTACK_VENV)/.installed: devtools/localstack-requirements.txt devtools/localstack_plugins/pyproject.toml devtools/localstack_plugins/ntp_localstack_plugins.py
+	@test -n "$(PYTHON313)" || { echo "python3.13 not found"; exit 1; }
+	$(PYTHON313) -m venv $(LOCALSTACK_VENV)
+	$(LOCALSTACK_VENV)/bin/python -m pip install -qq -r devtools/localstack-requirements.txt
+	$(LOCALSTACK_VENV)/bin/python -m pip install -qq ./devtools/localstack_plugins
+	@touch $@
+
+deploy-check: build $(LOCALSTACK_VENV)/.installed
+	$(PY) -m devtools.deploy_check --localstack-python $(CURDIR)/$(LOCALSTACK_VENV)/bin/python
 
 # Static checks, offline: checkov on the template, bandit on the code. Skips are listed with reasons
 # in .checkov.yaml and pyproject.toml [tool.bandit]. Own venv: checkov pins boto3 below sam's.

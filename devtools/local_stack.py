@@ -90,7 +90,7 @@ def _ensure_free(host: str, port: int) -> None:
         probe.bind((host, port))
 
 
-class LocalStack:
+class DevStack:
     def __init__(
         self,
         *,
@@ -126,7 +126,7 @@ class LocalStack:
 
     # --- lifecycle --------------------------------------------------------------------------------
 
-    def start(self) -> LocalStack:
+    def start(self) -> DevStack:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one readable line per delivery instead
         if self._log is not None:
             # Function logs and EMF metrics go to the log file; readable lines to the console.
@@ -187,7 +187,7 @@ class LocalStack:
             os.environ.update(self._saved_environ)
         self.state_file.unlink(missing_ok=True)
 
-    def __enter__(self) -> LocalStack:
+    def __enter__(self) -> DevStack:
         return self.start()
 
     def __exit__(self, *_: object) -> None:
@@ -377,7 +377,7 @@ def main(argv: list[str] | None = None) -> int:
 
     LOG_FILE.parent.mkdir(parents=True, exist_ok=True)
     with open(LOG_FILE, "a") as log:
-        stack = LocalStack(
+        stack = DevStack(
             host=args.host, port=args.port, moto_port=args.moto_port, retry_delay=args.retry_delay, log=log
         )
         try:

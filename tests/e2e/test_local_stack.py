@@ -20,17 +20,17 @@ import pytest
 
 from devtools import cli
 from devtools.deliveries import LOCAL_DEV_SECRET, encode, envelope
-from devtools.local_stack import LocalStack
+from devtools.local_stack import DevStack
 from ntp_webhooks.projection import read_item
 from ntp_webhooks.signature import sign
 
 
 @pytest.fixture(scope="module")
-def local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalStack, io.StringIO, Path]]:
+def local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[DevStack, io.StringIO, Path]]:
     threads_before = set(threading.enumerate())
     state_file = tmp_path_factory.mktemp("local-stack") / "local-stack.json"
     console = io.StringIO()
-    stack = LocalStack(port=0, moto_port=0, retry_delay=0, wait_seconds=1, console=console, state_file=state_file)
+    stack = DevStack(port=0, moto_port=0, retry_delay=0, wait_seconds=1, console=console, state_file=state_file)
     stack.start()
     ports = [int(stack.webhook_url.rsplit(":", 1)[1].split("/")[0]), int(stack.endpoint_url.rsplit(":", 1)[1])]
     try:
@@ -68,14 +68,14 @@ def eventually(check: Callable[[], bool], timeout: float = 45.0) -> None:
     raise AssertionError(f"not reached within {timeout} s")
 
 
-def depth(stack: LocalStack, queue: str) -> int:
+def depth(stack: DevStack, queue: str) -> int:
     attributes = stack.client("sqs").get_queue_attributes(QueueUrl=stack.stack.refs[queue], AttributeNames=["All"])  # type: ignore[union-attr]
     return int(attributes["Attributes"]["ApproximateNumberOfMessages"]) + int(
         attributes["Attributes"]["ApproximateNumberOfMessagesNotVisible"]
     )
 
 
-def test_every_family_over_http_to_the_projection(local: tuple[LocalStack, io.StringIO, Path]) -> None:
+def test_every_family_over_http_to_the_projection(local: tuple[DevStack, io.StringIO, Path]) -> None:
     stack, console, _ = local
     order = [envelope(n, data={"orderId": "ord_http"}) for n in ("order.created", "order.confirmed", "order.shipped")]
     quote = envelope("quote.received", data={"rfqId": "rfq_http", "quoteId": "quote_http"})
@@ -111,7 +111,7 @@ def test_every_family_over_http_to_the_projection(local: tuple[LocalStack, io.St
     assert any(line.startswith("POST /webhooks -> 200 duplicate") for line in lines)
 
 
-def test_not_found_and_bad_requests_are_json(local: tuple[LocalStack, io.StringIO, Path]) -> None:
+def test_not_found_and_bad_requests_are_json(local: tuple[DevStack, io.StringIO, Path]) -> None:
     stack, _, _ = local
     base = stack.webhook_url.rsplit("/", 1)[0]
     with pytest.raises(urllib.error.HTTPError) as caught:
@@ -138,7 +138,7 @@ def ntp(
 
 
 def test_cli_send_sample_and_duplicate(
-    local: tuple[LocalStack, io.StringIO, Path], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    local: tuple[DevStack, io.StringIO, Path], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     _, _, state_file = local
     code, out, _ = ntp(state_file, monkeypatch, capsys, "send", "order.shipped", "--local", "--duplicate")
@@ -148,7 +148,7 @@ def test_cli_send_sample_and_duplicate(
 
 
 def test_cli_send_file_keeps_what_it_is_asked_to(
-    local: tuple[LocalStack, io.StringIO, Path],
+    local: tuple[DevStack, io.StringIO, Path],
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
     tmp_path: Path,
@@ -162,7 +162,7 @@ def test_cli_send_file_keeps_what_it_is_asked_to(
 
 
 def test_cli_status_shows_depths_and_the_projection(
-    local: tuple[LocalStack, io.StringIO, Path], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    local: tuple[DevStack, io.StringIO, Path], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     stack, _, state_file = local
     ddb, table = stack.client("dynamodb"), stack.stack.refs["StateTable"]  # type: ignore[union-attr]
@@ -175,7 +175,7 @@ def test_cli_status_shows_depths_and_the_projection(
 
 
 def test_cli_redrive_moves_dead_letters_back(
-    local: tuple[LocalStack, io.StringIO, Path], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    local: tuple[DevStack, io.StringIO, Path], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     stack, console, state_file = local
     sqs = stack.client("sqs")
@@ -189,7 +189,7 @@ def test_cli_redrive_moves_dead_letters_back(
 
 
 def test_cli_rotate_locally_keeps_deliveries_flowing(
-    local: tuple[LocalStack, io.StringIO, Path], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    local: tuple[DevStack, io.StringIO, Path], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     stack, _, state_file = local
     code, out, _ = ntp(state_file, monkeypatch, capsys, "rotate", "--local")
@@ -228,7 +228,7 @@ def test_a_busy_port_is_a_clear_error_not_a_hang(tmp_path: Path) -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        stack = LocalStack(port=0, moto_port=port, console=io.StringIO(), state_file=tmp_path / "state.json")
+        stack = DevStack(port=0, moto_port=port, console=io.StringIO(), state_file=tmp_path / "state.json")
         with pytest.raises(OSError, match="in use"):
             stack.start()
         stack.stop()
@@ -236,7 +236,7 @@ def test_a_busy_port_is_a_clear_error_not_a_hang(tmp_path: Path) -> None:
 
 
 def test_a_failing_handler_shows_its_exception_next_to_failed(
-    local: tuple[LocalStack, io.StringIO, Path], isolated_subscriptions: None
+    local: tuple[DevStack, io.StringIO, Path], isolated_subscriptions: None
 ) -> None:
     from ntp_webhooks.subscriptions import on
 
