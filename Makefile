@@ -99,6 +99,7 @@ reliability: $(STAMP)
 	$(PY) -m devtools.fault_table
 
 # Wrappers around the `ntp` CLI. TARGET=--local for the local stack, or --stack NAME (default from samconfig).
+# `make rotate` waits until the new key is AWSCURRENT (a local rotation is synchronous anyway).
 TARGET ?=
 EVENT ?= order.created
 send: $(STAMP)
@@ -108,7 +109,7 @@ status: $(STAMP)
 	$(BIN)/ntp status $(TARGET) $(ARGS)
 
 rotate: $(STAMP)
-	$(BIN)/ntp rotate $(TARGET) $(ARGS)
+	$(BIN)/ntp rotate --wait $(TARGET) $(ARGS)
 
 FAMILY ?= order
 redrive: $(STAMP)

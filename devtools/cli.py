@@ -1,6 +1,6 @@
 """`ntp`: send signed events, inspect and operate a deployed stack or the local stack.
 
-Targets: `--local` (the `make run` stack, found through .aws-sam/local-stack.json) or
+Targets: `--local` (a `make run` stack, found through .aws-sam/local-stacks/; `--port` picks one) or
 `--stack NAME` (a deployed stack, through its CloudFormation outputs; default from samconfig.toml).
 User mistakes end with a one-line message and exit status 2, never a traceback.
 """
@@ -8,6 +8,7 @@ User mistakes end with a one-line message and exit status 2, never a traceback.
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import os
 import re
@@ -22,15 +23,12 @@ from typing import Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
-from devtools import operations, samconfig
+from devtools import local_state, operations, samconfig
 from devtools.deliveries import DEFAULT_SIGNATURE_HEADER, SAMPLE_DATA, encode, envelope, new_event_id
 from devtools.operations import OperationError
-from devtools.sam_template import REPO_ROOT
-from ntp_webhooks.envelope import EVENT_NAME_PATTERN
+from ntp_webhooks.envelope import EVENT_NAME_PATTERN, EnvelopeError, parse_envelope
 from ntp_webhooks.signature import sign
 
-#: Written by `make run`; NTP_LOCAL_STATE points elsewhere (the tests' own local stack).
-LOCAL_STATE_FILE = Path(os.environ.get("NTP_LOCAL_STATE", REPO_ROOT / ".aws-sam" / "local-stack.json"))
 SECRET_ENV = "NTP_WEBHOOK_SECRET"  # noqa: S105 - a variable name, not a secret
 FAMILIES = ("quote", "order", "workflow")
 
@@ -75,10 +73,10 @@ def default_stack_name() -> str:
 
 def resolve_target(args: argparse.Namespace) -> Target:
     if args.local:
-        state_file = Path(os.environ.get("NTP_LOCAL_STATE", LOCAL_STATE_FILE))
-        if not state_file.exists():
-            raise UsageError("no local stack is running: start it with `make run`")
-        state = json.loads(state_file.read_text())
+        try:
+            state = local_state.pick(args.port)
+        except local_state.NoLocalStack as exc:
+            raise UsageError(str(exc)) from None
         return Target(
             outputs=state["outputs"],
             endpoint_url=state["endpoint_url"],
@@ -100,26 +98,52 @@ def resolve_target(args: argparse.Namespace) -> Target:
 # --- send / sign ----------------------------------------------------------------------------------
 
 
-def load_payload(source: str, keep_id: bool, keep_timestamp: bool) -> dict[str, Any]:
-    """A sample event by name (`order.shipped`) or a JSON file; fresh id/timestamp unless kept."""
+def load_payload(source: str, keep_id: bool, keep_timestamp: bool) -> tuple[dict[str, Any], bytes | None]:
+    """(payload, the exact bytes to send or None to serialize the payload), from a sample event name
+    (`order.shipped`, always a fresh id and timestamp) or a JSON file (fresh id and timestamp unless
+    kept; kept both, the file is sent byte for byte). Nothing invalid gets this far."""
     path = Path(source)
-    if not path.exists():
-        if source.endswith(".json"):
-            raise UsageError(f"no such file: {source}")
-        if re.fullmatch(EVENT_NAME_PATTERN, source):
-            return envelope(source)  # documented samples carry their data; other names an empty one
+    if path.exists():
+        return _file_payload(path, keep_id, keep_timestamp)
+    if source.endswith(".json") or "/" in source:
+        raise UsageError(f"no such file: {source}")
+    if keep_id or keep_timestamp:
+        raise UsageError("--keep-id and --keep-timestamp apply to a file; a sample always gets a fresh id")
+    if not re.fullmatch(EVENT_NAME_PATTERN, source):
         raise UsageError(f"{source!r} is neither an event name ({', '.join(SAMPLE_DATA)}, ...) nor a file")
+    if source not in SAMPLE_DATA:
+        close = difflib.get_close_matches(source, SAMPLE_DATA, n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        print(
+            f"ntp: warning: {source} is not a documented event type{hint}; sending it with empty data", file=sys.stderr
+        )
+    return envelope(source), None
+
+
+def _file_payload(path: Path, keep_id: bool, keep_timestamp: bool) -> tuple[dict[str, Any], bytes | None]:
+    if path.is_dir():
+        raise UsageError(f"{path} is a directory, not an event file")
     try:
-        payload = json.loads(path.read_text())
+        raw = path.read_bytes()
+        payload = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise UsageError(f"{path} is not UTF-8 text") from None
     except json.JSONDecodeError as exc:
-        raise UsageError(f"{source} is not valid JSON: {exc}") from None
+        raise UsageError(f"{path} is not valid JSON: {exc}") from None
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror}") from None
     if not isinstance(payload, dict):
-        raise UsageError(f"{source} must hold a JSON object")
+        raise UsageError(f"{path} must hold a JSON object")
+    body: bytes | None = raw if keep_id and keep_timestamp else None
     if not keep_id:
         payload["id"] = new_event_id()
     if not keep_timestamp:
         payload["timestamp"] = envelope()["timestamp"]
-    return payload
+    try:  # the ingest function's own rules, before anything is sent
+        parse_envelope(body if body is not None else encode(payload))
+    except EnvelopeError as exc:
+        raise UsageError(f"{path}: {exc.reason}") from None
+    return payload, body
 
 
 def find_secret(args: argparse.Namespace, target: Target | None) -> str:
@@ -158,19 +182,21 @@ def cmd_send(args: argparse.Namespace) -> int:
     url = args.url or (target.output("WebhookUrl") if target else "")
     if not url.startswith(("http://", "https://")):
         raise UsageError(f"not an http(s) URL: {url!r}")
+    # Keeping a file's id means resending the event as written: its timestamp too, byte for byte.
+    payload, exact = load_payload(args.event, args.keep_id, args.keep_timestamp or args.keep_id)
     secret = find_secret(args, target)
-    payload = load_payload(args.event, args.keep_id, args.keep_timestamp)
     deliveries = 2 if args.duplicate else 1
     worst = 0
     for _ in range(args.repeat):
-        body = encode(payload)
+        body = exact if exact is not None else encode(payload)
         for attempt in range(deliveries):
             headers = {"Content-Type": "application/json", args.header: sign(body, secret.encode())}
             status, text = post(url, body, headers)
             label = "duplicate " if attempt else ""
             print(f"{label}{payload['event']} {payload['id']} -> {status} {text}")
             worst = max(worst, 0 if 200 <= status < 300 else 1)
-        payload = {**payload, "id": new_event_id()} if not args.keep_id else payload
+        if not args.keep_id:
+            payload, exact = {**payload, "id": new_event_id()}, None
     return worst
 
 
@@ -267,9 +293,24 @@ def cmd_rotate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_secret(args: argparse.Namespace) -> int:
+    target = resolve_target(args)
+    print(_current_secret(target))
+    return 0
+
+
+def _current_secret(target: Target) -> str:
+    value: str = target.client("secretsmanager").get_secret_value(
+        SecretId=target.output("SigningSecretArn"), VersionStage="AWSCURRENT"
+    )["SecretString"]
+    return value
+
+
 def cmd_install_secret(args: argparse.Namespace) -> int:
     target = resolve_target(args)
     value = args.value if args.value is not None else sys.stdin.read().strip()
+    for warning in operations.secret_warnings(value):
+        print(f"ntp: warning: {warning}", file=sys.stderr)
     version = operations.install_secret(target.client("secretsmanager"), target.output("SigningSecretArn"), value)
     print(f"installed as AWSCURRENT (version {version}); the previous key stays valid for its grace period")
     return 0
@@ -305,6 +346,7 @@ def parser() -> argparse.ArgumentParser:
         where = command.add_mutually_exclusive_group()
         where.add_argument("--local", action="store_true", help="the local stack started by `make run`")
         where.add_argument("--stack", help="a deployed stack's name (default: samconfig.toml's stack_name)")
+        command.add_argument("--port", type=int, help="with --local: the HTTP port of the stack, when several run")
         return command
 
     send = add("send", "Sign and POST an event to a webhook URL (like `stripe trigger`).")
@@ -312,15 +354,21 @@ def parser() -> argparse.ArgumentParser:
     send.add_argument("--url", help="webhook URL (default: the stack's WebhookUrl)")
     send.add_argument("--secret", help=f"signing secret (default: ${SECRET_ENV}, then the stack's secret)")
     send.add_argument("--header", default=DEFAULT_SIGNATURE_HEADER, help="signature header name")
-    send.add_argument("--keep-id", action="store_true", help="send the file's id instead of a fresh one")
-    send.add_argument("--keep-timestamp", action="store_true", help="send the file's timestamp instead of now")
+    send.add_argument(
+        "--keep-id",
+        action="store_true",
+        help="a file: send its id and timestamp as written (resending it is then a duplicate, 200)",
+    )
+    send.add_argument("--keep-timestamp", action="store_true", help="a file: keep its timestamp but send a fresh id")
     send.add_argument("--repeat", type=int, default=1, help="send N events (fresh ids unless --keep-id)")
     send.add_argument("--duplicate", action="store_true", help="deliver each event twice (exercises dedup)")
     send.set_defaults(run=cmd_send)
 
     sign_cmd = add("sign", "Print the signature header for the body on stdin.")
     sign_cmd.add_argument("--secret", help=f"signing secret (default: ${SECRET_ENV}, then the stack's secret)")
-    sign_cmd.add_argument("--header", default=DEFAULT_SIGNATURE_HEADER)
+    sign_cmd.add_argument(
+        "--header", default=DEFAULT_SIGNATURE_HEADER, help=f"header name to print (default {DEFAULT_SIGNATURE_HEADER})"
+    )
     sign_cmd.set_defaults(run=cmd_sign)
 
     status = add("status", "Queue and DLQ depths, and the projection of an order or quote.")
@@ -335,6 +383,9 @@ def parser() -> argparse.ArgumentParser:
     rotate = add("rotate", "Rotate the signing secret now (scheduled rotations run by themselves).")
     rotate.add_argument("--wait", action="store_true", help="wait until the new key is AWSCURRENT")
     rotate.set_defaults(run=cmd_rotate)
+
+    secret_cmd = add("secret", "Print the current signing secret (AWSCURRENT), e.g. for curl and openssl.")
+    secret_cmd.set_defaults(run=cmd_secret)
 
     install = add("install-secret", "Install the secret NowToPrint issued as AWSCURRENT (value on stdin).")
     install.add_argument("--value", help="the secret (prefer stdin: it stays out of shell history)")

@@ -21,7 +21,7 @@ import socket
 import sys
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -32,14 +32,15 @@ from moto.server import ThreadedMotoServer
 from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wrappers import Request, Response
 
+from devtools import local_state
 from devtools.deliveries import LOCAL_DEV_SECRET
 from devtools.event_source import QueuePoller
 from devtools.lambda_events import LambdaContext, http_api_event
 from devtools.moto_fidelity import make_dynamodb_writes_atomic
+from devtools.pipeline import environment
 from devtools.provision import Provisioner, Stack
 from devtools.sam_template import REPO_ROOT, SamTemplate, load_function_module
 
-STATE_FILE = REPO_ROOT / ".aws-sam" / "local-stack.json"
 LOG_FILE = REPO_ROOT / ".aws-sam" / "local-stack.log"
 REGION = "us-east-1"
 _TEXT_TYPES = ("application/json", "text/", "application/xml", "application/x-www-form-urlencoded")
@@ -56,6 +57,16 @@ class LocalFunction:
         return self.handler(event, LambdaContext(function_name=self.logical_id, timeout_seconds=self.timeout))
 
 
+def _reloadable(module_name: str) -> bool:
+    """The functions' own code: the shared layer, handler modules and business_logic."""
+    top = module_name.split(".", 1)[0]
+    return top in ("ntp_webhooks", "business_logic") or top.startswith("local_")
+
+
+def _mtimes(roots: list[Path]) -> dict[str, float]:
+    return {str(path): path.stat().st_mtime for root in roots for path in root.rglob("*.py")}
+
+
 def _batch_errors(module: ModuleType) -> dict[str, str]:
     """message ID -> one-line summary of the exception that failed it, from the consumer's Powertools
     BatchProcessor (it keeps the last batch's failures until the next batch)."""
@@ -66,20 +77,6 @@ def _batch_errors(module: ModuleType) -> dict[str, str]:
         record.message_id: f"{type(exc).__name__}: {exc}" if (exc := info[1]) else ""
         for record, info in zip(processor.fail_messages, processor.exceptions, strict=False)
     }
-
-
-@contextlib.contextmanager
-def _environment(variables: dict[str, str]) -> Iterator[None]:
-    saved = {name: os.environ.get(name) for name in variables}
-    os.environ.update(variables)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 def _ensure_free(host: str, port: int) -> None:
@@ -102,10 +99,16 @@ class DevStack:
         console: TextIO | None = None,
         log: TextIO | None = None,
         template: SamTemplate | None = None,
-        state_file: Path = STATE_FILE,
+        state_dir: Path | None = None,
+        reload: bool = False,
+        name_prefix: str = "local",
     ) -> None:
         self.template = template or SamTemplate()
-        self.state_file = state_file
+        self._state_dir = state_dir
+        self.state_file: Path | None = None
+        self._reload = reload
+        # Resource names; two stacks in one process (tests) share moto's backends, so they differ.
+        self._name_prefix = name_prefix
         self._saved_environ: dict[str, str] = {}
         self._host, self._port, self._moto_port = host, port, moto_port
         self._retry_delay, self._wait = retry_delay, wait_seconds
@@ -148,7 +151,11 @@ class DevStack:
         )
         os.environ.pop("AWS_PROFILE", None)
         provisioner = Provisioner(
-            self.template, self.client, region=REGION, secret_values={"WebhookSigningSecret": LOCAL_DEV_SECRET}
+            self.template,
+            self.client,
+            region=REGION,
+            name_prefix=self._name_prefix,
+            secret_values={"WebhookSigningSecret": LOCAL_DEV_SECRET},
         )
         self.stack = provisioner.provision()
         self.skipped = provisioner.skipped()
@@ -168,6 +175,8 @@ class DevStack:
                 timeout_seconds=self.functions[logical_id].timeout,
             )
             self._spawn(logical_id, functools.partial(self._poll, poller))
+        if self._reload:
+            self._spawn("reload", self._watch)
         self._write_state()
         return self
 
@@ -185,7 +194,8 @@ class DevStack:
         if self._saved_environ:
             os.environ.clear()
             os.environ.update(self._saved_environ)
-        self.state_file.unlink(missing_ok=True)
+        if self.state_file is not None:
+            self.state_file.unlink(missing_ok=True)
 
     def __enter__(self) -> DevStack:
         return self.start()
@@ -209,6 +219,42 @@ class DevStack:
 
     def _load_functions(self) -> None:
         """Import each handler as Lambda would: its CodeUri on sys.path, the template's environment."""
+        self.functions = self._import_functions()
+
+    def reload(self) -> None:
+        """New execution environments with the code as it is now; the emulated AWS state stays."""
+        with self._invocation_lock:
+            saved = {name: module for name, module in sys.modules.items() if _reloadable(name)}
+            for name in saved:
+                del sys.modules[name]
+            try:
+                self.functions = self._import_functions()
+            except BaseException:
+                sys.modules.update(saved)  # keep serving the previous code
+                raise
+
+    def _watch(self) -> None:
+        roots = [self.template.path.parent / spec.code_uri for spec in self.template.functions().values()]
+        roots += [self.template.path.parent / str(layer["Properties"]["ContentUri"]) for layer in self._layers()]
+        seen = _mtimes(roots)
+        while not self._stop.wait(1):
+            now = _mtimes(roots)
+            if now == seen:
+                continue
+            changed = sorted({path for path in now.keys() | seen.keys() if now.get(path) != seen.get(path)})
+            seen = now
+            names = ", ".join(Path(path).name for path in changed[:3])
+            try:
+                self.reload()
+            except Exception as exc:  # a syntax error mid-edit must not stop the stack
+                self.say(f"reload failed ({names}): {type(exc).__name__}: {exc}; still running the previous code")
+            else:
+                self.say(f"reloaded the functions ({names} changed); emulated AWS state kept")
+
+    def _layers(self) -> list[dict[str, Any]]:
+        return list(self.template.of_type("AWS::Serverless::LayerVersion").values())
+
+    def _import_functions(self) -> dict[str, LocalFunction]:
         assert self.stack is not None
         # Variables every function shares (Globals) stay set, as in each function's own environment.
         os.environ.update(
@@ -217,11 +263,13 @@ class DevStack:
                 for k, v in self.template.doc["Globals"]["Function"]["Environment"]["Variables"].items()
             }
         )
+        functions = {}
         for logical_id, spec in self.template.functions().items():
-            with _environment(self.stack.function_environment(self.template, logical_id)):
+            with environment(self.stack.function_environment(self.template, logical_id)):
                 module = load_function_module(self.template, logical_id, f"local_{logical_id}")
             handler = getattr(module, spec.function_name)
-            self.functions[logical_id] = LocalFunction(logical_id, module, handler, spec.timeout)
+            functions[logical_id] = LocalFunction(logical_id, module, handler, spec.timeout)
+        return functions
 
     def _webhook_path(self) -> str:
         (event,) = self.template.function("IngestFunction").events.values()
@@ -339,7 +387,15 @@ class DevStack:
         else:
             return Response(json.dumps({"error": f"unknown action {action}"}), 404, content_type="application/json")
         self.say(f"admin: {action} -> {json.dumps(result)}")
+        self.say(f"  signing secret  {self.current_secret()}   (new; `ntp secret --local` prints it)")
         return Response(json.dumps(result), 200, content_type="application/json")
+
+    def current_secret(self) -> str:
+        assert self.stack is not None
+        secret: str = self.client("secretsmanager").get_secret_value(
+            SecretId=self.stack.refs["WebhookSigningSecret"], VersionStage="AWSCURRENT"
+        )["SecretString"]
+        return secret
 
     # --- state for the CLI ------------------------------------------------------------------------
 
@@ -354,17 +410,14 @@ class DevStack:
 
     def _write_state(self) -> None:
         assert self.stack is not None and self._http is not None
-        self.state_file.parent.mkdir(parents=True, exist_ok=True)
         state = {
             "endpoint_url": self.endpoint_url,
             "region": REGION,
             "webhook_url": self.webhook_url,
             "admin_url": f"http://{self._host}:{self._http.server_port}/_local",
-            "secret": LOCAL_DEV_SECRET,
             "outputs": self.outputs(),
-            "refs": self.stack.refs,
         }
-        self.state_file.write_text(json.dumps(state, indent=2))
+        self.state_file = local_state.write(self._http.server_port, state, self._state_dir)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -373,12 +426,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "3000")), help="HTTP API port")
     parser.add_argument("--moto-port", type=int, default=int(os.environ.get("MOTO_PORT", "4566")))
     parser.add_argument("--retry-delay", type=int, default=2, help="seconds before a failed record is retried")
+    parser.add_argument(
+        "--reload", action="store_true", help="re-import the functions when their code changes; AWS state stays"
+    )
+    parser.add_argument("--template", type=Path, default=None, help="another SAM template (default: template.yaml)")
     args = parser.parse_args(argv)
 
     LOG_FILE.parent.mkdir(parents=True, exist_ok=True)
     with open(LOG_FILE, "a") as log:
         stack = DevStack(
-            host=args.host, port=args.port, moto_port=args.moto_port, retry_delay=args.retry_delay, log=log
+            host=args.host,
+            port=args.port,
+            moto_port=args.moto_port,
+            retry_delay=args.retry_delay,
+            log=log,
+            reload=args.reload,
+            template=SamTemplate(args.template) if args.template else None,
         )
         try:
             stack.start()
@@ -392,6 +455,8 @@ def main(argv: list[str] | None = None) -> int:
         stack.say(f"  signing secret  {LOCAL_DEV_SECRET}")
         stack.say(f"  AWS endpoint    {stack.endpoint_url}   (moto; any credentials)")
         stack.say(f"  function logs   {LOG_FILE.relative_to(REPO_ROOT)}")
+        if args.reload:
+            stack.say("  code reload     on: edits to functions/ and layers/shared/ take effect, state is kept")
         for resource, why in stack.skipped.items():
             stack.say(f"  not emulated    {resource}: {why}")
         stack.say("Send an event from another terminal:")

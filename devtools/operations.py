@@ -9,8 +9,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ntp_webhooks.keyring import CURRENT, PENDING, PREVIOUS
-from ntp_webhooks.rotation import is_well_formed
+from ntp_webhooks.keyring import CURRENT, PENDING, PREVIOUS, secret_problem
 
 #: Changing this variable makes Lambda replace every warm execution environment of the function.
 EPOCH_VARIABLE = "KEYRING_EPOCH"
@@ -52,9 +51,13 @@ def wait_until_current(secrets: Any, secret_id: str, version_id: str, timeout: f
 
 
 def install_secret(secrets: Any, secret_id: str, value: str) -> str:
-    """Make `value` (the secret NowToPrint issued) AWSCURRENT; the old one becomes AWSPREVIOUS."""
-    if not is_well_formed(value):
-        raise OperationError("that does not look like a webhook secret: at least 32 printable characters")
+    """Make `value` (the secret NowToPrint issued) AWSCURRENT; the old one becomes AWSPREVIOUS.
+
+    The rule is the keyring's, whatever the route (this, or `aws secretsmanager put-secret-value`):
+    the value is used exactly as stored, so it must be non-empty with no surrounding whitespace."""
+    problem = secret_problem(value)
+    if problem:
+        raise OperationError(problem)
     version: str = secrets.put_secret_value(SecretId=secret_id, SecretString=value, VersionStages=[CURRENT])[
         "VersionId"
     ]
@@ -119,3 +122,13 @@ def redrive(sqs: Any, dlq_url: str, queue_url: str, *, move_task: bool = True) -
             )
             sqs.delete_message(QueueUrl=dlq_url, ReceiptHandle=message["ReceiptHandle"])
             moved += 1
+
+
+#: Below this, a shared secret is weak; NowToPrint's choice, so a warning, not a refusal.
+RECOMMENDED_SECRET_LENGTH = 32
+
+
+def secret_warnings(value: str) -> list[str]:
+    if 0 < len(value) < RECOMMENDED_SECRET_LENGTH:
+        return [f"the secret has {len(value)} characters; {RECOMMENDED_SECRET_LENGTH} or more are recommended"]
+    return []

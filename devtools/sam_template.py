@@ -90,7 +90,7 @@ def load_function_module(template: SamTemplate, logical_id: str, module_name: st
     """Import a function's handler module as Lambda does: its CodeUri on sys.path (like /var/task),
     the module named by Handler. Reads the environment as it is now: set the function's first."""
     spec = template.function(logical_id)
-    code_dir = str(REPO_ROOT / spec.code_uri)
+    code_dir = str(template.path.parent / spec.code_uri)
     if code_dir not in sys.path:
         sys.path.insert(0, code_dir)
     module_spec = importlib.util.spec_from_file_location(module_name, f"{code_dir}/{spec.module}.py")

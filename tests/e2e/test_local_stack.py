@@ -7,7 +7,11 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import shutil
 import socket
+import subprocess
+import sys
 import threading
 import time
 import urllib.error
@@ -21,6 +25,7 @@ import pytest
 from devtools import cli
 from devtools.deliveries import LOCAL_DEV_SECRET, encode, envelope
 from devtools.local_stack import DevStack
+from devtools.sam_template import REPO_ROOT
 from ntp_webhooks.projection import read_item
 from ntp_webhooks.signature import sign
 
@@ -28,13 +33,14 @@ from ntp_webhooks.signature import sign
 @pytest.fixture(scope="module")
 def local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[DevStack, io.StringIO, Path]]:
     threads_before = set(threading.enumerate())
-    state_file = tmp_path_factory.mktemp("local-stack") / "local-stack.json"
+    state_dir = tmp_path_factory.mktemp("local-stacks")
     console = io.StringIO()
-    stack = DevStack(port=0, moto_port=0, retry_delay=0, wait_seconds=1, console=console, state_file=state_file)
+    stack = DevStack(port=0, moto_port=0, retry_delay=0, wait_seconds=1, console=console, state_dir=state_dir)
     stack.start()
     ports = [int(stack.webhook_url.rsplit(":", 1)[1].split("/")[0]), int(stack.endpoint_url.rsplit(":", 1)[1])]
     try:
-        yield stack, console, state_file
+        assert stack.state_file is not None and stack.state_file.parent == state_dir
+        yield stack, console, state_dir
     finally:
         stack.stop()
     leaked = [t.name for t in set(threading.enumerate()) - threads_before if t.is_alive()]
@@ -42,7 +48,7 @@ def local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[DevStack, 
     for port in ports:
         with socket.socket() as probe:
             assert probe.connect_ex(("127.0.0.1", port)) != 0, f"port {port} still open"
-    assert not state_file.exists()
+    assert list(state_dir.iterdir()) == []
 
 
 def post(url: str, body: bytes, secret: str = LOCAL_DEV_SECRET) -> tuple[int, dict[str, Any]]:
@@ -125,9 +131,9 @@ def test_not_found_and_bad_requests_are_json(local: tuple[DevStack, io.StringIO,
 
 
 def ntp(
-    state_file: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *argv: str
+    state_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *argv: str
 ) -> tuple[int, str, str]:
-    monkeypatch.setenv("NTP_LOCAL_STATE", str(state_file))
+    monkeypatch.setenv("NTP_LOCAL_STATE_DIR", str(state_dir))
     code = cli.main(list(argv))
     captured = capsys.readouterr()
     # The stack's functions run in this process too: keep only what the CLI printed.
@@ -140,8 +146,8 @@ def ntp(
 def test_cli_send_sample_and_duplicate(
     local: tuple[DevStack, io.StringIO, Path], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    _, _, state_file = local
-    code, out, _ = ntp(state_file, monkeypatch, capsys, "send", "order.shipped", "--local", "--duplicate")
+    _, _, state_dir = local
+    code, out, _ = ntp(state_dir, monkeypatch, capsys, "send", "order.shipped", "--local", "--duplicate")
     assert code == 0
     first, second = out.strip().splitlines()
     assert "-> 202" in first and second.startswith("duplicate") and "-> 200" in second
@@ -153,10 +159,10 @@ def test_cli_send_file_keeps_what_it_is_asked_to(
     capsys: pytest.CaptureFixture[str],
     tmp_path: Path,
 ) -> None:
-    _, _, state_file = local
+    _, _, state_dir = local
     path = tmp_path / "event.json"
     path.write_text(json.dumps(envelope("quote.updated", event_id="evt_from_file", data={"quoteId": "q_file"})))
-    code, out, _ = ntp(state_file, monkeypatch, capsys, "send", str(path), "--local", "--keep-id", "--repeat", "2")
+    code, out, _ = ntp(state_dir, monkeypatch, capsys, "send", str(path), "--local", "--keep-id", "--repeat", "2")
     assert code == 0
     assert out.count("quote.updated evt_from_file ->") == 2 and "-> 202" in out and "-> 200" in out
 
@@ -164,11 +170,11 @@ def test_cli_send_file_keeps_what_it_is_asked_to(
 def test_cli_status_shows_depths_and_the_projection(
     local: tuple[DevStack, io.StringIO, Path], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    stack, _, state_file = local
+    stack, _, state_dir = local
     ddb, table = stack.client("dynamodb"), stack.stack.refs["StateTable"]  # type: ignore[union-attr]
     post(stack.webhook_url, encode(envelope("order.created", data={"orderId": "ord_status"})))
     eventually(lambda: read_item(ddb, table, "order", "ord_status") is not None)
-    code, out, _ = ntp(state_file, monkeypatch, capsys, "status", "--local", "--order", "ord_status")
+    code, out, _ = ntp(state_dir, monkeypatch, capsys, "status", "--local", "--order", "ord_status")
     assert code == 0
     assert out.splitlines()[0].split() == ["family", "queued", "in", "flight", "dead"]
     assert '"pk": "order#ord_status"' in out
@@ -177,12 +183,12 @@ def test_cli_status_shows_depths_and_the_projection(
 def test_cli_redrive_moves_dead_letters_back(
     local: tuple[DevStack, io.StringIO, Path], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    stack, console, state_file = local
+    stack, console, state_dir = local
     sqs = stack.client("sqs")
     dlq = stack.stack.refs["WorkflowEventsDeadLetterQueue"]  # type: ignore[union-attr]
     fixed = envelope("workflow.redriven", data={"jobId": "job_redrive"})
     sqs.send_message(QueueUrl=dlq, MessageBody=json.dumps(fixed))  # a message whose cause was fixed
-    code, out, _ = ntp(state_file, monkeypatch, capsys, "redrive", "workflow", "--local")
+    code, out, _ = ntp(state_dir, monkeypatch, capsys, "redrive", "workflow", "--local")
     assert code == 0 and "1 moved" in out and "StartMessageMoveTask" in out
     eventually(lambda: f"{fixed['id']} processed" in console.getvalue())
     assert depth(stack, "WorkflowEventsDeadLetterQueue") == 0
@@ -191,14 +197,14 @@ def test_cli_redrive_moves_dead_letters_back(
 def test_cli_rotate_locally_keeps_deliveries_flowing(
     local: tuple[DevStack, io.StringIO, Path], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    stack, _, state_file = local
-    code, out, _ = ntp(state_file, monkeypatch, capsys, "rotate", "--local")
+    stack, _, state_dir = local
+    code, out, _ = ntp(state_dir, monkeypatch, capsys, "rotate", "--local")
     assert code == 0 and json.loads(out)["rotated"] is True
     assert post(stack.webhook_url, encode(envelope("order.created")))[0] == 202  # old key, now AWSPREVIOUS
     # Earlier tests' bad signatures used this environment's forced key refresh (one per 30 s); the
     # sender's first delivery with the new key then waits for the next one. Let 30 s pass:
     stack.functions["IngestFunction"].module._ingest()._keyring._forced_at = None
-    code, out, _ = ntp(state_file, monkeypatch, capsys, "send", "order.created", "--local")  # the new AWSCURRENT
+    code, out, _ = ntp(state_dir, monkeypatch, capsys, "send", "order.created", "--local")  # the new AWSCURRENT
     assert code == 0 and "-> 202" in out, out
 
 
@@ -211,13 +217,29 @@ def test_cli_rotate_locally_keeps_deliveries_flowing(
         (["send", "no-such-file.json", "--url", "http://127.0.0.1:9/w", "--secret", "s"], "no such file"),
         (["send", "Not An Event", "--url", "http://127.0.0.1:9/w", "--secret", "s"], "neither an event name"),
         (["status", "--local"], "no local stack is running"),
+        (["send", "order.created", "--keep-id", "--url", "http://127.0.0.1:9/w", "--secret", "s"], "apply to a file"),
+        (["send", "{dir}", "--url", "http://127.0.0.1:9/w", "--secret", "s"], "is a directory"),
+        (["send", "{no_event}", "--url", "http://127.0.0.1:9/w", "--secret", "s"], "invalid envelope: event"),
+        (["send", "{no_id}", "--keep-id", "--url", "http://127.0.0.1:9/w", "--secret", "s"], "invalid envelope: id"),
+        (["send", "{latin1}", "--url", "http://127.0.0.1:9/w", "--secret", "s"], "not UTF-8 text"),
     ],
 )
 def test_cli_errors_are_one_line_without_traceback(
     argv: list[str], message: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     monkeypatch.delenv(cli.SECRET_ENV, raising=False)
-    code, out, err = ntp(tmp_path / "absent.json", monkeypatch, capsys, *argv)
+    # Invalid files fail before anything is sent: the URL is a closed port, so a send would say so.
+    files = {
+        "dir": tmp_path,
+        "no_event": tmp_path / "no-event.json",
+        "no_id": tmp_path / "no-id.json",
+        "latin1": tmp_path / "latin1.json",
+    }
+    files["no_event"].write_text(json.dumps({k: v for k, v in envelope().items() if k != "event"}))
+    files["no_id"].write_text(json.dumps({k: v for k, v in envelope().items() if k != "id"}))
+    files["latin1"].write_bytes(json.dumps(envelope(data={"name": "Müller"}), ensure_ascii=False).encode("latin-1"))
+    argv = [arg.format(**{name: str(path) for name, path in files.items()}) for arg in argv]
+    code, out, err = ntp(tmp_path / "no-stacks", monkeypatch, capsys, *argv)
     assert code == 2
     assert message in err and "Traceback" not in err + out
     assert len(err.strip().splitlines()) == 1
@@ -228,11 +250,11 @@ def test_a_busy_port_is_a_clear_error_not_a_hang(tmp_path: Path) -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        stack = DevStack(port=0, moto_port=port, console=io.StringIO(), state_file=tmp_path / "state.json")
+        stack = DevStack(port=0, moto_port=port, console=io.StringIO(), state_dir=tmp_path)
         with pytest.raises(OSError, match="in use"):
             stack.start()
         stack.stop()
-    assert not (tmp_path / "state.json").exists()
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_a_failing_handler_shows_its_exception_next_to_failed(
@@ -255,3 +277,172 @@ def test_a_failing_handler_shows_its_exception_next_to_failed(
     (failed,) = [line for line in console.getvalue().splitlines() if shipped["id"] in line and "FAILED" in line]
     assert "carrier-api (ConnectionError: carrier API unreachable)" in failed
     assert attempts == [shipped["id"], shipped["id"]]
+
+
+# --- a newcomer's first hour ----------------------------------------------------------------------
+
+
+def test_sending_your_own_file_twice_is_a_duplicate_not_a_conflict(
+    local: tuple[DevStack, io.StringIO, Path],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    _, _, state_dir = local
+    path = tmp_path / "my-event.json"
+    path.write_text(json.dumps(envelope("order.created", event_id="evt_my_file"), indent=2) + "\n")
+    first = ntp(state_dir, monkeypatch, capsys, "send", str(path), "--local", "--keep-id")
+    second = ntp(state_dir, monkeypatch, capsys, "send", str(path), "--local", "--keep-id")
+    assert first[0] == 0 and "evt_my_file -> 202" in first[1]
+    assert second[0] == 0 and "evt_my_file -> 200" in second[1] and "duplicate" in second[1]
+
+
+def test_keep_timestamp_alone_sends_a_fresh_id_with_the_files_timestamp(
+    local: tuple[DevStack, io.StringIO, Path],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    _, _, state_dir = local
+    path = tmp_path / "event.json"
+    path.write_text(json.dumps(envelope("order.created", event_id="evt_kept_ts")))
+    code, out, _ = ntp(state_dir, monkeypatch, capsys, "send", str(path), "--local", "--keep-timestamp")
+    assert code == 0 and "-> 202" in out and "evt_kept_ts" not in out
+
+
+def test_an_unknown_event_name_warns_with_a_suggestion_and_is_still_sent(
+    local: tuple[DevStack, io.StringIO, Path], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, _, state_dir = local
+    code, out, err = ntp(state_dir, monkeypatch, capsys, "send", "order.create", "--local")
+    assert code == 0 and "-> 202" in out
+    assert "order.create is not a documented event type (did you mean order.created?)" in err
+
+
+def test_ntp_secret_prints_the_current_key_after_a_rotation(
+    local: tuple[DevStack, io.StringIO, Path], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stack, console, state_dir = local
+    code, before, _ = ntp(state_dir, monkeypatch, capsys, "secret", "--local")
+    assert code == 0 and before.strip() == stack.current_secret()
+    assert ntp(state_dir, monkeypatch, capsys, "rotate", "--local")[0] == 0
+    code, after, _ = ntp(state_dir, monkeypatch, capsys, "secret", "--local")
+    assert code == 0 and after.strip() != before.strip()
+    assert f"signing secret  {after.strip()}" in console.getvalue()  # the banner shows the new key too
+
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+@pytest.fixture
+def fresh_stack(tmp_path: Path) -> Iterator[DevStack]:
+    """A stack of its own: no earlier test has rotated its key or used its forced key refresh."""
+    stack = DevStack(port=0, moto_port=0, console=io.StringIO(), state_dir=tmp_path / "stacks", name_prefix="fresh")
+    try:
+        stack.start()
+        yield stack
+    finally:
+        stack.stop()
+
+
+def test_the_readmes_curl_and_openssl_recipe_works_on_a_pretty_printed_file(
+    fresh_stack: DevStack, tmp_path: Path
+) -> None:
+    """The recipe as written in the README, run by bash against the local stack."""
+    stack = fresh_stack
+    text = README.read_text()
+    recipe = text.split("<!-- curl-recipe -->", 2)[1].split("```bash", 1)[1].split("```", 1)[0]
+    body = tmp_path / "body.json"
+    body.write_text(json.dumps(envelope("order.created", data={"orderId": "ord_curl"}), indent=2) + "\n")
+    result = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", recipe],
+        cwd=tmp_path,
+        env={**os.environ, "URL": stack.webhook_url, "SECRET": stack.current_secret()},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert '"status":"accepted"' in result.stdout, result.stdout
+
+
+def test_two_local_stacks_side_by_side(
+    local: tuple[DevStack, io.StringIO, Path], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first, _, state_dir = local
+    # A file left by a crashed stack: its process is gone. It must be ignored and cleaned up.
+    crashed = state_dir / "1.json"
+    crashed.write_text(json.dumps({"pid": 2**22 + 12345, "port": 1, "webhook_url": "http://127.0.0.1:1/webhooks"}))
+    second = DevStack(port=0, moto_port=0, console=io.StringIO(), state_dir=state_dir, name_prefix="second")
+    try:
+        second.start()
+        port = int(second.webhook_url.rsplit(":", 1)[1].split("/")[0])
+        code, _, err = ntp(state_dir, monkeypatch, capsys, "status", "--local")
+        assert code == 2 and "several local stacks are running" in err and str(port) in err
+        code, out, _ = ntp(state_dir, monkeypatch, capsys, "status", "--local", "--port", str(port))
+        assert code == 0 and out.startswith("family")
+        assert not crashed.exists()
+    finally:
+        second.stop()
+    code, out, _ = ntp(state_dir, monkeypatch, capsys, "status", "--local")  # the first one, still up
+    assert code == 0 and out.startswith("family")
+    assert first.state_file is not None and first.state_file.exists()
+
+
+def test_reload_picks_up_a_code_change_and_keeps_the_emulated_state(tmp_path: Path) -> None:
+    """`make run ARGS=--reload`, as a user runs it (its own process), on a copy of the functions."""
+    root = REPO_ROOT
+    shutil.copy(root / "template.yaml", tmp_path / "template.yaml")
+    shutil.copytree(root / "functions", tmp_path / "functions")
+    marker = tmp_path / "marker.txt"
+    state_dir = tmp_path / "stacks"
+    console = (tmp_path / "console.txt").open("w")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "devtools.local_stack",
+            "--reload",
+            "--port",
+            "0",
+            "--moto-port",
+            "0",
+            "--retry-delay",
+            "0",
+            "--template",
+            str(tmp_path / "template.yaml"),
+        ],
+        cwd=root,
+        env={**os.environ, "NTP_LOCAL_STATE_DIR": str(state_dir), "MARKER": str(marker)},
+        stdout=console,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        eventually(lambda: any(state_dir.glob("*.json")), timeout=60)
+        (state_file,) = state_dir.glob("*.json")
+        state = json.loads(state_file.read_text())
+        first = envelope("order.created", data={"orderId": "ord_before_reload"})
+        assert post(state["webhook_url"], encode(first))[0] == 202
+        log = tmp_path / "console.txt"
+        eventually(lambda: f"{first['id']} processed" in log.read_text())
+
+        business_logic = tmp_path / "functions" / "consumers" / "business_logic.py"
+        business_logic.write_text(
+            business_logic.read_text()
+            + '\n\n@on("order.created", name="reload-marker")\n'
+            + "def mark(event: object) -> None:\n"
+            + '    import os, pathlib\n    pathlib.Path(os.environ["MARKER"]).write_text(str(getattr(event, "id")))\n'
+        )
+        eventually(lambda: "reloaded the functions (business_logic.py changed)" in log.read_text())
+        second = envelope("order.created", data={"orderId": "ord_after_reload"})
+        assert post(state["webhook_url"], encode(second))[0] == 202
+        eventually(lambda: marker.exists() and marker.read_text() == second["id"])
+
+        # The emulated AWS state survived: the first event is still a duplicate, not a new one.
+        assert post(state["webhook_url"], encode(first))[0] == 200
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        console.close()
+    assert not any(state_dir.glob("*.json"))

@@ -17,7 +17,7 @@ from devtools.provision import Stack
 from devtools.rotation_service import RotationService
 from ntp_webhooks.keyring import CURRENT, PENDING, PREVIOUS
 from ntp_webhooks.rotation import STEPS, RotationError, is_well_formed
-from tests.conftest import TEMPLATE, AwsCalls, function_env, load_function_module
+from tests.conftest import TEMPLATE, AwsCalls, JsonLogs, function_env, load_function_module
 
 
 @pytest.fixture
@@ -308,9 +308,28 @@ def test_install_the_secret_nowtoprint_issued(stack: Stack, ingest_handler: Modu
 
     secrets = boto3.client("secretsmanager")
     with pytest.raises(OperationError):
-        install_secret(secrets, stack.refs["WebhookSigningSecret"], "too short")
+        install_secret(secrets, stack.refs["WebhookSigningSecret"], "issued with a newline\n")
     issued = "whsec_" + "N0wT0Pr1nt" * 4
     version = install_secret(secrets, stack.refs["WebhookSigningSecret"], issued)
     assert CURRENT in stages(stack)[version]
     assert deliver(ingest_handler, issued) == 202  # learned on the first miss
     assert deliver(ingest_handler, LOCAL_DEV_SECRET) == 202  # previous, within its grace period
+
+
+def test_the_secret_rule_is_the_same_on_every_route(aws: None, json_logs: JsonLogs) -> None:
+    """`ntp install-secret` refuses what the keyring could never verify with, and the keyring warns
+    about such a value stored another way (`aws secretsmanager put-secret-value`)."""
+    from devtools import operations
+    from ntp_webhooks.keyring import Keyring, secret_problem
+
+    secrets = boto3.client("secretsmanager")
+    arn = secrets.create_secret(Name="rule", SecretString="initial-secret-value")["ARN"]
+    for bad in ("", " padded", "pasted-with-newline\n"):
+        assert secret_problem(bad) is not None
+        with pytest.raises(operations.OperationError):
+            operations.install_secret(secrets, arn, bad)
+    operations.install_secret(secrets, arn, "short")  # NowToPrint's choice: accepted...
+    assert operations.secret_warnings("short") and not operations.secret_warnings("x" * 32)  # ...with a warning
+    secrets.put_secret_value(SecretId=arn, SecretString="stored-by-hand\n")  # the other route
+    Keyring(secrets, arn).accepted_keys()
+    assert any("looks wrong" in r["message"] and "whitespace" in r["problem"] for r in json_logs.records())

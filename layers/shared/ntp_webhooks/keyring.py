@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from ntp_webhooks.observability import logger
+
 if TYPE_CHECKING:
     from mypy_boto3_secretsmanager import SecretsManagerClient
 
@@ -32,6 +34,16 @@ PENDING = "AWSPENDING"
 PREVIOUS = "AWSPREVIOUS"
 #: Order in which stages are tried and which label wins when a version holds several.
 STAGES = (CURRENT, PENDING, PREVIOUS)
+
+
+def secret_problem(value: str) -> str | None:
+    """Why `value` cannot be a shared webhook secret as stored, or None. Every route that stores one
+    checks this (`ntp install-secret`); the keyring logs it for values stored another way."""
+    if not value:
+        return "the secret is empty"
+    if value != value.strip():
+        return "the secret has leading or trailing whitespace (a pasted newline?): store it exactly as issued"
+    return None
 
 
 class KeyringUnavailable(Exception):
@@ -139,6 +151,9 @@ class Keyring:
         secret_string = value.get("SecretString")
         if not secret_string:
             return False
+        problem = secret_problem(secret_string)
+        if problem:  # used as stored, as the sender would; the operator should know why nothing verifies
+            logger.warning("signing secret version looks wrong", extra={"version_id": version_id, "problem": problem})
         self._values[version_id] = _Version(created=value["CreatedDate"], secret=secret_string.encode())
         return True
 
