@@ -17,7 +17,7 @@ BUILD_DIR := .aws-sam/build
 # boto3 alone, as the Lambda runtime provides it: the deployed-artifact tests import handlers with only this.
 RUNTIME_DIR := .aws-sam/lambda-runtime
 
-.PHONY: help dev lint fmt validate build test unit integration e2e infra bench run deploy deploy-check delete logs audit clean send status rotate redrive events reliability
+.PHONY: help dev lint fmt validate build test unit integration e2e infra bench run deploy deploy-check delete logs audit cost clean send status rotate redrive events reliability
 
 help:
 	@echo "Local"
@@ -28,6 +28,7 @@ help:
 	@echo "  make lint | fmt   ruff + mypy | format and fix"
 	@echo "  make audit        checkov on the template, bandit on the code"
 	@echo "  make bench        performance budgets; make reliability: regenerate docs/reliability.md"
+	@echo "  make cost         the monthly bill at 1, 10, 100 million webhooks (ARGS=--write updates docs/cost.md)"
 	@echo "  make events       regenerate events/ (sample events, env.json)"
 	@echo "  make clean        remove .venv and build output"
 	@echo "AWS (CONFIG_ENV=default|prod from samconfig.toml)"
@@ -93,6 +94,11 @@ run: $(STAMP)
 # Regenerate events/ (signed sample events, SQS batches, rotation steps, env.json) from one source.
 events: $(STAMP)
 	$(PY) -m devtools.sample_events
+
+# What 1, 10 and 100 million webhooks a month cost (ARGS=--write updates docs/cost.md;
+# ARGS="--set FrontDoor=HttpApi" at other parameters).
+cost: $(STAMP)
+	$(PY) -W ignore -m devtools.cost $(ARGS)
 
 # Regenerate docs/reliability.md: a fault at every AWS call of ingest and consumer, and the outcome.
 reliability: $(STAMP)

@@ -108,7 +108,7 @@ class Injector:
         key = params.get("Key", {}).get("pk", {}).get("S", "")
         if key.startswith(KEY_PREFIX):
             return "read handler completions" if operation == "GetItem" else "record handler completions"
-        return "project the state"
+        return "read the state item" if operation == "GetItem" else "write the state item"
 
     def _before(self, params: dict[str, Any], event_name: str, **_: Any) -> None:
         point = self.current = self._point(event_name, params)

@@ -272,8 +272,9 @@ class DevStack:
         return functions
 
     def _webhook_path(self) -> str:
-        (event,) = self.template.function("IngestFunction").events.values()
-        return str(event["Properties"]["Path"])
+        from ntp_webhooks.ingest import WEBHOOK_PATH
+
+        return WEBHOOK_PATH
 
     def _event_sources(self) -> list[tuple[str, str, int]]:
         sources = []

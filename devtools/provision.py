@@ -24,6 +24,11 @@ IN_PROCESS_TYPES = frozenset(
         "AWS::Serverless::LayerVersion",
         "AWS::Serverless::HttpApi",
         "AWS::Lambda::Permission",
+        "AWS::Lambda::Url",  # the local stack serves the webhook URL itself
+        "AWS::ApiGatewayV2::Api",
+        "AWS::ApiGatewayV2::Integration",
+        "AWS::ApiGatewayV2::Route",
+        "AWS::ApiGatewayV2::Stage",
     }
 )
 #: Types recognised and deliberately not emulated, with the reason the local stack prints.

@@ -20,7 +20,7 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from ntp_webhooks.consumer import Consumer, build_consumer
-from ntp_webhooks.observability import logger, metrics
+from ntp_webhooks.observability import inject_context, logger, metrics
 from ntp_webhooks.settings import load_consumer_settings
 from ntp_webhooks.subscriptions import subscriptions
 
@@ -31,11 +31,11 @@ processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failu
 
 @cache
 def _consumer() -> Consumer:
-    return build_consumer(SETTINGS.state_table_name, SETTINGS.dedup_retention_days * 86400, subscriptions)
+    return build_consumer(SETTINGS, subscriptions)
 
 
 @metrics.log_metrics
-@logger.inject_lambda_context(clear_state=True)
+@inject_context()
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     logger.append_keys(family=SETTINGS.event_family)
     return process_partial_response(

@@ -18,7 +18,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from ntp_webhooks.ingest import Ingest, build_ingest
-from ntp_webhooks.observability import logger, metrics
+from ntp_webhooks.observability import inject_context, metrics
 from ntp_webhooks.settings import load_ingest_settings
 
 # Read at init so a misconfigured deployment fails its cold start loudly, not a request later.
@@ -32,7 +32,7 @@ def _ingest() -> Ingest:
 
 
 @metrics.log_metrics
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
+@inject_context(correlation_paths.API_GATEWAY_HTTP)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return _ingest()(event, context)
 

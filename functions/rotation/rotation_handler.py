@@ -12,7 +12,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from ntp_webhooks.aws_clients import client
-from ntp_webhooks.observability import logger
+from ntp_webhooks.observability import inject_context
 from ntp_webhooks.rotation import Rotator, SnsNoticeRegistrar
 
 NOTICES_TOPIC_ARN = os.environ["ROTATION_NOTICES_TOPIC_ARN"]
@@ -23,6 +23,6 @@ def _rotator() -> Rotator:
     return Rotator(client("secretsmanager"), SnsNoticeRegistrar(client("sns"), NOTICES_TOPIC_ARN))
 
 
-@logger.inject_lambda_context(clear_state=True)
+@inject_context()
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> None:
     _rotator().handle(event["Step"], event["SecretId"], event["ClientRequestToken"])

@@ -68,17 +68,29 @@ def test_dedup_retention_always_outlives_the_acceptance_window(template: SamTemp
     assert shortest_retention_hours >= longest_max_age + MIN_RETENTION_MARGIN_HOURS
 
 
-def test_http_api_route(template: SamTemplate) -> None:
-    (event,) = template.function("IngestFunction").events.values()
-    assert event["Type"] == "HttpApi"
-    assert event["Properties"] == {
-        "ApiId": {"Ref": "WebhookApi"},
-        "Path": "/webhooks",
-        "Method": "POST",
-        "PayloadFormatVersion": "2.0",
+def test_one_front_door_at_a_time_both_routing_only_post_webhooks(template: SamTemplate) -> None:
+    from ntp_webhooks.ingest import WEBHOOK_PATH
+
+    assert template.doc["Parameters"]["FrontDoor"]["Default"] == "FunctionUrl"
+    url = template.resources["IngestFunctionUrl"]
+    assert url["Condition"] == "UseFunctionUrl"
+    assert url["Properties"]["AuthType"] == "NONE"  # the HMAC signature is the authentication
+    grants = {
+        res["Properties"]["Action"]: res["Properties"]
+        for res in template.of_type("AWS::Lambda::Permission").values()
+        if res.get("Condition") == "UseFunctionUrl"
     }
-    throttling = props(template, "WebhookApi")["DefaultRouteSettings"]
+    assert grants["lambda:InvokeFunctionUrl"]["FunctionUrlAuthType"] == "NONE"
+    assert grants["lambda:InvokeFunction"]["InvokedViaFunctionUrl"] is True  # required since October 2025
+    api_resources = [lid for lid, res in template.resources.items() if res["Type"].startswith("AWS::ApiGatewayV2::")]
+    assert api_resources and all(template.resources[lid]["Condition"] == "UseHttpApi" for lid in api_resources)
+    assert props(template, "WebhookApiRoute")["RouteKey"] == f"POST {WEBHOOK_PATH}"
+    assert props(template, "WebhookApiIntegration")["PayloadFormatVersion"] == "2.0"
+    throttling = props(template, "WebhookApiStage")["DefaultRouteSettings"]
     assert throttling["ThrottlingRateLimit"] and throttling["ThrottlingBurstLimit"]
+    assert template.function("IngestFunction").events == {}  # no SAM event: the doors above are the only ones
+    webhook_url = template.doc["Outputs"]["WebhookUrl"]["Value"]["Fn::If"]
+    assert webhook_url[0] == "UseHttpApi" and all(WEBHOOK_PATH.lstrip("/") in json.dumps(v) for v in webhook_url[1:])
 
 
 def test_ingest_environment_provides_every_setting(template: SamTemplate) -> None:
@@ -177,7 +189,8 @@ def test_outputs(template: SamTemplate) -> None:
         "WorkflowQueueUrl",
         "DedupTableName",
     } <= set(outputs)
-    assert outputs["WebhookUrl"]["Value"]["Fn::Sub"].endswith("/webhooks")
+    _, via_api, via_url = outputs["WebhookUrl"]["Value"]["Fn::If"]
+    assert via_api["Fn::Sub"].endswith("/webhooks") and via_url["Fn::Sub"].endswith("}webhooks")  # URLs end in /
     assert outputs["SigningSecretArn"]["Value"] == {"Ref": "WebhookSigningSecret"}
 
 
@@ -193,10 +206,11 @@ def test_consumer_reads_its_family_queue_with_partial_batch_responses(template: 
     assert source["Type"] == "SQS"
     assert source["Properties"]["Queue"] == {"Fn::GetAtt": [f"{family}EventsQueue", "Arn"]}
     assert source["Properties"]["BatchSize"] == 10
-    assert 0 < source["Properties"]["MaximumBatchingWindowInSeconds"] <= 5
+    assert source["Properties"]["MaximumBatchingWindowInSeconds"] == {"Ref": "ConsumerBatchingWindowSeconds"}
     assert source["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
-    # AWS: the queue's visibility timeout should be six times the consumer's timeout.
-    assert props(template, f"{family}EventsQueue")["VisibilityTimeout"] >= 6 * spec.timeout
+    # AWS: the queue's visibility timeout should be six times the consumer's timeout plus the window.
+    longest_window = template.doc["Parameters"]["ConsumerBatchingWindowSeconds"]["MaxValue"]
+    assert props(template, f"{family}EventsQueue")["VisibilityTimeout"] >= 6 * spec.timeout + longest_window
 
 
 BASIC_EXECUTION = {"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"}
@@ -286,15 +300,19 @@ def test_the_alarms_the_operator_needs_exist(template: SamTemplate) -> None:
         properties = alarm["Properties"]
         if "MetricName" in properties:
             return {(properties["Namespace"], properties["MetricName"])}
+        metrics = [
+            m for entry in properties["Metrics"] for m in (entry["Fn::If"][1:] if "Fn::If" in entry else [entry])
+        ]
         return {
             (m["MetricStat"]["Metric"]["Namespace"], m["MetricStat"]["Metric"]["MetricName"])
-            for m in properties["Metrics"]
+            for m in metrics
             if "MetricStat" in m
         }
 
     watched = set().union(*(metrics_of(alarm) for alarm in alarms.values()))
     assert ("NowToPrintWebhooks", "Rejected") in watched  # the signing secret looks wrong
-    assert ("AWS/ApiGateway", "5xx") in watched and ("AWS/Lambda", "Throttles") in watched
+    assert ("AWS/ApiGateway", "5xx") in watched and ("AWS/Lambda", "Url5xxCount") in watched  # either door
+    assert ("AWS/Lambda", "Throttles") in watched
     assert ("NowToPrintWebhooks", "RecordFailed") in watched
     assert ("AWS/SQS", "ApproximateAgeOfOldestMessage") in watched
     assert alarms["NoAcceptedEventsAlarm"]["Condition"] == "HasNoEventAlarm"
@@ -302,8 +320,11 @@ def test_the_alarms_the_operator_needs_exist(template: SamTemplate) -> None:
     rotation = alarms["RotationFailedAlarm"]["Properties"]
     assert rotation["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": "RotationFunction"}}]
     mismatch = alarms["SigningSecretMismatchAlarm"]["Properties"]["Metrics"]
-    (expression,) = [m["Expression"] for m in mismatch if "Expression" in m]
+    (expression,) = [m["Expression"] for m in mismatch if "Expression" in m and m.get("ReturnData", True)]
     assert "rejected" in expression and "accepted" in expression and "AND" in expression
+    # Accepted deliveries are counted by SQS: the normal path writes no metric of its own.
+    (accepted,) = [m for m in mismatch if m["Id"] == "accepted"]
+    assert all(f"sent{family.lower()}" in accepted["Expression"] for family in FAMILIES)
     (rejected,) = [m for m in mismatch if m["Id"] == "rejected"]
     assert {"Name": "reason", "Value": "invalid_signature"} in rejected["MetricStat"]["Metric"]["Dimensions"]
 
@@ -337,7 +358,7 @@ def test_every_function_logs_json_to_its_own_log_group_with_retention(template: 
 
 
 def test_the_api_access_log_has_context_fields_and_no_header_or_body(template: SamTemplate) -> None:
-    settings = props(template, "WebhookApi")["AccessLogSettings"]
+    settings = props(template, "WebhookApiStage")["AccessLogSettings"]
     group = settings["DestinationArn"]["Fn::GetAtt"][0]
     assert props(template, group)["RetentionInDays"] == {"Ref": "LogRetentionDays"}
     fields = json.loads(settings["Format"])

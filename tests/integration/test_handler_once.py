@@ -69,7 +69,7 @@ def completion(stack: Stack, event_id: str) -> dict[str, Any]:
     return item
 
 
-def test_a_new_event_runs_each_handler_once_with_one_read_and_two_writes(
+def test_a_new_event_runs_each_handler_once_with_two_reads_and_two_writes(
     handlers: Handlers, poller: QueuePoller, stack: Stack, aws_calls: AwsCalls
 ) -> None:
     body = encode(envelope("order.created", data={"orderId": "ord_budget"}))
@@ -79,8 +79,8 @@ def test_a_new_event_runs_each_handler_once_with_one_read_and_two_writes(
     assert handlers.runs == {"erp": 1, "crm": 1, "mail": 1}
     assert all(event == parse_event(body) for event in handlers.received)
     dynamodb = Counter(op for service, op in aws_calls.calls if service == "dynamodb")
-    # The budget: the projection and the completion record, however many handlers there are.
-    assert dynamodb == {"GetItem": 1, "UpdateItem": 2}
+    # The budget: read and write the state item and the completion record, however many handlers.
+    assert dynamodb == {"GetItem": 2, "UpdateItem": 2}
 
 
 def test_completion_outlives_the_dedup_retention(
@@ -108,7 +108,7 @@ def test_a_redelivery_runs_nothing_again(
     # The same record again, as SQS redelivers a message whose deletion was lost.
     assert handler.lambda_handler(batch, LambdaContext()) == {"batchItemFailures": []}
     assert handlers.runs == {"erp": 1, "crm": 1, "mail": 1}
-    assert [op for service, op in aws_calls.calls if service == "dynamodb"] == ["GetItem"]
+    assert [op for service, op in aws_calls.calls if service == "dynamodb"] == ["GetItem"]  # nothing to do
 
 
 def test_a_second_copy_of_the_message_runs_nothing_again(handlers: Handlers, poller: QueuePoller, stack: Stack) -> None:

@@ -456,7 +456,7 @@ def test_logs_carry_ids_but_never_secrets_signatures_or_bodies(ingest_handler: M
     assert accepted["sender_request_id"] == "sender-42"
 
 
-def test_metrics_count_received_accepted_duplicate_and_rejections(
+def test_metrics_count_accepted_duplicate_and_rejections(
     ingest_handler: ModuleType, capsys: pytest.CaptureFixture[str]
 ) -> None:
     payload = envelope("order.created")
@@ -473,13 +473,28 @@ def test_metrics_count_received_accepted_duplicate_and_rejections(
             label = f"{name}[{doc['reason']}]" if "reason" in doc else name
             values = doc[name] if isinstance(doc[name], list) else [doc[name]]
             emitted[label] = emitted.get(label, 0) + sum(values)
-    assert emitted["Received"] == 3
-    assert emitted["Accepted"] == 1
+    # An accepted delivery with the current key writes no metric (SQS counts the messages sent).
+    assert "Received" not in emitted and "Accepted" not in emitted
     assert emitted["Duplicate"] == 1
     assert emitted["Rejected[invalid_signature]"] == 1
 
 
 # --- budgets that are counts, not timings ---------------------------------------------------------
+
+
+def test_one_lean_info_line_per_delivery(
+    ingest_handler: ModuleType, json_logs: JsonLogs, capsys: pytest.CaptureFixture[str]
+) -> None:
+    payload = envelope("order.created")
+    invoke(ingest_handler, signed_event(payload))  # cold: the keyring's first load may log more
+    for event in (signed_event(envelope("order.created")), signed_event(payload), signed_event(payload, secret="x")):
+        before = len(json_logs.records())
+        invoke(ingest_handler, event)
+        (line,) = json_logs.records()[before:]
+        assert line["level"] == "INFO" and line["status"] in (200, 202, 401) and "duration_ms" in line
+        for redundant in ("location", "function_arn", "function_name", "function_memory_size", "service"):
+            assert redundant not in line
+    capsys.readouterr()
 
 
 def test_aws_calls_per_webhook(ingest_handler: ModuleType, aws_calls: AwsCalls) -> None:
@@ -498,3 +513,15 @@ def test_a_body_that_is_not_utf8_text_is_400_not_500(ingest_handler: ModuleType,
     event = signed_event(envelope())
     event["body"] = event["body"][:-1] + "\ud800}"  # how API Gateway passes bytes that are not UTF-8
     assert _refused(ingest_handler, stack, event, 400)["error"] == "invalid_body"
+
+
+@pytest.mark.parametrize(
+    ("path", "method", "status"), [("/other", "POST", 404), ("/webhooks", "GET", 405), ("/", "POST", 404)]
+)
+def test_a_function_url_passes_every_request_on_so_only_post_webhooks_is_served(
+    ingest_handler: ModuleType, stack: Stack, path: str, method: str, status: int
+) -> None:
+    event = signed_event(envelope())
+    event["rawPath"] = event["requestContext"]["http"]["path"] = path
+    event["requestContext"]["http"]["method"] = method
+    assert _refused(ingest_handler, stack, event, status)["error"] in ("not_found", "method_not_allowed")

@@ -18,7 +18,8 @@ from devtools.deliveries import encode, envelope
 from devtools.provision import Provisioner
 from devtools.sam_template import SamTemplate
 from ntp_webhooks.events import EventBase, parse_event
-from ntp_webhooks.projection import HISTORY_LIMIT, Outcome, Projection, read_item
+from ntp_webhooks.projection import DEFAULT_HISTORY_LENGTH as HISTORY_LIMIT
+from ntp_webhooks.projection import Outcome, Projection, read_item
 from tests.conftest import TEMPLATE, JsonLogs
 
 T0 = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
@@ -191,8 +192,8 @@ def test_history_is_bounded_to_the_newest_entries(state: tuple[Projection, Any, 
     events = order_events(order_id, names)
     for event in events[5:]:
         projection.apply(event)
-    for event in events[:5]:  # older than everything kept
-        assert projection.apply(event) == Outcome.STALE
+    for event in events[:5]:  # older than everything kept: nothing to write
+        assert projection.apply(event) == Outcome.DUPLICATE
     projection.apply(events[0])
     item = final(state, "order", order_id)
     assert [h["id"] for h in item["history"]] == [e.id for e in events[5:]]
@@ -206,21 +207,32 @@ def test_floats_in_data_are_stored_exactly(state: tuple[Projection, Any, str]) -
     assert str(final(state, "order", order_id)["data"]["total"]) == "12.34"
 
 
-def test_one_dynamodb_call_per_record_on_the_normal_path(state: tuple[Projection, Any, str]) -> None:
-    projection, client, _ = state
+def test_one_read_and_one_write_of_one_unit_per_event_even_with_a_full_history(
+    state: tuple[Projection, Any, str],
+) -> None:
+    """The cost budget: whatever the order's history, an update is one read and one write, and the
+    item stays within one write unit (1 KB) for a typical order."""
+    from devtools.dynamodb_size import item_size
+
+    projection, client, table = state
     calls: list[str] = []
 
     def record(event_name: str, **_: Any) -> None:
-        calls.append(event_name)
+        calls.append(event_name.rsplit(".", 1)[1])
 
+    order_id = f"ord_{555000 + uuid.uuid4().int % 1000}"
+    names = tuple(f"order.step_{i:02d}" for i in range(25))
     client.meta.events.register("before-call.dynamodb.*", record)
     try:
-        for event in order_events(f"ord_{uuid.uuid4().hex[:8]}"):
+        for event in order_events(order_id, names):
             calls.clear()
-            projection.apply(event)
-            assert len(calls) == 1, calls
+            assert projection.apply(event) == Outcome.APPLIED
+            assert calls == ["GetItem", "UpdateItem"], calls
     finally:
         client.meta.events.unregister("before-call.dynamodb.*", record)
+    stored = client.get_item(TableName=table, Key={"pk": {"S": f"order#{order_id}"}})["Item"]
+    assert len(stored["history"]["L"]) == HISTORY_LIMIT
+    assert item_size(stored) <= 1024, item_size(stored)
 
 
 def test_template_table_key_matches_the_code(template: SamTemplate) -> None:

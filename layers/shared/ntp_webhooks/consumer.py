@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
@@ -16,6 +17,7 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
     from ntp_webhooks.events import EventBase
+    from ntp_webhooks.settings import ConsumerSettings
 
 
 class InvalidEventBody(ValueError):
@@ -60,6 +62,7 @@ class Consumer:
             raise InvalidEventBody(reason) from None
 
     def _process(self, event: EventBase) -> int:
+        started = time.perf_counter()
         done = self._runs.completed(event.id)
         succeeded: list[str] = []
         projection = "already recorded"
@@ -81,16 +84,23 @@ class Consumer:
         if failed:
             raise HandlersFailed("; ".join(failed))
         ran = len(pending)
-        logger.info("event processed", extra={"projection": projection, "handlers_run": ran})
+        logger.info(
+            "event processed",
+            extra={
+                "projection": projection,
+                "handlers_run": ran,
+                "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+            },
+        )
         return ran
 
 
-def build_consumer(state_table_name: str, retention_seconds: int, subscriptions: Subscriptions) -> Consumer:
+def build_consumer(settings: ConsumerSettings, subscriptions: Subscriptions) -> Consumer:
     from ntp_webhooks.aws_clients import client
 
     dynamodb = client("dynamodb")
     return Consumer(
-        Projection(dynamodb, state_table_name),
-        HandlerRuns(dynamodb, state_table_name, retention_seconds),
+        Projection(dynamodb, settings.state_table_name, settings.state_history_length),
+        HandlerRuns(dynamodb, settings.state_table_name, settings.dedup_retention_days * 86400),
         subscriptions,
     )

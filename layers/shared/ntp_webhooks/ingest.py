@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -27,7 +28,7 @@ from ntp_webhooks.family_queues import (
     ATTR_SENDER_REQUEST_ID,
     FamilyQueues,
 )
-from ntp_webhooks.keyring import CURRENT, PENDING, PREVIOUS, Keyring, KeyringUnavailable
+from ntp_webhooks.keyring import PENDING, PREVIOUS, Keyring, KeyringUnavailable
 from ntp_webhooks.observability import count, logger
 from ntp_webhooks.responses import Rejection, json_response, unauthorized
 from ntp_webhooks.routing import family_of
@@ -39,9 +40,12 @@ if TYPE_CHECKING:
     from ntp_webhooks.settings import IngestSettings
 
 SENDER_REQUEST_ID_HEADER = "x-request-id"
+#: The one route. An HTTP API routes only this here; a function URL passes every request on.
+WEBHOOK_PATH = "/webhooks"
 #: Which key verified each accepted delivery: operators see when the sender switched keys.
+#: Only the keys of a rotation in progress get a metric: an accepted delivery is counted by SQS
+#: (NumberOfMessagesSent of the family queues), so the normal path writes no metric log line at all.
 ACCEPTED_BY_STAGE = {
-    CURRENT: "AcceptedWithCurrentKey",
     PENDING: "AcceptedWithPendingKey",
     PREVIOUS: "AcceptedWithPreviousKey",
 }
@@ -50,6 +54,10 @@ _MAX_LOGGED_HEADER = 128
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def _since(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 1)
 
 
 def raw_body(event: Mapping[str, Any], max_bytes: int) -> bytes:
@@ -93,19 +101,28 @@ class Ingest:
         self._retry_after = {"Retry-After": str(settings.retry_after_seconds)}
 
     def __call__(self, event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
-        count("Received")
+        # One INFO line per delivery (accepted, duplicate or rejected) with its outcome and duration.
+        started = time.perf_counter()
         try:
-            return self._handle(event, context)
+            return self._handle(event, context, started)
         except Rejection as rejection:
             count("Rejected", reason=rejection.code)
-            logger.info("delivery rejected", extra={"status": rejection.status, "reason": rejection.code})
+            logger.info(
+                "delivery rejected",
+                extra={"status": rejection.status, "reason": rejection.code, "duration_ms": _since(started)},
+            )
             return rejection.response()
         except Exception:
             count("Rejected", reason="internal_error")
             logger.exception("unexpected error while ingesting a delivery")
             return json_response(500, {"error": "internal_error", "message": "unexpected error"})
 
-    def _handle(self, event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
+    def _handle(self, event: Mapping[str, Any], context: LambdaContext, started: float) -> dict[str, Any]:
+        http = event.get("requestContext", {}).get("http", {})
+        if event.get("rawPath") != WEBHOOK_PATH:
+            raise Rejection(404, "not_found", f"POST webhooks to {WEBHOOK_PATH}")
+        if http.get("method") != "POST":
+            raise Rejection(405, "method_not_allowed", "webhooks are POSTed", {"Allow": "POST"})
         headers: Mapping[str, str] = event.get("headers") or {}
         sender_request_id = signature.find_header(headers, SENDER_REQUEST_ID_HEADER)
         if sender_request_id:
@@ -150,11 +167,14 @@ class Ingest:
             outcome = sent
         if outcome.get("duplicate"):
             count("Duplicate")
-            logger.info("duplicate delivery, already accepted")
+            logger.info("duplicate delivery, already accepted", extra={"status": 200, "duration_ms": _since(started)})
             return json_response(200, {"status": "duplicate", "eventId": envelope.id})
-        count("Accepted")
-        count(ACCEPTED_BY_STAGE[key_stage])
-        logger.info("delivery accepted", extra={"message_id": outcome["messageId"]})
+        if key_stage in ACCEPTED_BY_STAGE:
+            count(ACCEPTED_BY_STAGE[key_stage])
+        logger.info(
+            "delivery accepted",
+            extra={"status": 202, "message_id": outcome["messageId"], "duration_ms": _since(started)},
+        )
         return json_response(202, {"status": "accepted", "eventId": envelope.id, "family": family})
 
     def _verify(self, raw: bytes, header_value: str | None) -> str:

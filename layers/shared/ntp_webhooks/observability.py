@@ -1,15 +1,39 @@
 """Powertools Logger and Metrics, configured once per execution environment.
 
 Service name, namespace and level come from the POWERTOOLS_* variables that template.yaml sets.
+Log lines are lean on purpose (log bytes are a cost per webhook, docs/cost.md): no code location, and
+none of the keys the log group already tells (function name, ARN and memory, the service).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
-logger = Logger()
+# No `timestamp`: CloudWatch stamps every line (@timestamp in Logs Insights).
+logger = Logger(location=None, timestamp=None)
 metrics = Metrics()
+_REDUNDANT_KEYS = ["function_name", "function_arn", "function_memory_size", "service"]
+
+
+def inject_context[F: Callable[..., Any]](correlation_id_path: str | None = None) -> Callable[[F], F]:
+    """Powertools' `inject_lambda_context` (request ID, cold start, correlation ID), minus the keys
+    every line of a function's own log group would repeat."""
+
+    def decorate(handler: F) -> F:
+        def without_redundant_keys(event: Any, context: Any) -> Any:
+            logger.remove_keys(_REDUNDANT_KEYS)
+            return handler(event, context)
+
+        wrapped = logger.inject_lambda_context(correlation_id_path=correlation_id_path, clear_state=True)(
+            without_redundant_keys
+        )
+        return wrapped  # type: ignore[return-value]
+
+    return decorate
 
 
 def count(name: str, **dimensions: str) -> None:

@@ -50,6 +50,8 @@ class ConsumerSettings:
     state_table_name: str
     #: Partner handlers' completion records live at least as long as the ingest's dedup records.
     dedup_retention_days: int
+    #: History entries kept per state item (the item stays within one write unit at the default).
+    state_history_length: int = 8
 
 
 def env_name(attribute: str) -> str:

@@ -1,0 +1,48 @@
+"""The cost model: per-webhook units measured on moto (deterministic), budgets asserted, and the
+committed table in docs/cost.md current."""
+
+from __future__ import annotations
+
+import pytest
+
+from devtools import cost
+from devtools.sam_template import SamTemplate
+
+
+@pytest.fixture(scope="module")
+def measured(template: SamTemplate) -> cost.Measurements:
+    return cost.measure(template)
+
+
+def test_write_units_per_webhook_are_the_budget(measured: cost.Measurements) -> None:
+    per = measured.webhooks
+    assert measured.ingest.write_units / per == 2  # claim and completion, each within 1 KB
+    assert measured.consumer.write_units / per == 2  # state item and handler record
+    assert measured.state_item_bytes <= 1024  # a full order's history fits one write unit
+
+
+def test_aws_calls_per_webhook(measured: cost.Measurements) -> None:
+    per = measured.webhooks
+    assert {k: v / per for k, v in measured.ingest.calls.items()} == {
+        ("dynamodb", "PutItem"): 1,
+        ("sqs", "SendMessage"): 1,
+        ("dynamodb", "UpdateItem"): 1,
+    }
+    assert {k: v / per for k, v in measured.consumer.calls.items()} == {
+        ("dynamodb", "GetItem"): 2,
+        ("dynamodb", "UpdateItem"): 2,
+    }
+
+
+def test_one_lean_log_line_per_webhook_in_each_function(measured: cost.Measurements) -> None:
+    per = measured.webhooks
+    assert measured.ingest.log_bytes / per <= 450
+    assert measured.consumer.log_bytes / per <= 450
+
+
+def test_under_the_budget_at_the_default_settings(template: SamTemplate, measured: cost.Measurements) -> None:
+    assert cost.per_million(template, measured) < 4.50
+
+
+def test_the_committed_table_is_current(template: SamTemplate, measured: cost.Measurements) -> None:
+    assert cost.committed_table() == cost.render(template, measured).strip("\n"), "run `make cost ARGS=--write`"
