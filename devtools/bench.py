@@ -343,10 +343,40 @@ def main(argv: list[str] | None = None) -> int:
     print(f"OrderConsumerFunction per batch of 10 new events (median of {args.batches}, warm)")
     print(f"  in-memory DynamoDB fake, no SDK: {consumer['batch_ms']:6.2f} ms per batch")
     print(f"  moto minus SDK call time:        {consumer['batch_minus_sdk_ms']:6.2f} ms per batch")
-    print(
-        f"  DynamoDB calls per processed record: {consumer['ddb_calls_per_record']:.2f}   (budget 3: 1 read + 2 writes)"
-    )
+    print(f"  DynamoDB calls per record: {consumer['ddb_calls_per_record']:.2f}   (budget 4: 2 reads + 2 writes)")
+
+    per_webhook(template)
     return 0
+
+
+#: Per-webhook budgets of what a webhook costs (docs/cost.md); tests/integration/test_cost.py asserts them.
+COST_BUDGETS = {
+    "ingest write units": 2,
+    "consumer write units": 2,
+    "SQS messages sent": 1,
+    "ingest log bytes": 450,
+    "consumer log bytes": 450,
+}
+
+
+def per_webhook(template: SamTemplate) -> None:
+    from devtools import cost
+
+    measured = cost.measure(template)
+    n = measured.webhooks
+    figures = {
+        "ingest write units": measured.ingest.write_units / n,
+        "consumer write units": measured.consumer.write_units / n,
+        "SQS messages sent": measured.messages_sent / n,
+        "ingest log bytes": measured.ingest.log_bytes / n,
+        "consumer log bytes": measured.consumer.log_bytes / n,
+    }
+    print(f"Per webhook, measured on moto over {n} new webhooks (make cost turns these into dollars)")
+    for name, value in figures.items():
+        verdict = "ok" if value <= COST_BUDGETS[name] else "OVER BUDGET"
+        print(f"  {name:<52} {value:8.1f}   (budget {COST_BUDGETS[name]}) {verdict}")
+    total = cost.per_million(template, measured)
+    print(f"  end to end at 1 million a month: ${total:.2f} per million (budget $4.50)")
 
 
 if __name__ == "__main__":

@@ -35,9 +35,12 @@ def test_aws_calls_per_webhook(measured: cost.Measurements) -> None:
 
 
 def test_one_lean_log_line_per_webhook_in_each_function(measured: cost.Measurements) -> None:
+    from devtools.bench import COST_BUDGETS
+
     per = measured.webhooks
-    assert measured.ingest.log_bytes / per <= 450
-    assert measured.consumer.log_bytes / per <= 450
+    assert measured.ingest.log_bytes / per <= COST_BUDGETS["ingest log bytes"]
+    assert measured.consumer.log_bytes / per <= COST_BUDGETS["consumer log bytes"]
+    assert measured.messages_sent / per == COST_BUDGETS["SQS messages sent"]
 
 
 def test_under_the_budget_at_the_default_settings(template: SamTemplate, measured: cost.Measurements) -> None:
