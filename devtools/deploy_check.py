@@ -37,7 +37,7 @@ REGION = "us-east-1"
 HEALTH_TIMEOUT_S = 60
 #: Emulated only on the surface by LocalStack's community CloudFormation: created, not checkable.
 NOT_VERIFIED = {
-    "AWS::ApiGatewayV2::Api / Stage (the HTTP API, its route, throttling and access log)": "a Pro feature, faked",
+    "AWS::ApiGatewayV2::* (FrontDoor=HttpApi: its route, throttling and access log)": "a Pro feature, faked",
     "AWS::SecretsManager::RotationSchedule": "accepted, not scheduled",
     "PointInTimeRecoverySpecification of the tables": "not applied",
     "RetentionInDays of the log groups": "not applied (the template tests check it)",
@@ -187,6 +187,7 @@ class Deployed:
     """A deployed stack: its resources by logical ID, and the template's declarations of them."""
 
     client: Callable[[str], Any]
+    stack: str
     resources: dict[str, dict[str, Any]]
     declared: dict[str, dict[str, Any]]
 
@@ -207,12 +208,40 @@ def verify(client: Callable[[str], Any], stack: str, template: dict[str, Any]) -
     resources = stack_resources(client, stack)
     # Resources whose Condition is false at these parameters are not in the stack.
     declared = {lid: res for lid, res in template["Resources"].items() if lid in resources}
-    deployed = Deployed(client, resources, declared)
+    deployed = Deployed(client, stack, resources, declared)
     incomplete = [lid for lid, r in resources.items() if not r["ResourceStatus"].endswith("_COMPLETE")]
     results = [Result("every resource reached *_COMPLETE", not incomplete, ", ".join(incomplete))]
-    for check in (check_functions, check_queues, check_tables, check_secrets, check_alarms, check_log_groups):
+    checks = (
+        check_front_door,
+        check_functions,
+        check_queues,
+        check_tables,
+        check_secrets,
+        check_alarms,
+        check_log_groups,
+    )
+    for check in checks:
         results += check(deployed)
     return results
+
+
+def check_front_door(deployed: Deployed) -> list[Result]:
+    """The default front door: a public function URL (the HMAC signature is the authentication)."""
+    if "IngestFunctionUrl" not in deployed.resources:
+        return []
+    config = deployed.client("lambda").get_function_url_config(FunctionName=deployed.physical["IngestFunction"])
+    outputs = {
+        o["OutputKey"]: o["OutputValue"]
+        for o in deployed.client("cloudformation").describe_stacks(StackName=deployed.stack)["Stacks"][0]["Outputs"]
+    }
+    return [
+        Result("ingest function URL: AuthType NONE", config["AuthType"] == "NONE"),
+        Result(
+            "WebhookUrl output is the function URL's /webhooks",
+            outputs.get("WebhookUrl") == config["FunctionUrl"] + "webhooks",
+            f"{outputs.get('WebhookUrl')} vs {config['FunctionUrl']}",
+        ),
+    ]
 
 
 def check_functions(deployed: Deployed) -> list[Result]:
