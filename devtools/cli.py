@@ -27,10 +27,10 @@ from devtools import local_state, operations, samconfig
 from devtools.deliveries import DEFAULT_SIGNATURE_HEADER, SAMPLE_DATA, encode, envelope, new_event_id
 from devtools.operations import OperationError
 from ntp_webhooks.envelope import EVENT_NAME_PATTERN, EnvelopeError, parse_envelope
+from ntp_webhooks.routing import FAMILIES
 from ntp_webhooks.signature import sign
 
 SECRET_ENV = "NTP_WEBHOOK_SECRET"  # noqa: S105 - a variable name, not a secret
-FAMILIES = ("quote", "order", "workflow")
 
 
 class UsageError(Exception):

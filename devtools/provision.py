@@ -36,6 +36,16 @@ NOT_EMULATED = {
     "AWS::IAM::Role": "IAM is not enforced locally (the infrastructure tests check the policies)",
     "AWS::SecretsManager::RotationSchedule": "no schedule locally: `ntp rotate --local` runs the four steps",
 }
+#: The table properties template.yaml uses; anything else stops provisioning instead of being ignored.
+_TABLE_PROPERTIES = {
+    "TableName",
+    "BillingMode",
+    "AttributeDefinitions",
+    "KeySchema",
+    "TimeToLiveSpecification",
+    "PointInTimeRecoverySpecification",
+    "SSESpecification",
+}
 #: What `AWS::NoValue` resolves to: the key or list item holding it is dropped.
 NO_VALUE = object()
 
@@ -48,7 +58,6 @@ class UnsupportedResource(TemplateError):
 class Stack:
     """Physical values of a provisioned template: what `Ref` and `Fn::GetAtt` resolve to."""
 
-    region: str
     parameters: dict[str, str]
     refs: dict[str, str] = field(default_factory=dict)
     attributes: dict[tuple[str, str], str] = field(default_factory=dict)
@@ -56,7 +65,8 @@ class Stack:
     conditions: dict[str, Any] = field(default_factory=dict)
 
     def resolve(self, value: Any) -> Any:
-        """Evaluate Ref, Fn::GetAtt, Fn::Sub, Fn::Join, Fn::If and conditions in `value` (recursively)."""
+        """Evaluate the intrinsic functions template.yaml uses (Ref, Fn::GetAtt, Fn::Sub, Fn::If and the
+        conditions' Fn::Equals and Fn::Not) in `value`, recursively. Any other one is an error, not a guess."""
         if isinstance(value, list):
             return [v for v in (self.resolve(v) for v in value) if v is not NO_VALUE]
         if not isinstance(value, Mapping):
@@ -68,16 +78,15 @@ class Stack:
             if key == "Fn::If":
                 condition, if_true, if_false = arg
                 return self.resolve(if_true if self.condition(condition) else if_false)
-            if key in ("Fn::Equals", "Fn::Not", "Fn::And", "Fn::Or", "Condition"):
+            if key in ("Fn::Equals", "Fn::Not", "Condition"):
                 return self._evaluate(key, arg)
             if key == "Fn::GetAtt":
                 logical_id, attribute = arg if isinstance(arg, list) else arg.split(".", 1)
                 return self._get_att(logical_id, attribute)
             if key == "Fn::Sub":
                 return self._sub(arg)
-            if key == "Fn::Join":
-                separator, items = arg
-                return separator.join(str(i) for i in self.resolve(items))
+            if key.startswith("Fn::"):
+                raise TemplateError(f"{key} is not supported by the provisioner: add it to Stack.resolve")
         resolved = {k: self.resolve(v) for k, v in value.items()}
         return {k: v for k, v in resolved.items() if v is not NO_VALUE}
 
@@ -90,10 +99,7 @@ class Stack:
         if function == "Fn::Equals":
             left, right = (self.resolve(a) for a in arg)
             return bool(str(left) == str(right))
-        values = [bool(self.resolve(a)) for a in arg]
-        if function == "Fn::Not":
-            return not values[0]
-        return all(values) if function == "Fn::And" else any(values)
+        return not bool(self.resolve(arg[0]))  # Fn::Not
 
     def _ref(self, name: str) -> str:
         for table in (self.pseudo, self.parameters, self.refs):
@@ -165,7 +171,6 @@ class Provisioner:
         self.name_prefix = name_prefix
         self.secret_values = dict(secret_values or {})
         self.stack = Stack(
-            region=region,
             parameters={**template.parameter_defaults(), **(parameter_overrides or {})},
             pseudo={
                 "AWS::Region": region,
@@ -248,17 +253,15 @@ class Provisioner:
     def _table(self, logical_id: str, props: dict[str, Any]) -> None:
         ddb = self.client("dynamodb")
         name = props.get("TableName") or self._name(logical_id)
+        unsupported = set(props) - _TABLE_PROPERTIES
+        if unsupported or props.get("BillingMode") != "PAY_PER_REQUEST":
+            raise UnsupportedResource(f"{logical_id}: only on-demand tables without {sorted(unsupported)}")
         kwargs: dict[str, Any] = {
             "TableName": name,
             "KeySchema": props["KeySchema"],
             "AttributeDefinitions": props["AttributeDefinitions"],
-            "BillingMode": props.get("BillingMode", "PROVISIONED"),
+            "BillingMode": "PAY_PER_REQUEST",
         }
-        if kwargs["BillingMode"] == "PROVISIONED":
-            kwargs["ProvisionedThroughput"] = props["ProvisionedThroughput"]
-        for key in ("GlobalSecondaryIndexes", "LocalSecondaryIndexes", "StreamSpecification"):
-            if key in props:
-                kwargs[key] = props[key]
         if props.get("SSESpecification", {}).get("SSEEnabled"):
             kwargs["SSESpecification"] = {"Enabled": True}
         description = ddb.create_table(**kwargs)["TableDescription"]
@@ -327,7 +330,9 @@ class Provisioner:
         if "RetentionInDays" in props:
             logs.put_retention_policy(logGroupName=name, retentionInDays=int(props["RetentionInDays"]))
         self.stack.refs[logical_id] = name
-        self.stack.attributes[(logical_id, "Arn")] = f"arn:aws:logs:{self.stack.region}:{ACCOUNT_ID}:log-group:{name}:*"
+        self.stack.attributes[(logical_id, "Arn")] = (
+            f"arn:aws:logs:{self.stack.pseudo['AWS::Region']}:{ACCOUNT_ID}:log-group:{name}:*"
+        )
 
     def _kms_key(self, logical_id: str, props: dict[str, Any]) -> None:
         key = self.client("kms").create_key(

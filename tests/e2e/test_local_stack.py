@@ -16,6 +16,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,21 @@ def local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[DevStack, 
         with socket.socket() as probe:
             assert probe.connect_ex(("127.0.0.1", port)) != 0, f"port {port} still open"
     assert list(state_dir.iterdir()) == []
+
+
+@pytest.fixture
+def fresh(tmp_path: Path) -> Iterator[tuple[DevStack, io.StringIO, Path]]:
+    """A stack of its own, for tests that rotate its key: the module's stack keeps its key."""
+    console, state_dir = io.StringIO(), tmp_path / "stacks"
+    # moto's backends are per process: a fresh stack needs resource names of its own.
+    stack = DevStack(
+        port=0, moto_port=0, console=console, state_dir=state_dir, name_prefix=f"fresh{uuid.uuid4().hex[:8]}"
+    )
+    try:
+        stack.start()
+        yield stack, console, state_dir
+    finally:
+        stack.stop()
 
 
 def post(url: str, body: bytes, secret: str = LOCAL_DEV_SECRET) -> tuple[int, dict[str, Any]]:
@@ -195,15 +211,12 @@ def test_cli_redrive_moves_dead_letters_back(
 
 
 def test_cli_rotate_locally_keeps_deliveries_flowing(
-    local: tuple[DevStack, io.StringIO, Path], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    fresh: tuple[DevStack, io.StringIO, Path], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    stack, _, state_dir = local
+    stack, _, state_dir = fresh
     code, out, _ = ntp(state_dir, monkeypatch, capsys, "rotate", "--local")
     assert code == 0 and json.loads(out)["rotated"] is True
     assert post(stack.webhook_url, encode(envelope("order.created")))[0] == 202  # old key, now AWSPREVIOUS
-    # Earlier tests' bad signatures used this environment's forced key refresh (one per 30 s); the
-    # sender's first delivery with the new key then waits for the next one. Let 30 s pass:
-    stack.functions["IngestFunction"].module._ingest()._keyring._forced_at = None
     code, out, _ = ntp(state_dir, monkeypatch, capsys, "send", "order.created", "--local")  # the new AWSCURRENT
     assert code == 0 and "-> 202" in out, out
 
@@ -320,9 +333,9 @@ def test_an_unknown_event_name_warns_with_a_suggestion_and_is_still_sent(
 
 
 def test_ntp_secret_prints_the_current_key_after_a_rotation(
-    local: tuple[DevStack, io.StringIO, Path], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    fresh: tuple[DevStack, io.StringIO, Path], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    stack, console, state_dir = local
+    stack, console, state_dir = fresh
     code, before, _ = ntp(state_dir, monkeypatch, capsys, "secret", "--local")
     assert code == 0 and before.strip() == stack.current_secret()
     assert ntp(state_dir, monkeypatch, capsys, "rotate", "--local")[0] == 0
@@ -334,22 +347,11 @@ def test_ntp_secret_prints_the_current_key_after_a_rotation(
 README = Path(__file__).resolve().parents[2] / "README.md"
 
 
-@pytest.fixture
-def fresh_stack(tmp_path: Path) -> Iterator[DevStack]:
-    """A stack of its own: no earlier test has rotated its key or used its forced key refresh."""
-    stack = DevStack(port=0, moto_port=0, console=io.StringIO(), state_dir=tmp_path / "stacks", name_prefix="fresh")
-    try:
-        stack.start()
-        yield stack
-    finally:
-        stack.stop()
-
-
 def test_the_readmes_curl_and_openssl_recipe_works_on_a_pretty_printed_file(
-    fresh_stack: DevStack, tmp_path: Path
+    fresh: tuple[DevStack, io.StringIO, Path], tmp_path: Path
 ) -> None:
     """The recipe as written in the README, run by bash against the local stack."""
-    stack = fresh_stack
+    stack, _, _ = fresh
     text = README.read_text()
     recipe = text.split("<!-- curl-recipe -->", 2)[1].split("```bash", 1)[1].split("```", 1)[0]
     body = tmp_path / "body.json"
@@ -374,7 +376,9 @@ def test_two_local_stacks_side_by_side(
     # A file left by a crashed stack: its process is gone. It must be ignored and cleaned up.
     crashed = state_dir / "1.json"
     crashed.write_text(json.dumps({"pid": 2**22 + 12345, "port": 1, "webhook_url": "http://127.0.0.1:1/webhooks"}))
-    second = DevStack(port=0, moto_port=0, console=io.StringIO(), state_dir=state_dir, name_prefix="second")
+    second = DevStack(
+        port=0, moto_port=0, console=io.StringIO(), state_dir=state_dir, name_prefix=f"second{uuid.uuid4().hex[:8]}"
+    )
     try:
         second.start()
         port = int(second.webhook_url.rsplit(":", 1)[1].split("/")[0])

@@ -131,7 +131,7 @@ def test_dedup_table(template: SamTemplate) -> None:
     table = props(template, "DedupTable")
     assert table["BillingMode"] == "PAY_PER_REQUEST"
     assert table["KeySchema"] == [{"AttributeName": dedup.KEY_ATTRIBUTE, "KeyType": "HASH"}]
-    # Pitfall 6: TTL on the attribute the code writes.
+    # Receiver pitfall 6: TTL on the attribute the code writes.
     assert table["TimeToLiveSpecification"] == {"AttributeName": dedup.TTL_ATTRIBUTE, "Enabled": True}
     assert table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
     assert table["SSESpecification"]["SSEEnabled"] is True

@@ -121,11 +121,11 @@ def test_dedup_record_is_keyed_by_event_id_and_expires(ingest_handler: ModuleTyp
     assert invoke(ingest_handler, signed_event(payload))["statusCode"] == 202
     item = dedup_item(stack, ingest_handler, payload["id"])
     assert item is not None
-    # Pitfall 7: the key is a constant namespace plus the event ID, nothing about the deployment.
+    # Receiver pitfall 7: the key is a constant namespace plus the event ID, nothing about the deployment.
     assert item["id"]["S"].startswith(dedup.KEY_PREFIX + "#")
     assert "IngestFunction" not in item["id"]["S"] and "lambda_handler" not in item["id"]["S"]
     assert item["status"]["S"] == "COMPLETED"
-    # Pitfall 6: the TTL attribute is the one the table's TTL names, about DedupRetentionDays ahead.
+    # Receiver pitfall 6: the TTL attribute is the one the table's TTL names, about DedupRetentionDays ahead.
     ttl = boto3.client("dynamodb").describe_time_to_live(TableName=stack.refs["DedupTable"])
     attribute = ttl["TimeToLiveDescription"]["AttributeName"]
     expires = datetime.fromtimestamp(int(item[attribute]["N"]), UTC)
@@ -133,7 +133,7 @@ def test_dedup_record_is_keyed_by_event_id_and_expires(ingest_handler: ModuleTyp
 
 
 def test_dedup_survives_a_redeploy(ingest_handler: ModuleType, stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Pitfall 7: a replaced function (new physical name, new module) still sees the old records."""
+    """Receiver pitfall 7: a replaced function (new physical name, new module) still sees the old records."""
     from tests.conftest import TEMPLATE, load_function_module
 
     payload = envelope("order.created")
@@ -229,7 +229,7 @@ def test_sqs_failure_releases_the_claim_and_the_retry_succeeds(ingest_handler: M
     assert failures == [1]
     assert first["statusCode"] == 503
     assert first["headers"]["Retry-After"] == "10"
-    assert dedup_item(stack, ingest_handler, payload["id"]) is None  # pitfall 5: claim released
+    assert dedup_item(stack, ingest_handler, payload["id"]) is None  # receiver pitfall 5: claim released
     assert invoke(ingest_handler, signed_event(payload))["statusCode"] == 202
     assert len(messages(stack, "OrderEventsQueue")) == 1
 
@@ -334,7 +334,7 @@ def test_tampered_body_is_401(ingest_handler: ModuleType, stack: Stack) -> None:
 
 
 def test_reserialized_body_is_401(ingest_handler: ModuleType, stack: Stack) -> None:
-    """Pitfall 2: the signature covers the bytes sent, not the JSON they parse to."""
+    """Receiver pitfall 2: the signature covers the bytes sent, not the JSON they parse to."""
     raw = json.dumps(envelope("order.created"), indent=2).encode()
     event = signed_event(raw)
     event["body"] = json.dumps(json.loads(raw), separators=(",", ":"))
@@ -411,7 +411,7 @@ def test_invalid_json_or_envelope_is_400_with_a_reason(
 def test_every_accepted_path_went_through_verification(
     ingest_handler: ModuleType, stack: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Pitfall 1: if verification stops being called, or stops deciding, this fails."""
+    """Receiver pitfall 1: if verification stops being called, or stops deciding, this fails."""
     from ntp_webhooks import signature
 
     verified: list[bytes] = []

@@ -221,7 +221,7 @@ def test_a_flood_of_bad_signatures_makes_at_most_two_secrets_manager_calls(
 def test_new_key_is_learned_on_the_first_miss(
     stack: Stack, service: RotationService, ingest_handler: ModuleType
 ) -> None:
-    """Pitfall 9: the sender's switch is noticed at once, not when the 5-minute cache expires."""
+    """Receiver pitfall 9: the sender's switch is noticed at once, not when the 5-minute cache expires."""
     assert deliver(ingest_handler, LOCAL_DEV_SECRET) == 202
     token = service.start()
     service.step("createSecret", token)

@@ -38,6 +38,6 @@ def test_missing_variable_fails_loudly() -> None:
 
 @pytest.mark.parametrize(("days", "hours"), [(3, 72), (1, 1), (7, 145)])
 def test_dedup_retention_must_outlive_the_acceptance_window(days: int, hours: int) -> None:
-    """Pitfall 8: a replay must be too old to accept before its dedup record can expire."""
+    """Receiver pitfall 8: a replay must be too old to accept before its dedup record can expire."""
     with pytest.raises(ValueError, match="DEDUP_RETENTION_DAYS"):
         load_ingest_settings({**ENV, "DEDUP_RETENTION_DAYS": str(days), "EVENT_MAX_AGE_HOURS": str(hours)})

@@ -77,7 +77,7 @@ def test_one_changed_byte_fails() -> None:
 
 
 def test_comparison_is_constant_time(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Pitfall 3: every candidate is compared with hmac.compare_digest, never ==."""
+    """Receiver pitfall 3: every candidate is compared with hmac.compare_digest, never ==."""
     seen: list[tuple[bytes, bytes]] = []
     original = hmac.compare_digest
 

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
     from mypy_boto3_dynamodb import DynamoDBClient
 
-#: Namespace of every dedup key. A constant, not the function or handler name (pitfall 7), so
+#: Namespace of every dedup key. A constant, not the function or handler name (receiver pitfall 7), so
 #: dedup history survives stack updates, second stacks and refactors. Never change it.
 KEY_PREFIX = "nowtoprint-event"
 #: Attribute the table's TimeToLiveSpecification must name (the infrastructure tests check it).

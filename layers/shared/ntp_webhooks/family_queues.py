@@ -9,7 +9,8 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
     from mypy_boto3_sqs.type_defs import MessageAttributeValueTypeDef
 
-#: SQS message attribute names, shared with the consumers.
+#: SQS message attribute names: who sent what, readable by an operator (a DLQ, a redrive) without the
+#: body. The consumers read only the body.
 ATTR_EVENT_TYPE = "eventType"
 ATTR_EVENT_ID = "eventId"
 ATTR_API_REQUEST_ID = "apiRequestId"

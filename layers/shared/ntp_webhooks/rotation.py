@@ -59,7 +59,8 @@ class SnsNoticeRegistrar:
 
     An operator fetches the key (`aws secretsmanager get-secret-value --version-stage AWSPENDING`)
     and gives it to NowToPrint. Once NowToPrint's API for this is known, implement
-    `KeyRegistrar.register` to call it, and select it with the ROTATION_REGISTRAR variable.
+    `KeyRegistrar.register` to call it, and use it instead of this class in
+    functions/rotation/rotation_handler.py.
     """
 
     def __init__(self, client: SNSClient, topic_arn: str) -> None:

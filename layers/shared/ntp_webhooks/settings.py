@@ -90,7 +90,7 @@ _CONSUMER = _validator(
 def load_ingest_settings(environ: Mapping[str, str] | None = None) -> IngestSettings:
     """Raises `pydantic_core.ValidationError` (naming the variable) or `ValueError`."""
     settings = _load(IngestSettings, _INGEST, environ)
-    # Pitfall 8: once a dedup record expires, a captured delivery could be replayed unless it is
+    # Receiver pitfall 8: once a dedup record expires, a captured delivery could be replayed unless it is
     # already too old to be accepted.
     if settings.dedup_retention_days * 24 < settings.event_max_age_hours + MIN_RETENTION_MARGIN_HOURS:
         raise ValueError(
