@@ -7,6 +7,7 @@ Anything else stops provisioning with a clear message naming the unsupported typ
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import secrets
@@ -167,7 +168,7 @@ class Provisioner:
         secret_values: Mapping[str, str] | None = None,
     ) -> None:
         self.template = template
-        self.client = client
+        self.client = functools.cache(client)  # one client per service: creating one costs ~5 ms
         self.name_prefix = name_prefix
         self.secret_values = dict(secret_values or {})
         self.stack = Stack(

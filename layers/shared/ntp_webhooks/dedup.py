@@ -1,5 +1,7 @@
 """Accept-once semantics for event IDs: Powertools idempotency on the DynamoDB dedup table.
 
+The ingest function decorates its one enqueue step with `Dedup.once`, as Powertools' docs show.
+
 Powertools implements the claim protocol this needs: a conditional PutItem claims the ID (status
 INPROGRESS, with a lease as long as the invocation's remaining time), the work runs, then the record
 is marked COMPLETED; if the work raises, the claim is deleted so the sender's retry can succeed.
@@ -10,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.utilities.idempotency import (
@@ -17,6 +20,7 @@ from aws_lambda_powertools.utilities.idempotency import (
     IdempotencyConfig,
     idempotent_function,
 )
+from aws_lambda_powertools.utilities.idempotency.serialization.dataclass import DataclassSerializer
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
@@ -31,13 +35,29 @@ TTL_ATTRIBUTE = "expiration"
 KEY_ATTRIBUTE = "id"
 
 
-def _mark_duplicate(response: Any, idempotent_data: DataRecord) -> Any:
+@dataclass(frozen=True)
+class Enqueued:
+    """What accepting an event produced; stored in its dedup record and returned to duplicates."""
+
+    message_id: str
+    duplicate: bool = False
+
+
+def _as_duplicate(response: Enqueued, idempotent_data: DataRecord) -> Enqueued:
     # Powertools calls this only when it returns a response stored by an earlier delivery.
-    return {**response, "duplicate": True}
+    return replace(response, duplicate=True)
+
+
+def claim_of(event_id: str, content: dict[str, Any]) -> dict[str, str]:
+    """What the dedup record is keyed and validated on: the event ID, and a digest of the parsed
+    envelope, so the same content serialized differently is a duplicate and other content a conflict.
+    A digest, because Powertools deep-copies what it hashes (cheap at 256 KiB this way)."""
+    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return {"id": event_id, "content": hashlib.sha256(canonical.encode()).hexdigest()}
 
 
 class Dedup:
-    """Runs `work` once per event ID; a repeat gets the first run's result with `duplicate: True`."""
+    """Powertools idempotency on the dedup table, configured once per execution environment."""
 
     def __init__(self, client: DynamoDBClient, table_name: str, retention_seconds: int) -> None:
         self.persistence = DynamoDBPersistenceLayer(
@@ -51,32 +71,20 @@ class Dedup:
             payload_validation_jmespath="content",
             raise_on_no_idempotency_key=True,
             expires_after_seconds=retention_seconds,
-            response_hook=_mark_duplicate,
+            response_hook=_as_duplicate,
         )
-        self._run = idempotent_function(
+
+    def once[F: Callable[..., Enqueued]](self, function: F) -> F:
+        """`function(claim=..., ...)` made idempotent on its `claim` (see `claim_of`)."""
+        decorated: F = idempotent_function(
             data_keyword_argument="claim",
             persistence_store=self.persistence,
             config=self.config,
             key_prefix=KEY_PREFIX,
-        )(self._call)
+            output_serializer=DataclassSerializer(Enqueued),
+        )(function)
+        return decorated
 
-    @staticmethod
-    def _call(*, claim: dict[str, Any], work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-        return work()
-
-    def once(
-        self,
-        event_id: str,
-        content: dict[str, Any],
-        work: Callable[[], dict[str, Any]],
-        context: LambdaContext,
-    ) -> dict[str, Any]:
-        """`content` is the parsed envelope: the same ID with other content is a conflict, while the
-        same content serialized differently is a plain duplicate."""
-        # The claim's lease is the invocation's remaining time: a crash leaves a short-lived claim.
+    def lease_for(self, context: LambdaContext) -> None:
+        """A claim's lease is the invocation's remaining time: a crash leaves a short-lived claim."""
         self.config.register_lambda_context(context)
-        # Powertools deep-copies the claim; a digest keeps that cheap for a 256 KiB body.
-        canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-        claim = {"id": event_id, "content": hashlib.sha256(canonical.encode()).hexdigest()}
-        result: dict[str, Any] = self._run(claim=claim, work=work)
-        return result

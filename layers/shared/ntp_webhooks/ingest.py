@@ -6,6 +6,7 @@ import base64
 import binascii
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +19,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ntp_webhooks import signature
+from ntp_webhooks.dedup import Enqueued, claim_of
 from ntp_webhooks.envelope import EnvelopeError, check_age, parse_envelope
 from ntp_webhooks.family_queues import (
     ATTR_API_REQUEST_ID,
@@ -81,6 +83,15 @@ def raw_body(event: Mapping[str, Any], max_bytes: int) -> bytes:
     return raw
 
 
+@dataclass(frozen=True)
+class Delivery:
+    """A verified, valid webhook ready for its family queue."""
+
+    family: str
+    body: str
+    attributes: dict[str, str]
+
+
 class Ingest:
     """Turns one API Gateway v2 event into one response. Never raises."""
 
@@ -96,6 +107,9 @@ class Ingest:
         self._keyring = keyring
         self._dedup = dedup
         self._queues = queues
+        self._enqueue_event = dedup.once(self._enqueue)
+        #: What this invocation enqueued, if anything: tells a failed completion from a failed send.
+        self._sent: Enqueued | None = None
         self._utcnow = utcnow
         self._max_age = timedelta(hours=settings.event_max_age_hours)
         self._retry_after = {"Retry-After": str(settings.retry_after_seconds)}
@@ -147,25 +161,9 @@ class Ingest:
             ATTR_SENDER_REQUEST_ID: (sender_request_id or "")[:_MAX_LOGGED_HEADER],
         }
 
-        sent: dict[str, Any] = {}
-
-        def enqueue() -> dict[str, Any]:
-            received_at = self._utcnow().isoformat()
-            body = raw.decode("utf-8")  # valid: the JSON parser accepted it
-            message_id = self._queues.send(family, body, {**attributes, ATTR_RECEIVED_AT: received_at})
-            sent.update(eventId=envelope.id, family=family, messageId=message_id, receivedAt=received_at)
-            return dict(sent)
-
-        try:
-            outcome = self._enqueue_once(envelope.id, envelope.fields, enqueue, context)
-        except Rejection:
-            if not sent:
-                raise
-            # Enqueued, but marking the claim done failed. Answering 503 would make the sender retry and,
-            # once the lease ends, enqueue it again; 202 is the truth. The claim expires with its lease.
-            logger.warning("event enqueued but its dedup record was not marked complete")
-            outcome = sent
-        if outcome.get("duplicate"):
+        delivery = Delivery(family, raw.decode("utf-8"), attributes)  # UTF-8: the JSON parser accepted it
+        enqueued = self._accept(claim_of(envelope.id, envelope.fields), delivery, context)
+        if enqueued.duplicate:
             count("Duplicate")
             logger.info("duplicate delivery, already accepted", extra={"status": 200, "duration_ms": _since(started)})
             return json_response(200, {"status": "duplicate", "eventId": envelope.id})
@@ -173,9 +171,15 @@ class Ingest:
             count(ACCEPTED_BY_STAGE[key_stage])
         logger.info(
             "delivery accepted",
-            extra={"status": 202, "message_id": outcome["messageId"], "duration_ms": _since(started)},
+            extra={"status": 202, "message_id": enqueued.message_id, "duration_ms": _since(started)},
         )
         return json_response(202, {"status": "accepted", "eventId": envelope.id, "family": family})
+
+    def _enqueue(self, *, claim: dict[str, str], delivery: Delivery) -> Enqueued:
+        """The one step done once per event ID (`Dedup.once`): the body to its family's queue."""
+        attributes = {**delivery.attributes, ATTR_RECEIVED_AT: self._utcnow().isoformat()}
+        self._sent = Enqueued(self._queues.send(delivery.family, delivery.body, attributes))
+        return self._sent
 
     def _verify(self, raw: bytes, header_value: str | None) -> str:
         """The stage of the key that signed `raw`; refreshes keys once (rate-limited) on a miss."""
@@ -193,15 +197,12 @@ class Ingest:
             raise unauthorized()
         return stage
 
-    def _enqueue_once(
-        self,
-        event_id: str,
-        envelope: dict[str, Any],
-        enqueue: Callable[[], dict[str, Any]],
-        context: LambdaContext,
-    ) -> dict[str, Any]:
+    def _accept(self, claim: dict[str, str], delivery: Delivery, context: LambdaContext) -> Enqueued:
+        """Claim the event ID and enqueue, once; Powertools' outcomes become the sender's answers."""
+        self._dedup.lease_for(context)
+        self._sent = None
         try:
-            return self._dedup.once(event_id, envelope, enqueue, context)
+            return self._enqueue_event(claim=claim, delivery=delivery)
         except IdempotencyAlreadyInProgressError:
             raise Rejection(
                 409, "in_flight", "this event is being accepted by another delivery, retry later", self._retry_after
@@ -210,6 +211,11 @@ class Ingest:
             logger.warning("event ID reused with a different body; refusing it")
             raise Rejection(409, "id_conflict", "event ID already accepted with a different body") from None
         except (IdempotencyPersistenceLayerError, IdempotencyInconsistentStateError, BotoCoreError, ClientError) as exc:
+            if self._sent is not None:
+                # Enqueued, but marking the claim done failed. A 503 would make the sender retry and, once
+                # the lease ends, enqueue it again; 202 is the truth. The claim expires with its lease.
+                logger.warning("event enqueued but its dedup record was not marked complete")
+                return self._sent
             if isinstance(exc, ClientError) and exc.response.get("Error", {}).get("Code") == "InvalidMessageContents":
                 raise Rejection(400, "invalid_body", "body has characters SQS cannot carry") from None
             # The claim was released (or, if even that failed, expires with its lease): a retry succeeds.
