@@ -4,8 +4,6 @@ import json
 from typing import Any
 
 import pytest
-from hypothesis import example, given, settings
-from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from devtools.deliveries import SAMPLE_DATA, encode, envelope
@@ -73,7 +71,7 @@ def test_missing_ids_are_allowed() -> None:
     ],
 )
 def test_invalid_bodies_raise(payload: dict[str, Any]) -> None:
-    with pytest.raises(ValidationError):
+    with pytest.raises((EnvelopeError, ValidationError)):
         events.parse_event(json.dumps(payload))
 
 
@@ -114,43 +112,19 @@ def test_a_model_outside_its_family_cannot_be_registered() -> None:
 
 
 def test_non_json_raises() -> None:
-    with pytest.raises(ValidationError):
+    with pytest.raises(EnvelopeError):
         events.parse_event("not json")
 
 
-# Ingest (pydantic-core) and the consumers (pydantic models) must agree on what an envelope is.
-_values = st.one_of(
-    st.none(),
-    st.integers(),
-    st.text(max_size=12),
-    st.sampled_from(["", "evt_1", "x" * 129, "quote.received", "Order.Created", "order", "a.b.c", "workflow.x-y"]),
-    st.sampled_from(["2026-04-16T10:00:00Z", "2026-04-16T10:00:00", "2026-04-16T12:00:00+02:00", "yesterday"]),
-    st.dictionaries(st.text(max_size=5), st.integers(), max_size=2),
-    st.lists(st.integers(), max_size=2),
-)
-
-
-# Each field is valid about half the time, so both verdicts occur often.
-_payloads = st.fixed_dictionaries(
-    {name: st.one_of(st.just(DOCUMENTED[name]), _values) for name in ("id", "event", "timestamp", "data")},
-    optional={"extra": _values},
-)
-
-
-@settings(max_examples=200, deadline=None)
-@given(_payloads)
-@example(DOCUMENTED)  # accepted by both
-@example({**DOCUMENTED, "timestamp": "yesterday"})  # refused by both
-def test_ingest_and_consumer_agree_on_validity(payload: dict[str, Any]) -> None:
-    raw = json.dumps(payload).encode()
-    try:
-        parse_envelope(raw)
-        ingest_accepts = True
-    except EnvelopeError:
-        ingest_accepts = False
-    try:
-        events.NowToPrintEvent.model_validate_json(raw)
-        consumer_accepts = True
-    except ValidationError:
-        consumer_accepts = False
-    assert ingest_accepts == consumer_accepts, payload
+def test_the_consumer_applies_the_ingest_contract_itself() -> None:
+    """One definition of the envelope: a body ingest would refuse is refused here for the same reason."""
+    for body in (
+        json.dumps({**DOCUMENTED, "id": ""}),
+        json.dumps({**DOCUMENTED, "timestamp": "2026-04-16T10:00:00"}),
+        json.dumps(DOCUMENTED).replace('"quote_987654"', "NaN"),
+    ):
+        with pytest.raises(EnvelopeError) as refused:
+            events.parse_event(body)
+        with pytest.raises(EnvelopeError) as at_ingest:
+            parse_envelope(body.encode())
+        assert refused.value.reason == at_ingest.value.reason

@@ -1,9 +1,8 @@
 from __future__ import annotations
 
 import pytest
-from pydantic_core import ValidationError
 
-from ntp_webhooks.settings import load_ingest_settings
+from ntp_webhooks.settings import SettingsError, load_consumer_settings, load_ingest_settings
 
 ENV = {
     "SIGNATURE_HEADER": "X-Webhook-Signature",
@@ -32,8 +31,23 @@ def test_loads_the_template_environment() -> None:
 def test_missing_variable_fails_loudly() -> None:
     env = dict(ENV)
     del env["DEDUP_TABLE_NAME"]
-    with pytest.raises(ValidationError, match="DEDUP_TABLE_NAME"):
+    with pytest.raises(SettingsError, match="DEDUP_TABLE_NAME"):
         load_ingest_settings(env)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"), [("MAX_BODY_BYTES", "big"), ("MAX_BODY_BYTES", "0"), ("EVENT_MAX_AGE_HOURS", "")]
+)
+def test_invalid_numbers_fail_loudly(name: str, value: str) -> None:
+    with pytest.raises(SettingsError, match=name):
+        load_ingest_settings({**ENV, name: value})
+
+
+def test_consumer_settings_refuse_an_unknown_family() -> None:
+    env = {"EVENT_FAMILY": "orders", "STATE_TABLE_NAME": "t", "DEDUP_RETENTION_DAYS": "7"}
+    with pytest.raises(SettingsError, match="EVENT_FAMILY"):
+        load_consumer_settings(env)
+    assert load_consumer_settings({**env, "EVENT_FAMILY": "order"}).state_history_length == 8
 
 
 @pytest.mark.parametrize(("days", "hours"), [(3, 72), (1, 1), (7, 145)])

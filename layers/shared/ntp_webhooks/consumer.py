@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
+from ntp_webhooks.envelope import EnvelopeError
 from ntp_webhooks.events import parse_event
 from ntp_webhooks.handler_runs import PROJECTION_STEP, HandlerRuns
 from ntp_webhooks.observability import count, logger
@@ -53,6 +54,10 @@ class Consumer:
     def _parse(self, record: SQSRecord) -> EventBase:
         try:
             return parse_event(record.body)
+        except EnvelopeError as exc:
+            count("RecordFailed", reason="invalid_event")
+            logger.error("record is not a NowToPrint event", extra={"reason": exc.reason})
+            raise InvalidEventBody(exc.reason) from None
         except ValidationError as exc:
             first = exc.errors(include_url=False, include_input=False, include_context=False)[0]
             where = ".".join(str(part) for part in first["loc"]) or "body"

@@ -4,13 +4,13 @@ This module is the one contract of the pipeline: what ingest answers 202 for, th
 hand to the partner's handlers (docs/architecture.md, "The envelope contract"). Besides the fields'
 rules, the body must be RFC 8259 JSON that every later step can carry: finite numbers only (no
 `NaN`/`Infinity`, no number beyond a double's range) and at most `MAX_DEPTH` levels of nesting.
-Duplicate keys are accepted: every parser in the pipeline (pydantic-core here and in the consumers)
-keeps the last one, so all steps see the same event.
+Duplicate keys are accepted: the parser keeps the last one, and it is the same parser in both
+functions, so all steps see the same event.
 
 Validated with pydantic-core's `SchemaValidator` (pydantic v2's validation engine) rather than a
 `BaseModel`: importing `pydantic.main` costs ~100 ms of the ingest function's cold start, over its
-budget (docs/performance.md). The consumers' typed event models are pydantic `BaseModel`s built on
-the same rules, and a test holds the two to the same verdicts.
+budget (docs/performance.md). The consumers apply this same function first (`events.parse_event`)
+and only then build their typed models, so there is one definition of the rules.
 """
 
 from __future__ import annotations

@@ -20,13 +20,12 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Discriminator,
-    Field,
     PrivateAttr,
     Tag,
     TypeAdapter,
 )
 
-from ntp_webhooks.envelope import EVENT_ID_PATTERN, EVENT_NAME_MAX_LENGTH, EVENT_NAME_PATTERN
+from ntp_webhooks.envelope import parse_envelope
 from ntp_webhooks.routing import ORDER, QUOTE, WORKFLOW, family_of
 
 
@@ -55,9 +54,11 @@ class EventBase(_Open):
     #: The `data` field the projection keys this event's entity on; None: one item per event.
     entity_key: ClassVar[str | None] = None
 
-    id: Annotated[str, Field(pattern=EVENT_ID_PATTERN)]
-    event: Annotated[str, Field(max_length=EVENT_NAME_MAX_LENGTH, pattern=EVENT_NAME_PATTERN)]
-    timestamp: Annotated[AwareDatetime, Field(strict=True)]
+    # The envelope's rules live in one place, `envelope.parse_envelope`, which `parse_event` applies
+    # first: these fields only carry its results.
+    id: str
+    event: str
+    timestamp: AwareDatetime
     data: Any
     _body: str = PrivateAttr(default="")
 
@@ -208,7 +209,10 @@ _ADAPTER = _adapter()
 
 
 def parse_event(body: str | bytes) -> EventBase:
-    """The typed model for a raw webhook body; raises `pydantic.ValidationError`."""
-    event = _ADAPTER.validate_json(body)
-    event._body = body if isinstance(body, str) else body.decode("utf-8")
+    """The typed model for a raw webhook body, by the same rules as ingest: raises
+    `envelope.EnvelopeError` for a body ingest would refuse (or `pydantic.ValidationError`)."""
+    raw = body.encode("utf-8") if isinstance(body, str) else body
+    envelope = parse_envelope(raw)
+    event = _ADAPTER.validate_python({**envelope.fields, "timestamp": envelope.timestamp})
+    event._body = raw.decode("utf-8")
     return event

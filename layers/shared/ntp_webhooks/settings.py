@@ -1,23 +1,17 @@
-"""Function configuration, validated once from the environment that template.yaml sets.
+"""Function configuration, read once from the environment that template.yaml sets.
 
-A missing or inconsistent variable fails the cold start loudly instead of a request later. Validated
-with pydantic-core directly, for the same cold-start reason as `envelope`.
+A missing or invalid variable fails the cold start loudly (naming it) instead of a request later.
+Each field's variable is its name in upper case.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import MISSING, dataclass, fields
-from typing import Any
-
-from pydantic_core import SchemaValidator
+from dataclasses import dataclass
 
 #: Replay guard: the dedup record must outlive the oldest acceptable event by this margin.
 MIN_RETENTION_MARGIN_HOURS = 24
-
-_TEXT = {"type": "str", "min_length": 1}
-_POSITIVE = {"type": "int", "gt": 0}
 
 
 @dataclass(frozen=True)
@@ -54,46 +48,53 @@ class ConsumerSettings:
     state_history_length: int = 8
 
 
+class SettingsError(ValueError):
+    """A variable is missing or invalid; the message names it."""
+
+
 def env_name(attribute: str) -> str:
     return attribute.upper()
 
 
-def _validator(settings: type[Any], schemas: dict[str, dict[str, Any]]) -> SchemaValidator:
-    return SchemaValidator(
-        {
-            "type": "typed-dict",
-            "extra_behavior": "ignore",
-            "fields": {
-                env_name(f.name): {
-                    "type": "typed-dict-field",
-                    "required": f.default is MISSING,
-                    "schema": schemas.get(f.name, _TEXT if f.type == "str" else _POSITIVE),
-                }
-                for f in fields(settings)
-            },
-        }
-    )
+def _text(env: Mapping[str, str], name: str) -> str:
+    value = env.get(env_name(name), "")
+    if not value:
+        raise SettingsError(f"{env_name(name)} is not set")
+    return value
 
 
-def _load[T](settings: type[T], validator: SchemaValidator, environ: Mapping[str, str] | None) -> T:
-    values = validator.validate_python(dict(os.environ if environ is None else environ))
-    names = {f.name: env_name(f.name) for f in fields(settings)}  # type: ignore[arg-type]
-    return settings(**{name: values[env] for name, env in names.items() if env in values})
-
-
-_INGEST = _validator(IngestSettings, {"previous_key_grace_hours": {"type": "int", "ge": 0}})
-_CONSUMER = _validator(
-    ConsumerSettings, {"event_family": {"type": "literal", "expected": ["quote", "order", "workflow"]}}
-)
+def _int(env: Mapping[str, str], name: str, default: int | None = None, minimum: int = 1) -> int:
+    raw = env.get(env_name(name))
+    if raw is None and default is not None:
+        return default
+    try:
+        value = int(raw or "")
+    except ValueError:
+        raise SettingsError(f"{env_name(name)} must be an integer, not {raw!r}") from None
+    if value < minimum:
+        raise SettingsError(f"{env_name(name)} must be at least {minimum}")
+    return value
 
 
 def load_ingest_settings(environ: Mapping[str, str] | None = None) -> IngestSettings:
-    """Raises `pydantic_core.ValidationError` (naming the variable) or `ValueError`."""
-    settings = _load(IngestSettings, _INGEST, environ)
-    # Receiver pitfall 8: once a dedup record expires, a captured delivery could be replayed unless it is
-    # already too old to be accepted.
+    env = os.environ if environ is None else environ
+    settings = IngestSettings(
+        signature_header=_text(env, "signature_header"),
+        max_body_bytes=_int(env, "max_body_bytes"),
+        event_max_age_hours=_int(env, "event_max_age_hours"),
+        dedup_retention_days=_int(env, "dedup_retention_days"),
+        dedup_table_name=_text(env, "dedup_table_name"),
+        signing_secret_arn=_text(env, "signing_secret_arn"),
+        quote_queue_url=_text(env, "quote_queue_url"),
+        order_queue_url=_text(env, "order_queue_url"),
+        workflow_queue_url=_text(env, "workflow_queue_url"),
+        previous_key_grace_hours=_int(env, "previous_key_grace_hours", default=72, minimum=0),
+        retry_after_seconds=_int(env, "retry_after_seconds", default=10),
+    )
+    # Receiver pitfall 8: once a dedup record expires, a captured delivery could be replayed unless it
+    # is already too old to be accepted.
     if settings.dedup_retention_days * 24 < settings.event_max_age_hours + MIN_RETENTION_MARGIN_HOURS:
-        raise ValueError(
+        raise SettingsError(
             "DEDUP_RETENTION_DAYS must exceed EVENT_MAX_AGE_HOURS by at least "
             f"{MIN_RETENTION_MARGIN_HOURS} hours, or old deliveries could be replayed"
         )
@@ -101,4 +102,13 @@ def load_ingest_settings(environ: Mapping[str, str] | None = None) -> IngestSett
 
 
 def load_consumer_settings(environ: Mapping[str, str] | None = None) -> ConsumerSettings:
-    return _load(ConsumerSettings, _CONSUMER, environ)
+    env = os.environ if environ is None else environ
+    family = _text(env, "event_family")
+    if family not in ("quote", "order", "workflow"):
+        raise SettingsError(f"EVENT_FAMILY must be quote, order or workflow, not {family!r}")
+    return ConsumerSettings(
+        event_family=family,
+        state_table_name=_text(env, "state_table_name"),
+        dedup_retention_days=_int(env, "dedup_retention_days"),
+        state_history_length=_int(env, "state_history_length", default=8),
+    )
