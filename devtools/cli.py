@@ -23,8 +23,9 @@ from typing import Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
-from devtools import local_state, operations, samconfig
+from devtools import operations, samconfig
 from devtools.deliveries import DEFAULT_SIGNATURE_HEADER, SAMPLE_DATA, encode, envelope, new_event_id
+from devtools.local_stack import state as local_state
 from devtools.operations import OperationError
 from ntp_webhooks.envelope import EVENT_NAME_PATTERN, EnvelopeError, parse_envelope
 from ntp_webhooks.routing import FAMILIES

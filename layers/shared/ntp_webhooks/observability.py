@@ -7,6 +7,7 @@ none of the keys the log group already tells (function name, ARN and memory, the
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -15,6 +16,8 @@ from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 # No `timestamp`: CloudWatch stamps every line (@timestamp in Logs Insights).
 logger = Logger(location=None, timestamp=None)
+# The normal path emits no metric on purpose (SQS counts accepted deliveries): not worth a warning.
+warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
 metrics = Metrics()
 _REDUNDANT_KEYS = ["function_name", "function_arn", "function_memory_size", "service"]
 

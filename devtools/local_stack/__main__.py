@@ -1,0 +1,73 @@
+"""`python -m devtools.local_stack` (`make run`): start the local stack, print where everything is,
+stop on Ctrl-C or SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import signal
+import threading
+from pathlib import Path
+
+from devtools.deliveries import LOCAL_DEV_SECRET
+from devtools.local_stack.stack import DevStack
+from devtools.sam_template import REPO_ROOT, SamTemplate
+
+LOG_FILE = REPO_ROOT / ".aws-sam" / "local-stack.log"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or ""), formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (loopback by default)")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "3000")), help="HTTP API port")
+    parser.add_argument("--moto-port", type=int, default=int(os.environ.get("MOTO_PORT", "4566")))
+    parser.add_argument("--retry-delay", type=int, default=2, help="seconds before a failed record is retried")
+    parser.add_argument(
+        "--reload", action="store_true", help="re-import the functions when their code changes; AWS state stays"
+    )
+    parser.add_argument("--template", type=Path, default=None, help="another SAM template (default: template.yaml)")
+    args = parser.parse_args(argv)
+
+    LOG_FILE.parent.mkdir(parents=True, exist_ok=True)
+    with open(LOG_FILE, "a") as log:
+        stack = DevStack(
+            host=args.host,
+            port=args.port,
+            moto_port=args.moto_port,
+            retry_delay=args.retry_delay,
+            log=log,
+            reload=args.reload,
+            template=SamTemplate(args.template) if args.template else None,
+        )
+        try:
+            stack.start()
+        except OSError as exc:
+            stack.stop()
+            hint = "another one running? try: make run ARGS='--port 3001 --moto-port 4567'"
+            print(f"local stack: cannot start: {exc} ({hint})")
+            return 2
+        stack.say(f"NowToPrint webhook receiver, local stack ({Path(stack.template.path).name})")
+        stack.say(f"  webhook URL     {stack.webhook_url}")
+        stack.say(f"  signing secret  {LOCAL_DEV_SECRET}")
+        stack.say(f"  AWS endpoint    {stack.endpoint_url}   (moto; any credentials)")
+        stack.say(f"  function logs   {LOG_FILE.relative_to(REPO_ROOT)}")
+        if args.reload:
+            stack.say("  code reload     on: edits to functions/ and layers/shared/ take effect, state is kept")
+        for resource, why in stack.skipped.items():
+            stack.say(f"  not emulated    {resource}: {why}")
+        stack.say("Send an event from another terminal:")
+        stack.say("  .venv/bin/ntp send order.created --local      (or: make send TARGET=--local EVENT=quote.received)")
+        stack.say("Ctrl-C stops everything.")
+        stopped = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+        with contextlib.suppress(KeyboardInterrupt):
+            stopped.wait()
+        stack.say("\nstopping...")
+        stack.stop()
+        print("stopped: moto server, HTTP API and pollers are down")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,271 @@
+"""`DevStack`: moto's server with the template's resources, the functions, the front door, the
+pollers, and the state file the `ntp` CLI reads. Everything here wires the other modules together."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import os
+import socket
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TextIO
+
+import boto3
+from moto.server import ThreadedMotoServer
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from devtools.deliveries import LOCAL_DEV_SECRET
+from devtools.event_source import QueuePoller
+from devtools.local_stack import state
+from devtools.local_stack.admin import Admin
+from devtools.local_stack.functions import LocalFunction, code_roots, import_functions, mtimes, purge_code
+from devtools.local_stack.http_api import HttpApi
+from devtools.local_stack.pollers import batch_errors, consumer_invoker
+from devtools.moto_fidelity import make_dynamodb_writes_atomic
+from devtools.provision import Provisioner, Stack
+from devtools.sam_template import SamTemplate
+
+REGION = "us-east-1"
+
+
+def _ensure_free(host: str, port: int) -> None:
+    """Raise OSError if `port` is taken (0 means any free port)."""
+    if port == 0:
+        return
+    with socket.socket() as probe:
+        probe.bind((host, port))
+
+
+class DevStack:
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 3000,
+        moto_port: int = 4566,
+        retry_delay: int = 2,
+        wait_seconds: int = 2,
+        console: TextIO | None = None,
+        log: TextIO | None = None,
+        template: SamTemplate | None = None,
+        state_dir: Path | None = None,
+        reload: bool = False,
+        name_prefix: str = "local",
+    ) -> None:
+        self.template = template or SamTemplate()
+        self._state_dir = state_dir
+        self.state_file: Path | None = None
+        self._reload = reload
+        # Resource names; two stacks in one process (tests) share moto's backends, so they differ.
+        self._name_prefix = name_prefix
+        self._saved_environ: dict[str, str] = {}
+        self._host, self._port, self._moto_port = host, port, moto_port
+        self._retry_delay, self._wait = retry_delay, wait_seconds
+        self._console = console or sys.stdout
+        self._log = log
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+        # One invocation at a time: each Lambda environment is single-threaded, and Powertools'
+        # Logger and Metrics here are shared by every function of this one process.
+        self._invocation_lock = threading.Lock()
+        self.functions: dict[str, LocalFunction] = {}
+        self.stack: Stack | None = None
+        self.skipped: dict[str, str] = {}
+        self._moto: ThreadedMotoServer | None = None
+        self._http: BaseWSGIServer | None = None
+        self._admin: Admin | None = None
+        self.endpoint_url = ""
+        self.webhook_url = ""
+
+    # --- lifecycle --------------------------------------------------------------------------------
+
+    def start(self) -> DevStack:
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one readable line per delivery instead
+        # Checked first: ThreadedMotoServer would wait forever on a busy port, werkzeug would exit.
+        _ensure_free(self._host, self._port)
+        _ensure_free(self._host, self._moto_port)
+        self._start_emulator()
+        self.functions = import_functions(self.template, self._stack(), self._log)
+        secret_id = self._stack().refs["WebhookSigningSecret"]
+        self._admin = Admin(
+            self.client("secretsmanager"),
+            secret_id,
+            lambda event: self._invoke("RotationFunction", event),
+            self.functions["IngestFunction"].module._ingest.cache_clear,
+            REGION,
+        )
+        front_door = HttpApi(lambda event: self._invoke("IngestFunction", event), self._admin_action, self.say)
+        self._http = make_server(self._host, self._port, front_door, threaded=True)
+        from ntp_webhooks.ingest import WEBHOOK_PATH
+
+        self.webhook_url = f"http://{self._host}:{self._http.server_port}{WEBHOOK_PATH}"
+        self._spawn("http", self._http.serve_forever)
+        self._start_pollers()
+        if self._reload:
+            self._spawn("reload", self._watch)
+        self.state_file = state.write(self._http.server_port, self._state(), self._state_dir)
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._http is not None:
+            self._http.shutdown()
+            self._http.server_close()
+        for thread in self._threads:
+            thread.join(timeout=self._wait + 10)
+        if self._moto is not None:
+            self._moto.stop()
+        if self._saved_environ:
+            os.environ.clear()
+            os.environ.update(self._saved_environ)
+        if self.state_file is not None:
+            self.state_file.unlink(missing_ok=True)
+
+    def __enter__(self) -> DevStack:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+    def client(self, service: str) -> Any:
+        return boto3.client(service, endpoint_url=self.endpoint_url, region_name=REGION)  # type: ignore[call-overload]
+
+    def say(self, line: str) -> None:
+        with self._lock:
+            print(line, file=self._console, flush=True)
+
+    def reload(self) -> None:
+        """New execution environments with the code as it is now; the emulated AWS state stays."""
+        with self._invocation_lock:
+            saved = purge_code()
+            try:
+                self.functions = import_functions(self.template, self._stack(), self._log)
+            except BaseException:
+                sys.modules.update(saved)  # keep serving the previous code
+                raise
+
+    def current_secret(self) -> str:
+        assert self._admin is not None
+        return self._admin.current_secret()
+
+    def outputs(self) -> dict[str, str]:
+        stack, outputs = self._stack(), {}
+        for key, output in self.template.doc.get("Outputs", {}).items():
+            with contextlib.suppress(Exception):  # outputs of in-process resources have no local value
+                outputs[key] = str(stack.resolve(output["Value"]))
+        outputs["WebhookUrl"] = self.webhook_url
+        return outputs
+
+    # --- the pieces -------------------------------------------------------------------------------
+
+    def _stack(self) -> Stack:
+        assert self.stack is not None, "start() first"
+        return self.stack
+
+    def _start_emulator(self) -> None:
+        self._moto = ThreadedMotoServer(ip_address=self._host, port=self._moto_port, verbose=False)
+        self._moto.start()
+        moto_host, moto_port = self._moto.get_host_and_port()
+        self.endpoint_url = f"http://{moto_host}:{moto_port}"
+        make_dynamodb_writes_atomic()
+        self._saved_environ = dict(os.environ)  # restored by stop(): this process may go on
+        os.environ.update(
+            AWS_ENDPOINT_URL=self.endpoint_url,
+            AWS_DEFAULT_REGION=REGION,
+            AWS_ACCESS_KEY_ID="local",
+            AWS_SECRET_ACCESS_KEY="local",  # noqa: S106 - moto accepts any credentials
+        )
+        os.environ.pop("AWS_PROFILE", None)
+        provisioner = Provisioner(
+            self.template,
+            self.client,
+            region=REGION,
+            name_prefix=self._name_prefix,
+            secret_values={"WebhookSigningSecret": LOCAL_DEV_SECRET},
+        )
+        self.stack = provisioner.provision()
+        self.skipped = provisioner.skipped()
+        # Variables every function shares (Globals) stay set, as in each function's own environment.
+        variables = self.template.doc["Globals"]["Function"]["Environment"]["Variables"]
+        os.environ.update({k: str(self.stack.resolve(v)) for k, v in variables.items()})
+
+    def _start_pollers(self) -> None:
+        for logical_id, spec in self.template.functions().items():
+            for event in spec.events.values():
+                if event["Type"] != "SQS":
+                    continue
+                queue_id = event["Properties"]["Queue"]["Fn::GetAtt"][0]
+                poller = QueuePoller(
+                    self.client("sqs"),
+                    self._stack().refs[queue_id],
+                    consumer_invoker(logical_id, self._invoke_batch, self.say),
+                    batch_size=int(event["Properties"].get("BatchSize", 10)),
+                    wait_seconds=self._wait,
+                    retry_delay=self._retry_delay,
+                    function_name=logical_id,
+                    timeout_seconds=self.functions[logical_id].timeout,
+                )
+                self._spawn(logical_id, functools.partial(self._poll, poller))
+
+    def _invoke(self, logical_id: str, event: dict[str, Any]) -> Any:
+        with self._invocation_lock:
+            return self.functions[logical_id].invoke(event)
+
+    def _invoke_batch(self, logical_id: str, event: dict[str, Any]) -> tuple[Any, dict[str, str]]:
+        with self._invocation_lock:
+            function = self.functions[logical_id]
+            return function.invoke(event), batch_errors(function.module)
+
+    def _admin_action(self, action: str) -> tuple[int, dict[str, Any]]:
+        assert self._admin is not None
+        status, result = self._admin(action)
+        if status == 200:
+            self.say(f"admin: {action} -> {result}")
+            self.say(f"  signing secret  {self.current_secret()}   (new; `ntp secret --local` prints it)")
+        return status, result
+
+    def _poll(self, poller: QueuePoller) -> None:
+        while not self._stop.is_set():
+            try:
+                poller.poll_once()
+            except Exception as exc:  # a poller must survive a bad batch, as Lambda's does
+                if not self._stop.is_set():
+                    self.say(f"poller error: {type(exc).__name__}: {exc}")
+                    self._stop.wait(1)
+
+    def _watch(self) -> None:
+        roots = code_roots(self.template)
+        seen = mtimes(roots)
+        while not self._stop.wait(1):
+            now = mtimes(roots)
+            if now == seen:
+                continue
+            changed = sorted({path for path in now.keys() | seen.keys() if now.get(path) != seen.get(path)})
+            seen = now
+            names = ", ".join(Path(path).name for path in changed[:3])
+            try:
+                self.reload()
+            except Exception as exc:  # a syntax error mid-edit must not stop the stack
+                self.say(f"reload failed ({names}): {type(exc).__name__}: {exc}; still running the previous code")
+            else:
+                self.say(f"reloaded the functions ({names} changed); emulated AWS state kept")
+
+    def _spawn(self, name: str, target: Callable[[], None]) -> None:
+        thread = threading.Thread(target=target, name=f"local-stack-{name}", daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def _state(self) -> dict[str, Any]:
+        assert self._http is not None
+        return {
+            "endpoint_url": self.endpoint_url,
+            "region": REGION,
+            "webhook_url": self.webhook_url,
+            "admin_url": f"http://{self._host}:{self._http.server_port}/_local",
+            "outputs": self.outputs(),
+        }
