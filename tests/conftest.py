@@ -89,6 +89,44 @@ def aws_calls(aws: None) -> Iterator[AwsCalls]:
     events.unregister("before-call.*.*", recorder.record)
 
 
+@dataclass
+class Faults:
+    """Faults for the AWS calls of clients created after this fixture (the functions create theirs on
+    their first invocation): `fail("sqs.SendMessage", error)` makes the next such call raise."""
+
+    actions: dict[str, list[Callable[[], None]]] = field(default_factory=dict)
+
+    def on_call(self, event_name: str, **_: Any) -> None:
+        _prefix, service, operation = event_name.split(".")
+        queued = self.actions.get(f"{service}.{operation}")
+        if queued:
+            queued.pop(0)()
+
+    def fail(self, call: str, error: Exception) -> list[int]:
+        """Raise `error` on the next `call` (service-id.Operation); the list counts the failures."""
+        failures: list[int] = []
+
+        def raise_error() -> None:
+            failures.append(1)
+            raise error
+
+        self.actions.setdefault(call, []).append(raise_error)
+        return failures
+
+    def before(self, call: str, action: Callable[[], None]) -> None:
+        """Run `action` before the next `call` (to slow it down, say)."""
+        self.actions.setdefault(call, []).append(action)
+
+
+@pytest.fixture
+def faults(aws: None) -> Iterator[Faults]:
+    injector = Faults()
+    events = boto3.DEFAULT_SESSION.events if boto3.DEFAULT_SESSION else boto3._get_default_session().events
+    events.register("before-call.*.*", injector.on_call)
+    yield injector
+    events.unregister("before-call.*.*", injector.on_call)
+
+
 @pytest.fixture
 def stack(aws: None, template: SamTemplate) -> Stack:
     return Provisioner(template, boto3.client, secret_values={"WebhookSigningSecret": LOCAL_DEV_SECRET}).provision()
@@ -100,7 +138,9 @@ def ingest_env(stack: Stack, template: SamTemplate, monkeypatch: pytest.MonkeyPa
 
 
 @pytest.fixture
-def ingest_handler(ingest_env: dict[str, str], aws_calls: AwsCalls, template: SamTemplate) -> ModuleType:
+def ingest_handler(
+    ingest_env: dict[str, str], aws_calls: AwsCalls, faults: Faults, template: SamTemplate
+) -> ModuleType:
     """IngestFunction's module, imported as Lambda would with the template's environment."""
     return load_function_module(template, "IngestFunction")
 
@@ -130,9 +170,9 @@ def json_logs() -> Iterator[JsonLogs]:
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
     handler.setFormatter(logger.registered_formatter)
-    logger._logger.addHandler(handler)
+    logging.getLogger(logger.name).addHandler(handler)
     yield JsonLogs(stream)
-    logger._logger.removeHandler(handler)
+    logging.getLogger(logger.name).removeHandler(handler)
 
 
 def function_env(

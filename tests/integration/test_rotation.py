@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from types import ModuleType
 from typing import Any
 
@@ -15,8 +16,9 @@ from devtools.deliveries import LOCAL_DEV_SECRET, envelope, signed_event
 from devtools.lambda_events import LambdaContext
 from devtools.provision import Stack
 from devtools.rotation_service import RotationService
-from ntp_webhooks.keyring import CURRENT, PENDING, PREVIOUS
-from ntp_webhooks.rotation import STEPS, RotationError, is_well_formed
+from ntp_webhooks import signature
+from ntp_webhooks.keyring import CURRENT, PENDING, PREVIOUS, Keyring
+from ntp_webhooks.rotation import STEPS, RotationError, Rotator, is_well_formed
 from tests.conftest import TEMPLATE, AwsCalls, JsonLogs, function_env, load_function_module
 
 
@@ -134,29 +136,49 @@ def test_no_correct_delivery_is_rejected_around_a_rotation(
     assert len(statuses) == 12
 
 
-def test_previous_key_is_refused_after_the_grace_period(
-    stack: Stack, service: RotationService, ingest_handler: ModuleType
-) -> None:
-    assert deliver(ingest_handler, LOCAL_DEV_SECRET) == 202
+@dataclass
+class Clock:
+    """Wall clock and cache clock that move together, injected through Keyring's constructor."""
+
+    now: datetime
+    ticks: float = 0.0
+
+    def utcnow(self) -> datetime:
+        return self.now
+
+    def monotonic(self) -> float:
+        return self.ticks
+
+    def advance(self, delta: timedelta) -> None:
+        self.now += delta
+        self.ticks += delta.total_seconds()
+
+
+def verifies(keyring: Keyring, secret: str) -> str | None:
+    """The stage of the key that verifies a body signed with `secret`, as the ingest function checks."""
+    body = b'{"id":"evt_clock"}'
+    digest = signature.parse_header(signature.sign(body, secret.encode()))
+    assert digest is not None
+    return signature.verify(body, digest, keyring.accepted_keys())
+
+
+def test_previous_key_is_refused_after_the_grace_period(stack: Stack, service: RotationService) -> None:
     token = service.rotate()
-    new_key = value(stack, VersionId=token)
-    keyring = ingest_handler._ingest()._keyring
-    created = boto3.client("secretsmanager").get_secret_value(
-        SecretId=stack.refs["WebhookSigningSecret"], VersionStage=CURRENT
-    )["CreatedDate"]
-    grace = timedelta(hours=int(ingest_handler.SETTINGS.previous_key_grace_hours))
-
-    started = keyring._monotonic()
-
-    def travel(to: datetime) -> None:  # wall clock and cache clock move together
-        keyring._utcnow = lambda: to
-        keyring._monotonic = lambda: started + (to - created).total_seconds()
-
-    travel(created + grace - timedelta(minutes=1))
-    assert deliver(ingest_handler, LOCAL_DEV_SECRET) == 202
-    travel(created + grace)
-    assert deliver(ingest_handler, LOCAL_DEV_SECRET) == 401
-    assert deliver(ingest_handler, new_key) == 202
+    secrets = boto3.client("secretsmanager")
+    created = secrets.get_secret_value(SecretId=stack.refs["WebhookSigningSecret"], VersionStage=CURRENT)["CreatedDate"]
+    grace = timedelta(hours=int(TEMPLATE.parameter_defaults()["PreviousKeyGraceHours"]))
+    clock = Clock(created + grace - timedelta(minutes=1))
+    keyring = Keyring(
+        secrets,
+        stack.refs["WebhookSigningSecret"],
+        previous_grace=grace,
+        monotonic=clock.monotonic,
+        utcnow=clock.utcnow,
+    )
+    assert verifies(keyring, LOCAL_DEV_SECRET) == PREVIOUS
+    clock.advance(timedelta(minutes=1))
+    assert verifies(keyring, LOCAL_DEV_SECRET) is None
+    assert verifies(keyring, value(stack, VersionId=token)) == CURRENT
 
 
 def test_stage_that_verified_is_logged_and_counted(
@@ -172,25 +194,21 @@ def test_stage_that_verified_is_logged_and_counted(
 # --- failed rotations leave the old key working ---------------------------------------------------
 
 
+class UnreachableRegistrar:
+    def register(self, secret_arn: str, version_id: str, key: str) -> None:
+        raise ConnectionError("notice topic unreachable")
+
+
 @pytest.mark.parametrize("failing_step", ["setSecret", "testSecret"])
-def test_failed_rotation_keeps_the_old_key(
-    stack: Stack,
-    rotation_handler: ModuleType,
-    ingest_handler: ModuleType,
-    monkeypatch: pytest.MonkeyPatch,
-    failing_step: str,
-) -> None:
-    rotator = rotation_handler._rotator()
+def test_failed_rotation_keeps_the_old_key(stack: Stack, ingest_handler: ModuleType, failing_step: str) -> None:
+    secrets = boto3.client("secretsmanager")
     if failing_step == "setSecret":
-
-        def registrar_down(*_: Any) -> None:
-            raise ConnectionError("notice topic unreachable")
-
-        monkeypatch.setattr(rotator._registrar, "register", registrar_down)
-    else:
-        monkeypatch.setattr(rotator, "_new_key", lambda: " short ")  # not a usable key
+        rotator = Rotator(secrets, UnreachableRegistrar())
+    else:  # a key that testSecret must refuse
+        rotator = Rotator(secrets, _SilentRegistrar(), new_key=lambda: " short ")
     service = RotationService(
-        stack.refs["WebhookSigningSecret"], lambda event: rotation_handler.lambda_handler(event, LambdaContext())
+        stack.refs["WebhookSigningSecret"],
+        lambda event: rotator.handle(event["Step"], event["SecretId"], event["ClientRequestToken"]),
     )
     current_before = next(vid for vid, s in stages(stack).items() if CURRENT in s)
     token = service.start()
@@ -202,6 +220,11 @@ def test_failed_rotation_keeps_the_old_key(
     assert CURRENT in stages(stack)[current_before]
     assert value(stack, VersionStage=CURRENT) == LOCAL_DEV_SECRET
     assert deliver(ingest_handler, LOCAL_DEV_SECRET) == 202
+
+
+class _SilentRegistrar:
+    def register(self, secret_arn: str, version_id: str, key: str) -> None:
+        pass
 
 
 # --- abuse ----------------------------------------------------------------------------------------
@@ -228,14 +251,21 @@ def test_new_key_is_learned_on_the_first_miss(
     assert deliver(ingest_handler, value(stack, VersionId=token)) == 202
 
 
-def test_keys_are_cached_for_at_most_five_minutes(ingest_handler: ModuleType, aws_calls: AwsCalls) -> None:
-    assert deliver(ingest_handler, LOCAL_DEV_SECRET) == 202
-    keyring = ingest_handler._ingest()._keyring
-    assert keyring._max_age <= 300
+def test_keys_are_cached_for_at_most_five_minutes(stack: Stack, aws_calls: AwsCalls) -> None:
+    clock = Clock(datetime.now(UTC))
+    keyring = Keyring(
+        boto3.client("secretsmanager"),
+        stack.refs["WebhookSigningSecret"],
+        monotonic=clock.monotonic,
+        utcnow=clock.utcnow,
+    )
+    assert verifies(keyring, LOCAL_DEV_SECRET) == CURRENT
     aws_calls.reset()
-    loaded_at = keyring._loaded_at
-    keyring._loaded_at = loaded_at - 300
-    assert deliver(ingest_handler, LOCAL_DEV_SECRET) == 202
+    clock.advance(timedelta(seconds=299))
+    assert verifies(keyring, LOCAL_DEV_SECRET) == CURRENT
+    assert aws_calls.count("secrets-manager") == 0
+    clock.advance(timedelta(seconds=1))
+    assert verifies(keyring, LOCAL_DEV_SECRET) == CURRENT
     assert aws_calls.count("secrets-manager") == 1  # DescribeSecret: values are cached per version
 
 
