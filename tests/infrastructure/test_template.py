@@ -389,3 +389,14 @@ def test_the_dashboard_body_is_json_with_every_widget_the_runbook_names(stack: S
     metrics = json.dumps(body)
     for reason in ("invalid_signature", "invalid_envelope", "handler_failed"):
         assert reason in metrics
+
+
+def test_the_largest_accepted_body_fits_the_state_item() -> None:
+    """The state item stores the newest body as sent: MaxBodyBytes must leave room, within DynamoDB's
+    400 KB item limit, for the history and the other attributes (about 1 KB), even if
+    the history were full of the longest names and IDs."""
+    template = SamTemplate()
+    largest = template.doc["Parameters"]["MaxBodyBytes"]["MaxValue"]
+    history = template.doc["Parameters"]["StateHistoryLength"]["MaxValue"]
+    entry = 20 + 128 + 128  # seq, event name, event ID at their longest
+    assert largest + history * entry + 1024 <= 400 * 1024
