@@ -405,7 +405,7 @@ def fixed_monthly(template: SamTemplate, prices: dict[str, Any], a: dict[str, An
             "template",
         ),
         (
-            f"Custom metrics (about {custom_metrics} in use)",
+            f"Custom metrics (at most {custom_metrics}; billed only in months they are emitted)",
             custom_metrics * prices["cloudwatch_custom_metric_month"],
             "template",
         ),
