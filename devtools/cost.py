@@ -14,6 +14,7 @@ tests/integration/test_cost.py fails when it is stale.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import json
 import logging
@@ -23,6 +24,7 @@ import re
 import sys
 import threading
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -31,7 +33,7 @@ import boto3
 
 from devtools.deliveries import encode, envelope, signed_event
 from devtools.dynamodb_size import item_size, read_units, write_units
-from devtools.pipeline import FAKE_AWS, Pipeline, environment, global_environment
+from devtools.pipeline import FAKE_AWS, Pipeline, environment, global_environment, hooked
 from devtools.sam_template import REPO_ROOT, SamTemplate
 
 PRICES = REPO_ROOT / "devtools" / "prices.json"
@@ -66,15 +68,10 @@ class Meter:
         self._params: dict[str, Any] = {}
         self._probe: Any = boto3.client("dynamodb")
 
-    def install(self) -> None:
-        events = (boto3.DEFAULT_SESSION or boto3._get_default_session()).events
-        events.register("provide-client-params.*.*", self._before_call)
-        events.register("after-call.*.*", self._after_call)
-
-    def uninstall(self) -> None:
-        events = (boto3.DEFAULT_SESSION or boto3._get_default_session()).events
-        events.unregister("provide-client-params.*.*", self._before_call)
-        events.unregister("after-call.*.*", self._after_call)
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[None]:
+        with hooked("provide-client-params.*.*", self._before_call), hooked("after-call.*.*", self._after_call):
+            yield
 
     def _size(self, params: dict[str, Any]) -> int:
         key = params.get("Key") or {name: params["Item"][name] for name in ("pk", "id") if name in params["Item"]}
@@ -133,15 +130,14 @@ def measure(template: SamTemplate) -> Measurements:
     saved = subscriptions.snapshot()
     with environment(FAKE_AWS), mock_aws():
         meter = Meter()
-        meter.install()
-        try:
-            subscriptions.restore({})
-            subscriptions.on("order", name="partner-noop")(lambda event: None)
-            pipeline = Pipeline(template)
-            result = _run(pipeline, meter)
-        finally:
-            meter.uninstall()
-            subscriptions.restore(saved)
+        with meter.installed():
+            try:
+                subscriptions.restore({})
+                subscriptions.on("order", name="partner-noop")(lambda event: None)
+                pipeline = Pipeline(template)
+                result = _run(pipeline, meter)
+            finally:
+                subscriptions.restore(saved)
     return result
 
 

@@ -13,9 +13,11 @@ page; tests/integration/test_fault_table.py fails when it is stale.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,7 +25,7 @@ import boto3
 from botocore.exceptions import ClientError, ReadTimeoutError
 
 from devtools.deliveries import encode, envelope, signed_event
-from devtools.pipeline import FAKE_AWS, Pipeline, environment, global_environment
+from devtools.pipeline import FAKE_AWS, Pipeline, environment, global_environment, hooked
 from devtools.sam_template import REPO_ROOT, SamTemplate
 from ntp_webhooks.events import EventBase
 from ntp_webhooks.handler_runs import KEY_PREFIX
@@ -64,19 +66,11 @@ class Injector:
     current: CallPoint | None = None
     tables: dict[str, str] = field(default_factory=dict)
 
-    def install(self) -> None:
-        events = self._events()
-        events.register("provide-client-params.*.*", self._before)
-        events.register("after-call.*.*", self._after)
-
-    def uninstall(self) -> None:
-        events = self._events()
-        events.unregister("provide-client-params.*.*", self._before)
-        events.unregister("after-call.*.*", self._after)
-
-    @staticmethod
-    def _events() -> Any:
-        return (boto3.DEFAULT_SESSION or boto3._get_default_session()).events
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[None]:
+        """Hooks on the clients the functions create meanwhile (before the call, and after it)."""
+        with hooked("provide-client-params.*.*", self._before), hooked("after-call.*.*", self._after):
+            yield
 
     def enter(self, phase: str) -> None:
         self.phase = phase
@@ -137,10 +131,9 @@ class Outcome:
 
 
 class FaultRun:
-    def __init__(self, template: SamTemplate | None = None) -> None:
+    def __init__(self, injector: Injector, template: SamTemplate | None = None) -> None:
         self.template = template or SamTemplate()
-        self.injector = Injector()
-        self.injector.install()
+        self.injector = injector  # installed before the functions create their clients
         self.pipeline = Pipeline(self.template)
         stack = self.pipeline.stack
         self.injector.tables = {stack.refs["DedupTable"]: "DedupTable", stack.refs["StateTable"]: "StateTable"}
@@ -217,8 +210,9 @@ def generate(template: SamTemplate | None = None) -> list[tuple[CallPoint, str, 
     from moto import mock_aws
 
     saved = subscriptions.snapshot()
-    with environment(FAKE_AWS), mock_aws():
-        run = FaultRun(template)
+    injector = Injector()
+    with environment(FAKE_AWS), mock_aws(), injector.installed():
+        run = FaultRun(injector, template)
         try:
             baseline = run.scenario(None, "")
             # Every AWS call of the two functions for one new webhook, on cold starts, in order.
@@ -228,7 +222,6 @@ def generate(template: SamTemplate | None = None) -> list[tuple[CallPoint, str, 
                 for kind in KINDS:
                     rows.append((point, kind, run.scenario(point, kind)))
         finally:
-            run.injector.uninstall()
             subscriptions.restore(saved)
     return rows
 

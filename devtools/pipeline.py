@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from types import ModuleType
 from typing import Any
 
@@ -40,6 +40,18 @@ def environment(variables: dict[str, str]) -> Iterator[None]:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+
+
+@contextlib.contextmanager
+def hooked(event: str, handler: Callable[..., None]) -> Iterator[None]:
+    """`handler` on botocore `event` (e.g. "before-call.*.*") for the clients created meanwhile through
+    boto3's default session, as the functions create theirs on their first invocation."""
+    events = boto3.DEFAULT_SESSION.events if boto3.DEFAULT_SESSION else boto3._get_default_session().events
+    events.register(event, handler)
+    try:
+        yield
+    finally:
+        events.unregister(event, handler)
 
 
 #: moto's fake account: nothing can reach a real one while these are set.

@@ -19,7 +19,7 @@ from moto import mock_aws
 from devtools.deliveries import LOCAL_DEV_SECRET
 from devtools.lambda_events import LambdaContext
 from devtools.moto_fidelity import make_dynamodb_writes_atomic
-from devtools.pipeline import Pipeline, global_environment
+from devtools.pipeline import Pipeline, global_environment, hooked
 from devtools.provision import Provisioner, Stack
 from devtools.sam_template import SamTemplate
 from devtools.sam_template import load_function_module as load_module
@@ -83,10 +83,8 @@ def aws() -> Iterator[None]:
 def aws_calls(aws: None) -> Iterator[AwsCalls]:
     """Counts calls of clients created after this fixture (handlers create theirs lazily)."""
     recorder = AwsCalls()
-    events = boto3.DEFAULT_SESSION.events if boto3.DEFAULT_SESSION else boto3._get_default_session().events
-    events.register("before-call.*.*", recorder.record)
-    yield recorder
-    events.unregister("before-call.*.*", recorder.record)
+    with hooked("before-call.*.*", recorder.record):
+        yield recorder
 
 
 @dataclass
@@ -121,10 +119,8 @@ class Faults:
 @pytest.fixture
 def faults(aws: None) -> Iterator[Faults]:
     injector = Faults()
-    events = boto3.DEFAULT_SESSION.events if boto3.DEFAULT_SESSION else boto3._get_default_session().events
-    events.register("before-call.*.*", injector.on_call)
-    yield injector
-    events.unregister("before-call.*.*", injector.on_call)
+    with hooked("before-call.*.*", injector.on_call):
+        yield injector
 
 
 @pytest.fixture
