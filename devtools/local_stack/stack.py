@@ -96,7 +96,7 @@ class DevStack:
             self.client("secretsmanager"),
             secret_id,
             lambda event: self._invoke("RotationFunction", event),
-            self.functions["IngestFunction"].module._ingest.cache_clear,
+            self._recycle_ingest,
             REGION,
         )
         front_door = HttpApi(lambda event: self._invoke("IngestFunction", event), self._admin_action, self.say)
@@ -220,6 +220,10 @@ class DevStack:
         with self._invocation_lock:
             function = self.functions[logical_id]
             return function.invoke(event), batch_errors(function.module)
+
+    def _recycle_ingest(self) -> None:
+        """A fresh ingest environment: no cached keys. Looked up at each call: a reload replaces it."""
+        self.functions["IngestFunction"].module._ingest.cache_clear()
 
     def _admin_action(self, action: str) -> tuple[int, dict[str, Any]]:
         assert self._admin is not None

@@ -189,10 +189,8 @@ def rank_of(event_name: str) -> int:
     return known.rank if known else 0
 
 
-def _tag(value: Any) -> str:
-    name = value.get("event") if isinstance(value, dict) else getattr(value, "event", None)
-    if not isinstance(name, str):
-        return WORKFLOW  # the generic model then reports the missing or invalid `event`
+def _tag(value: dict[str, Any]) -> str:
+    name: str = value["event"]  # valid: `parse_envelope` checked it first
     return name if name in REGISTRY else family_of(name)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -109,7 +110,8 @@ class Ingest:
         self._queues = queues
         self._enqueue_event = dedup.once(self._enqueue)
         #: What this invocation enqueued, if anything: tells a failed completion from a failed send.
-        self._sent: Enqueued | None = None
+        #: Per thread: Lambda runs one invocation at a time, tests and the local stack may not.
+        self._sent = threading.local()
         self._utcnow = utcnow
         self._max_age = timedelta(hours=settings.event_max_age_hours)
         self._retry_after = {"Retry-After": str(settings.retry_after_seconds)}
@@ -178,8 +180,9 @@ class Ingest:
     def _enqueue(self, *, claim: dict[str, str], delivery: Delivery) -> Enqueued:
         """The one step done once per event ID (`Dedup.once`): the body to its family's queue."""
         attributes = {**delivery.attributes, ATTR_RECEIVED_AT: self._utcnow().isoformat()}
-        self._sent = Enqueued(self._queues.send(delivery.family, delivery.body, attributes))
-        return self._sent
+        enqueued = Enqueued(self._queues.send(delivery.family, delivery.body, attributes))
+        self._sent.value = enqueued
+        return enqueued
 
     def _verify(self, raw: bytes, header_value: str | None) -> str:
         """The stage of the key that signed `raw`; refreshes keys once (rate-limited) on a miss."""
@@ -200,7 +203,7 @@ class Ingest:
     def _accept(self, claim: dict[str, str], delivery: Delivery, context: LambdaContext) -> Enqueued:
         """Claim the event ID and enqueue, once; Powertools' outcomes become the sender's answers."""
         self._dedup.lease_for(context)
-        self._sent = None
+        self._sent.value = None
         try:
             return self._enqueue_event(claim=claim, delivery=delivery)
         except IdempotencyAlreadyInProgressError:
@@ -211,11 +214,12 @@ class Ingest:
             logger.warning("event ID reused with a different body; refusing it")
             raise Rejection(409, "id_conflict", "event ID already accepted with a different body") from None
         except (IdempotencyPersistenceLayerError, IdempotencyInconsistentStateError, BotoCoreError, ClientError) as exc:
-            if self._sent is not None:
+            sent: Enqueued | None = self._sent.value
+            if sent is not None:
                 # Enqueued, but marking the claim done failed. A 503 would make the sender retry and, once
                 # the lease ends, enqueue it again; 202 is the truth. The claim expires with its lease.
                 logger.warning("event enqueued but its dedup record was not marked complete")
-                return self._sent
+                return sent
             if isinstance(exc, ClientError) and exc.response.get("Error", {}).get("Code") == "InvalidMessageContents":
                 raise Rejection(400, "invalid_body", "body has characters SQS cannot carry") from None
             # The claim was released (or, if even that failed, expires with its lease): a retry succeeds.
