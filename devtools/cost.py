@@ -32,9 +32,9 @@ from typing import Any
 import boto3
 
 from devtools.deliveries import encode, envelope, signed_event
-from devtools.dynamodb_size import item_size, read_units, write_units
 from devtools.pipeline import FAKE_AWS, Pipeline, environment, global_environment, hooked
 from devtools.sam_template import REPO_ROOT, SamTemplate
+from ntp_webhooks.item_size import item_size, read_units, write_units
 
 PRICES = REPO_ROOT / "devtools" / "prices.json"
 ASSUMPTIONS = REPO_ROOT / "devtools" / "cost_assumptions.json"

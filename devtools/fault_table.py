@@ -101,7 +101,10 @@ class Injector:
             }.get(operation, "dedup")
         key = params.get("Key", {}).get("pk", {}).get("S", "")
         if key.startswith(KEY_PREFIX):
-            return "read handler completions" if operation == "GetItem" else "record handler completions"
+            update = params.get("UpdateExpression", "")
+            if update.startswith("SET claimToken"):
+                return "claim the event for its handlers"
+            return "release the claim" if update.startswith("REMOVE") else "record handler completions"
         return "read the state item" if operation == "GetItem" else "write the state item"
 
     def _before(self, params: dict[str, Any], event_name: str, **_: Any) -> None:
@@ -155,14 +158,17 @@ class FaultRun:
         for _ in range(SENDER_ATTEMPTS):
             injector.enter("ingest")
             try:
-                status = self.pipeline.deliver(signed_event(raw), timeout_seconds=LEASE_SECONDS)["statusCode"]
+                response = self.pipeline.deliver(signed_event(raw), timeout_seconds=LEASE_SECONDS)
             finally:
                 injector.enter("")
+            status = response["statusCode"]
             statuses.append(status)
             if 200 <= status < 300:
                 break
-            if status == 409:
-                time.sleep(LEASE_SECONDS)  # the sender retries later; the claim's lease has run out
+            if "Retry-After" in response.get("headers", {}):
+                # The sender waits before retrying (scaled down): a claim's lease has run out, and a
+                # failed key load may be tried again.
+                time.sleep(LEASE_SECONDS)
 
         message_ids: set[str] = set()
         consumer = self.pipeline.consumers["order"]
@@ -209,7 +215,12 @@ class FaultRun:
 def generate(template: SamTemplate | None = None) -> list[tuple[CallPoint, str, Outcome]]:
     from moto import mock_aws
 
+    from ntp_webhooks.aws_clients import deadline
+
     saved = subscriptions.snapshot()
+    saved_budget = deadline.attempt_seconds, deadline.reserve_seconds
+    # Faults here are instant and the lease is 1 s: scale the per-attempt budget down with it.
+    deadline.attempt_seconds, deadline.reserve_seconds = 0.1, 0.1
     injector = Injector()
     with environment(FAKE_AWS), mock_aws(), injector.installed():
         run = FaultRun(injector, template)
@@ -223,6 +234,7 @@ def generate(template: SamTemplate | None = None) -> list[tuple[CallPoint, str, 
                     rows.append((point, kind, run.scenario(point, kind)))
         finally:
             subscriptions.restore(saved)
+            deadline.attempt_seconds, deadline.reserve_seconds = saved_budget
     return rows
 
 
@@ -235,7 +247,7 @@ def render(rows: list[tuple[CallPoint, str, Outcome]]) -> str:
         "partner handler. Each fault is injected once at the named call: **fails** (refused before it took",
         "effect), **lost response** (took effect, then the response was lost), **times out** (nothing",
         f"happened, the SDK gave up). The sender retries every non-2xx answer (up to {SENDER_ATTEMPTS} attempts,",
-        "after the lease on a 409); SQS redelivers a failed record.",
+        "after Retry-After on a 409 or 503, scaled down to the 1 s lease); SQS redelivers a failed record.",
         "",
         "| AWS call | fault | sender sees | messages enqueued | handler runs | final state |",
         "| --- | --- | --- | --- | --- | --- |",
@@ -247,12 +259,13 @@ def render(rows: list[tuple[CallPoint, str, Outcome]]) -> str:
         )
     lines += [
         "",
-        "Reading it: every row ends stored, with the handler recorded and the queues empty. A handler",
-        "runs twice only where its completion could not be recorded (the write failed or timed out):",
-        'that is the edge of "once" (README, "What once means"). Two messages are enqueued where a',
-        "SendMessage took effect but its answer was lost (the claim is released, the sender's retry",
-        "enqueues again); the same happens if the claim could not be marked completed and the sender",
-        "retries anyway after its lease. The second copy finds the event's steps recorded and runs nothing.",
+        "Reading it: every row ends stored, with the handler recorded, run once, and the queues empty.",
+        "The consumer claims the event before its handlers and retries the completion write with",
+        "back-off while the invocation has time, so a failed or timed-out completion no longer runs the",
+        "handler again. Two messages are enqueued where a SendMessage took effect but its answer was lost",
+        "(the claim is released, the sender's retry enqueues again): the second copy finds the event's",
+        'steps recorded and runs nothing. The remaining edge of "once" is a crash between a handler\'s',
+        'side effect and its completion record (README, "What once means").',
         "",
     ]
     return "\n".join(lines)

@@ -19,6 +19,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from ntp_webhooks.aws_clients import deadline
 from ntp_webhooks.consumer import Consumer, build_consumer
 from ntp_webhooks.observability import inject_context, logger, metrics
 from ntp_webhooks.settings import load_consumer_settings
@@ -38,6 +39,7 @@ def _consumer() -> Consumer:
 @inject_context()
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     logger.append_keys(family=SETTINGS.event_family)
+    deadline.start(context)  # AWS calls not started when they could not finish in time; claims' lease
     return process_partial_response(
         event=event, record_handler=_consumer().handle, processor=processor, context=context
     )

@@ -13,6 +13,7 @@ import pytest
 from devtools.provision import Stack
 from devtools.sam_template import SamTemplate
 from ntp_webhooks import dedup
+from ntp_webhooks.observability import LIBRARY_LOG_LEVEL_VARIABLE
 from ntp_webhooks.settings import MIN_RETENTION_MARGIN_HOURS, IngestSettings, env_name
 
 QUEUES = ("QuoteEventsQueue", "OrderEventsQueue", "WorkflowEventsQueue")
@@ -97,9 +98,11 @@ def test_ingest_environment_provides_every_setting(template: SamTemplate) -> Non
     env = template.function("IngestFunction").environment
     required = {env_name(f.name) for f in fields(IngestSettings) if f.default is MISSING}
     assert required <= env.keys()
-    known = {env_name(f.name) for f in fields(IngestSettings)} | {
-        name for name in env if name.startswith("POWERTOOLS_")
-    }
+    known = (
+        {env_name(f.name) for f in fields(IngestSettings)}
+        | {name for name in env if name.startswith("POWERTOOLS_")}
+        | {LIBRARY_LOG_LEVEL_VARIABLE}
+    )
     assert env.keys() <= known, "template sets a variable the code does not read"
 
 

@@ -69,7 +69,7 @@ def completion(stack: Stack, event_id: str) -> dict[str, Any]:
     return item
 
 
-def test_a_new_event_runs_each_handler_once_with_two_reads_and_two_writes(
+def test_a_new_event_runs_each_handler_once_with_one_read_and_three_writes(
     handlers: Handlers, poller: QueuePoller, stack: Stack, aws_calls: AwsCalls
 ) -> None:
     body = encode(envelope("order.created", data={"orderId": "ord_budget"}))
@@ -79,21 +79,27 @@ def test_a_new_event_runs_each_handler_once_with_two_reads_and_two_writes(
     assert handlers.runs == {"erp": 1, "crm": 1, "mail": 1}
     assert all(event == parse_event(body) for event in handlers.received)
     dynamodb = Counter(op for service, op in aws_calls.calls if service == "dynamodb")
-    # The budget: read and write the state item and the completion record, however many handlers.
-    assert dynamodb == {"GetItem": 2, "UpdateItem": 2}
+    # The budget, however many handlers: claim the event (the write returns what is done), read and
+    # write the state item, record what succeeded and release the claim.
+    assert dynamodb == {"GetItem": 1, "UpdateItem": 3}
 
 
-def test_completion_outlives_the_dedup_retention(
+def test_completion_outlives_every_message_that_can_be_redriven(
     handlers: Handlers, poller: QueuePoller, stack: Stack, template: Any
 ) -> None:
+    """Finding 6: a redrive on day 8 of a 14-day DLQ must not run handlers that succeeded."""
     payload = envelope("order.created", data={"orderId": "ord_ttl"})
     send(stack, encode(payload))
     before = time.time()
     poller.poll_once()
     item = completion(stack, payload["id"])
     assert set(item["done"]["SS"]) == {PROJECTION_STEP, "erp", "crm", "mail"}
-    retention_days = int(template.parameter_defaults()["DedupRetentionDays"])
-    assert int(item[TTL_ATTRIBUTE]["N"]) >= int(before) + retention_days * 86400
+    assert "claimToken" not in item and "claimUntil" not in item  # released
+    longest = max(
+        int(template.resources[q]["Properties"].get("MessageRetentionPeriod", 345600))
+        for q in ("OrderEventsQueue", "OrderEventsDeadLetterQueue")
+    )
+    assert int(item[TTL_ATTRIBUTE]["N"]) >= int(before) + longest
 
 
 def test_a_redelivery_runs_nothing_again(
@@ -108,7 +114,8 @@ def test_a_redelivery_runs_nothing_again(
     # The same record again, as SQS redelivers a message whose deletion was lost.
     assert handler.lambda_handler(batch, LambdaContext()) == {"batchItemFailures": []}
     assert handlers.runs == {"erp": 1, "crm": 1, "mail": 1}
-    assert [op for service, op in aws_calls.calls if service == "dynamodb"] == ["GetItem"]  # nothing to do
+    # Nothing to do: the claim says so, and the finish releases it.
+    assert [op for service, op in aws_calls.calls if service == "dynamodb"] == ["UpdateItem", "UpdateItem"]
 
 
 def test_a_second_copy_of_the_message_runs_nothing_again(handlers: Handlers, poller: QueuePoller, stack: Stack) -> None:
@@ -171,25 +178,99 @@ def test_a_handler_keeps_its_identity_across_a_cold_start(
     assert handlers.runs == {"erp": 1, "crm": 1, "mail": 1}
 
 
-def test_a_failing_completion_write_fails_the_record_so_the_handlers_run_again(
-    handlers: Handlers, poller: QueuePoller, stack: Stack, json_logs: JsonLogs
-) -> None:
-    """The documented edge of 'once': a crash between a handler's success and its record."""
+def _refuse_completions(times: int) -> tuple[Callable[..., None], list[int]]:
+    """A provide-client-params hook that refuses the next `times` completion writes (finish)."""
     from botocore.exceptions import ClientError
 
-    failing = {"armed": True}
+    refused: list[int] = []
 
-    def refuse_completion(params: dict[str, Any], **_: Any) -> None:
-        if failing["armed"] and params["Key"]["pk"]["S"].startswith(KEY_PREFIX):
-            failing["armed"] = False
-            raise ClientError({"Error": {"Code": "InternalServerError", "Message": "injected"}}, "UpdateItem")
+    def refuse(params: dict[str, Any], **_: Any) -> None:
+        is_finish = "REMOVE claimToken" in params.get("UpdateExpression", "")
+        if is_finish and params["Key"]["pk"]["S"].startswith(KEY_PREFIX) and len(refused) < times:
+            refused.append(1)
+            raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "injected"}}, "UpdateItem")
 
-    boto3.DEFAULT_SESSION.events.register("provide-client-params.dynamodb.UpdateItem", refuse_completion)  # type: ignore[union-attr]
+    return refuse, refused
+
+
+def test_a_failing_completion_write_is_retried_within_the_invocation(
+    handlers: Handlers, poller: QueuePoller, stack: Stack, json_logs: JsonLogs
+) -> None:
+    """Finding 12: both SDK attempts of the completion write fail, after the handlers succeeded. The
+    consumer retries it with back-off while the invocation has time, so nothing runs twice."""
+    refuse, refused = _refuse_completions(3)
+    boto3.DEFAULT_SESSION.events.register("provide-client-params.dynamodb.UpdateItem", refuse)  # type: ignore[union-attr]
     try:
-        send(stack, encode(envelope("order.created", data={"orderId": "ord_crash"})))
-        assert poller.poll_once().failed == 1
+        payload = envelope("order.created", data={"orderId": "ord_crash"})
+        send(stack, encode(payload))
         assert poller.poll_once().failed == 0
+        assert poller.poll_once().received == 0
     finally:
-        boto3.DEFAULT_SESSION.events.unregister("provide-client-params.dynamodb.UpdateItem", refuse_completion)  # type: ignore[union-attr]
-    assert handlers.runs == {"erp": 2, "crm": 2, "mail": 2}
-    assert any(r["level"] == "ERROR" and "retried" in r["message"] for r in json_logs.records())
+        boto3.DEFAULT_SESSION.events.unregister("provide-client-params.dynamodb.UpdateItem", refuse)  # type: ignore[union-attr]
+    assert len(refused) == 3
+    assert handlers.runs == {"erp": 1, "crm": 1, "mail": 1}
+    assert set(completion(stack, payload["id"])["done"]["SS"]) == {PROJECTION_STEP, "erp", "crm", "mail"}
+    assert not [r for r in json_logs.records() if r["level"] == "ERROR"]
+
+
+def test_a_completion_write_that_never_succeeds_is_logged_truthfully(
+    handlers: Handlers, consumer_handlers: LoadConsumer, stack: Stack, json_logs: JsonLogs
+) -> None:
+    """When the invocation runs out of time for it: the ERROR line names the handlers that ran and
+    says when they would run again; the record is not failed for it (its work is done)."""
+    from tests.integration.test_consumer_handler import sqs_batch
+
+    handler = consumer_handlers("order")
+    refuse, refused = _refuse_completions(1000)
+    payload = envelope("order.created", data={"orderId": "ord_never"})
+    batch = sqs_batch(stack, QUEUE, [encode(payload).decode()])
+    boto3.DEFAULT_SESSION.events.register("provide-client-params.dynamodb.UpdateItem", refuse)  # type: ignore[union-attr]
+    try:
+        # 4.5 s: time for the handlers and two back-offs, not for the sixth attempt.
+        assert handler.lambda_handler(batch, LambdaContext(timeout_seconds=4.5)) == {"batchItemFailures": []}
+    finally:
+        boto3.DEFAULT_SESSION.events.unregister("provide-client-params.dynamodb.UpdateItem", refuse)  # type: ignore[union-attr]
+    assert handlers.runs == {"erp": 1, "crm": 1, "mail": 1}
+    assert 1 < len(refused) < 6
+    (error,) = [r for r in json_logs.records() if r["level"] == "ERROR"]
+    assert error["handlers_ran"] == ["crm", "erp", "mail"] or sorted(error["handlers_ran"]) == ["crm", "erp", "mail"]
+    assert error["error_code"] == "ThrottlingException" and error["event_id"] == payload["id"]
+    assert "run again if a copy of this message is delivered again" in error["message"]
+
+
+def test_two_environments_processing_one_record_at_once_run_each_handler_once(
+    handlers: Handlers, consumer_handlers: LoadConsumer, stack: Stack
+) -> None:
+    """Finding 7: a 1 s handler, and a second copy 0.4 s later in another execution environment.
+    The copy that loses the claim fails its record; redelivered after the first finished, it runs
+    nothing."""
+    import threading
+
+    from tests.integration.test_consumer_handler import sqs_batch
+
+    first_env, second_env = consumer_handlers("order"), consumer_handlers("order")
+    assert first_env is not second_env
+    body = encode(envelope("order.confirmed", data={"orderId": "ord_concurrent"})).decode()
+    in_handler = threading.Event()
+
+    @on("order.confirmed", name="slow")
+    def slow(_event: EventBase) -> None:
+        in_handler.set()
+        time.sleep(1.0)
+
+    first_batch, second_batch = sqs_batch(stack, QUEUE, [body]), sqs_batch(stack, QUEUE, [body])
+    results: dict[str, Any] = {}
+    worker = threading.Thread(
+        target=lambda: results.setdefault("first", first_env.lambda_handler(first_batch, LambdaContext()))
+    )
+    worker.start()
+    assert in_handler.wait(5)
+    time.sleep(0.4)
+    second = second_env.lambda_handler(second_batch, LambdaContext())
+    worker.join()
+    assert results["first"] == {"batchItemFailures": []}
+    assert second == {"batchItemFailures": [{"itemIdentifier": second_batch["Records"][0]["messageId"]}]}
+    assert handlers.runs == {"erp": 1, "crm": 1, "mail": 1}
+    # SQS redelivers the losing copy after its visibility timeout: the claim is released by then.
+    assert second_env.lambda_handler(second_batch, LambdaContext()) == {"batchItemFailures": []}
+    assert handlers.runs == {"erp": 1, "crm": 1, "mail": 1}

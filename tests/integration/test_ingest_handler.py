@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from types import ModuleType
@@ -291,6 +292,8 @@ def test_secrets_manager_unreachable_is_503(ingest_handler: ModuleType, stack: S
     response = invoke(ingest_handler, signed_event(payload))
     assert response["statusCode"] == 503
     assert body_of(response)["error"] == "unavailable"
+    assert response["headers"]["Retry-After"]
+    time.sleep(1.05)  # a failed load is retried at most once a second (the sender waits Retry-After)
     assert invoke(ingest_handler, signed_event(payload))["statusCode"] == 202
 
 

@@ -212,7 +212,7 @@ def test_one_read_and_one_write_of_one_unit_per_event_even_with_a_full_history(
 ) -> None:
     """The cost budget: whatever the order's history, an update is one read and one write, and the
     item stays within one write unit (1 KB) for a typical order."""
-    from devtools.dynamodb_size import item_size
+    from ntp_webhooks.item_size import item_size
 
     projection, client, table = state
     calls: list[str] = []
@@ -240,3 +240,32 @@ def test_template_table_key_matches_the_code(template: SamTemplate) -> None:
 
     props = template.resources["StateTable"]["Properties"]
     assert props["KeySchema"] == [{"AttributeName": KEY_ATTRIBUTE, "KeyType": "HASH"}]
+
+
+def test_a_field_some_events_omit_holds_the_newest_carriers_value_in_any_order(
+    state: tuple[Projection, Any, str],
+) -> None:
+    """Finding 8: rfq_1 (t0), rfq_2 (t10), then two updates without an rfqId. Every one of the 24
+    arrival orders ends with rfq_2, as in-order delivery does."""
+    projection, *_ = state
+    outcomes = set()
+    for order in itertools.permutations(range(4)):
+        quote_id = f"quote_{uuid.uuid4().hex[:8]}"
+        datas = [{"rfqId": "rfq_1"}, {"rfqId": "rfq_2"}, {}, {}]
+        events = [
+            parse_event(
+                encode(
+                    envelope(
+                        "quote.updated",
+                        timestamp=T0 + timedelta(seconds=10 * i),
+                        data={"quoteId": quote_id, **data},
+                    )
+                )
+            )
+            for i, data in enumerate(datas)
+        ]
+        for index in order:
+            projection.apply(events[index])
+        item = final(state, "quote", quote_id)
+        outcomes.add((item["rfqId"], item["lastEventId"] == events[3].id))
+    assert outcomes == {("rfq_2", True)}

@@ -64,6 +64,13 @@ def test_offset_timestamps_are_accepted() -> None:
         (body(timestamp="2026-04-16T10:00:00"), "timestamp"),
         (body(timestamp="yesterday"), "timestamp"),
         (body(timestamp=1776333600), "timestamp"),
+        # Finding 10: outside the documented rule, each refused.
+        (body(timestamp="1796100952"), "timestamp: an ISO 8601 date-time"),
+        (body(timestamp="1796100952470"), "timestamp: an ISO 8601 date-time"),
+        (body(timestamp="2026-04-16t10:00:00Z"), "timestamp: an ISO 8601 date-time"),
+        (body(timestamp="2026-04-16T10:00:00z"), "timestamp: an ISO 8601 date-time"),
+        (body(timestamp="2026-04-16 10:00:00Z"), "timestamp: an ISO 8601 date-time"),
+        (body(timestamp="2026-04-16T10:00Z"), "timestamp: an ISO 8601 date-time"),
         (body(data=["a"]), "data"),
         (body(data=None), "data"),
     ],

@@ -129,18 +129,52 @@ def test_pending_label_without_a_value_is_skipped(sm: Any, clock: Clock) -> None
     assert secrets_by_stage(make(sm, clock)) == {CURRENT: b"key-one"}
 
 
-def test_forced_refresh_is_rate_limited(sm: Any, clock: Clock, calls: list[str]) -> None:
+def test_forced_refresh_is_rate_limited_to_once_a_second(sm: Any, clock: Clock, calls: list[str]) -> None:
     keyring = make(sm, clock)
     keyring.accepted_keys()
+    clock.advance(1)
     calls.clear()
     assert keyring.refresh_after_miss() is True
     assert keyring.refresh_after_miss() is False
-    clock.advance(29)
+    clock.advance(0.9)
     assert keyring.refresh_after_miss() is False
     assert calls == ["DescribeSecret"]
-    clock.advance(1)
+    clock.advance(0.1)
     assert keyring.refresh_after_miss() is True
     assert calls == ["DescribeSecret", "DescribeSecret"]
+
+
+def test_junk_cannot_delay_a_new_key_and_costs_one_call_a_second(sm: Any, clock: Clock, calls: list[str]) -> None:
+    """Bad signatures every 50 ms for 20 s; rotation adds a pending key at 7.3 s. The sender signs
+    with it from then on: its first delivery that a refresh lets through is within the 1 s interval."""
+    from ntp_webhooks import signature
+
+    keyring = make(sm, clock)
+    keyring.accepted_keys()
+    calls.clear()
+    new_key_at: float | None = None
+    first_accepted: float | None = None
+    body = b'{"id":"evt_1"}'
+    for step in range(400):
+        now = step * 0.05
+        if new_key_at is None and now >= 7.3:
+            add_pending(sm, "key-two")
+            new_key_at = now
+        # junk
+        if signature.verify(body, "0" * 64, keyring.accepted_keys()) is None:
+            keyring.refresh_after_miss()
+        # the sender, once it has the new key
+        if new_key_at is not None and first_accepted is None:
+            digest = signature.sign(body, b"key-two").removeprefix("sha256=")
+            stage = signature.verify(body, digest, keyring.accepted_keys())
+            if stage is None and keyring.refresh_after_miss():
+                stage = signature.verify(body, digest, keyring.accepted_keys())
+            if stage is not None:
+                first_accepted = now
+        clock.advance(0.05)
+    assert new_key_at is not None and first_accepted is not None
+    assert first_accepted - new_key_at <= 1.0  # the issue's budget is 2 s
+    assert calls.count("DescribeSecret") <= 21  # one a second, over 20 s
 
 
 def test_forced_refresh_finds_a_new_key(sm: Any, clock: Clock) -> None:
@@ -148,7 +182,8 @@ def test_forced_refresh_finds_a_new_key(sm: Any, clock: Clock) -> None:
     keyring.accepted_keys()
     add_pending(sm, "key-two")
     assert PENDING not in secrets_by_stage(keyring)
-    keyring.refresh_after_miss()
+    clock.advance(1)
+    assert keyring.refresh_after_miss() is True
     assert secrets_by_stage(keyring)[PENDING] == b"key-two"
 
 
@@ -162,18 +197,44 @@ def test_unreachable_on_first_load_is_unavailable(sm: Any, clock: Clock) -> None
         make(sm, clock).accepted_keys()
 
 
-def test_unreachable_later_keeps_the_cached_keys(sm: Any, clock: Clock, calls: list[str]) -> None:
-    keyring = make(sm, clock)
+def test_unreachable_later_keeps_the_cached_keys_until_they_are_stale(
+    sm: Any, clock: Clock, calls: list[str], json_logs: Any
+) -> None:
+    keyring = make(sm, clock, max_age=300, max_staleness=600)
     keyring.accepted_keys()
     sm.meta.events.register("before-call.secrets-manager.*", _fail)
     clock.advance(300)
     assert secrets_by_stage(keyring) == {CURRENT: b"key-one"}
     calls.clear()
-    clock.advance(10)
+    clock.advance(0.5)
     keyring.accepted_keys()
     assert calls == []  # backs off instead of calling on every request
-    with pytest.raises(KeyringUnavailable):
+    with pytest.raises(KeyringUnavailable):  # a miss cannot be ruled out as the sender's new key
         keyring.refresh_after_miss()
+    assert keyring.refresh_after_miss() is False  # misses are rate-limited too
+    clock.advance(298.5)
+    assert secrets_by_stage(keyring) == {CURRENT: b"key-one"}  # 599 s old: still used
+    clock.advance(2)
+    with pytest.raises(KeyringUnavailable, match="may have been revoked"):  # 601 s: no key is trusted
+        keyring.accepted_keys()
+    failures = [r for r in json_logs.records() if r["message"] == "signing key refresh failed"]
+    assert len(failures) == 4 and all(r["level"] == "ERROR" for r in failures)
+    assert failures[0]["error_code"] == "EndpointConnectionError"
+    sm.meta.events.unregister("before-call.secrets-manager.*", _fail)
+    clock.advance(1)
+    assert secrets_by_stage(keyring) == {CURRENT: b"key-one"}  # recovers on the next request
+
+
+def test_a_revoked_previous_key_is_refused_once_stale(sm: Any, clock: Clock) -> None:
+    """A leaked AWSPREVIOUS key: revoked in Secrets Manager while refreshes fail. Past the staleness
+    bound nothing is accepted (503 upstream) instead of the old map being trusted for hours."""
+    keyring = make(sm, clock, max_age=300, max_staleness=600)
+    promote(sm, add_pending(sm, "key-two"))
+    assert secrets_by_stage(keyring)[PREVIOUS] == b"key-one"
+    sm.meta.events.register("before-call.secrets-manager.*", _fail)
+    clock.advance(3600)
+    with pytest.raises(KeyringUnavailable):
+        keyring.accepted_keys()
 
 
 def test_missing_current_is_unavailable(sm: Any, clock: Clock) -> None:

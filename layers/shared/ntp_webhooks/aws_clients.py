@@ -1,16 +1,25 @@
-"""boto3 clients with timeouts that fit inside a webhook request.
+"""boto3 clients with timeouts that fit inside a webhook request, and a deadline per invocation.
 
 botocore's defaults (60 s connect/read, retried) would outlive the function timeout and turn an
-AWS outage into a Lambda timeout (a bare 500 from API Gateway) instead of our JSON 503. Here one
-call gives up after 2 attempts of at most 1 s + 2 s, well inside the 10 s ingest timeout.
+AWS outage into a Lambda timeout (a bare 502/500 from the front door) instead of our JSON 503. Here
+one attempt gives up after 1 s to connect + 2 s to read, and a call makes at most 2 attempts.
+
+Timeouts per attempt are not enough: several hung calls in one request still add up (a claim, two
+send attempts, two release attempts: about 15 s). So every attempt of every client made here first
+checks the invocation's deadline (`deadline.start(context)`): an attempt that could not finish
+before the function's timeout, less `reserve_seconds` to answer, is not started. It raises
+`DeadlineExceeded` (a `BotoCoreError`), which the callers already turn into 503 + Retry-After or a
+retried record.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import threading
+from typing import Any, Protocol
 
 import boto3
 from botocore.config import Config
+from botocore.exceptions import BotoCoreError
 
 CONNECT_TIMEOUT_S = 1
 READ_TIMEOUT_S = 2
@@ -20,7 +29,53 @@ REQUEST_CONFIG = Config(
     read_timeout=READ_TIMEOUT_S,
     retries={"total_max_attempts": ATTEMPTS, "mode": "standard"},
 )
+#: Longest one attempt can take before botocore gives up on it.
+ATTEMPT_SECONDS = CONNECT_TIMEOUT_S + READ_TIMEOUT_S
+
+
+class RemainingTime(Protocol):
+    def get_remaining_time_in_millis(self) -> int: ...
+
+
+class DeadlineExceeded(BotoCoreError):
+    fmt = "not started: {operation} could not finish before the function times out ({remaining_s} s left)"
+
+
+class Deadline:
+    """The current invocation's time budget, per thread (Lambda runs one invocation at a time per
+    environment; tests and the local stack run several in threads)."""
+
+    def __init__(self, reserve_seconds: float = 0.5, attempt_seconds: float = ATTEMPT_SECONDS) -> None:
+        self.reserve_seconds = reserve_seconds
+        #: Longest one attempt may take (models with instant faults and short timeouts lower it).
+        self.attempt_seconds = attempt_seconds
+        self._local = threading.local()
+
+    def start(self, context: RemainingTime | None) -> None:
+        self._local.context = context
+
+    def remaining_seconds(self) -> float | None:
+        context: RemainingTime | None = getattr(self._local, "context", None)
+        return None if context is None else context.get_remaining_time_in_millis() / 1000
+
+    def allows(self, seconds: float) -> bool:
+        """Whether work of `seconds` can still finish, with the reserve left to answer."""
+        remaining = self.remaining_seconds()
+        return remaining is None or remaining - self.reserve_seconds >= seconds
+
+    def check_attempt(self, event_name: str = "", **_: Any) -> None:
+        """botocore `before-send` hook: runs before each attempt, retries included."""
+        if not self.allows(self.attempt_seconds):
+            remaining = self.remaining_seconds() or 0.0
+            raise DeadlineExceeded(operation=event_name.rsplit(".", 1)[-1], remaining_s=round(remaining, 2))
+
+
+deadline = Deadline()
 
 
 def client(service: str) -> Any:
-    return boto3.client(service, config=REQUEST_CONFIG)  # type: ignore[call-overload]
+    made = boto3.client(service, config=REQUEST_CONFIG)  # type: ignore[call-overload]
+    # First: before any other before-send handler (moto's stub, test faults) acts on the request.
+    # botocore runs handlers of the least specific wildcard key (`*.*`) before the others.
+    made.meta.events.register_first("before-send.*.*", deadline.check_attempt)
+    return made

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
+import uuid
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 
+from ntp_webhooks.aws_clients import deadline
 from ntp_webhooks.envelope import EnvelopeError
+from ntp_webhooks.errors import aws_error
 from ntp_webhooks.events import parse_event
-from ntp_webhooks.handler_runs import PROJECTION_STEP, HandlerRuns
+from ntp_webhooks.handler_runs import PROJECTION_STEP, ClaimHeld, HandlerRuns
 from ntp_webhooks.observability import count, logger
 from ntp_webhooks.projection import Projection
 from ntp_webhooks.subscriptions import Subscriptions
@@ -21,6 +27,10 @@ if TYPE_CHECKING:
     from ntp_webhooks.settings import ConsumerSettings
 
 
+#: A claim's lease when no invocation deadline is known (hand-made calls): the consumers' timeout.
+DEFAULT_LEASE_SECONDS = 30.0
+
+
 class InvalidEventBody(ValueError):
     """The record is not a valid event. The message names fields, never the body's values."""
 
@@ -29,11 +39,26 @@ class HandlersFailed(RuntimeError):
     """At least one partner handler raised; the others that succeeded are recorded and not re-run."""
 
 
+class RecordInFlight(RuntimeError):
+    """Another copy of this message holds the event's claim; SQS redelivers this one later."""
+
+
+#: Back-off between attempts to write the completion record once side effects are done (seconds).
+FINISH_BACKOFF = (0.1, 0.2, 0.4, 0.8, 1.6)
+
+
 class Consumer:
-    def __init__(self, projection: Projection, runs: HandlerRuns, subscriptions: Subscriptions) -> None:
+    def __init__(
+        self,
+        projection: Projection,
+        runs: HandlerRuns,
+        subscriptions: Subscriptions,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self._projection = projection
         self._runs = runs
         self._subscriptions = subscriptions
+        self._sleep = sleep
 
     def handle(self, record: SQSRecord) -> int:
         """Returns how many handlers ran. Raises when the record must be retried: BatchProcessor then
@@ -44,11 +69,14 @@ class Consumer:
             with logger.append_context_keys(event_id=event.id, event_type=event.event):
                 try:
                     return self._process(event)
-                except HandlersFailed:
+                except (HandlersFailed, RecordInFlight):
                     raise
-                except Exception:
+                except Exception as exc:
                     count("RecordFailed", reason="processing_error")
-                    logger.exception("record failed before its handlers finished; it will be retried")
+                    logger.error(
+                        "record failed before any handler ran; it will be retried",
+                        extra={**aws_error(exc), "error_type": type(exc).__name__},
+                    )
                     raise
 
     def _parse(self, record: SQSRecord) -> EventBase:
@@ -68,36 +96,79 @@ class Consumer:
 
     def _process(self, event: EventBase) -> int:
         started = time.perf_counter()
-        done = self._runs.completed(event.id)
+        lease = deadline.remaining_seconds() or DEFAULT_LEASE_SECONDS
+        token = uuid.uuid4().hex
+        try:
+            done = self._runs.claim(event.id, token, lease)
+        except ClaimHeld as held:
+            logger.info("another copy of this event is being processed; this one will be redelivered later")
+            raise RecordInFlight(str(held)) from None
+        except (BotoCoreError, ClientError):
+            # The claim may have taken effect with its answer lost: release it (best effort; else it
+            # expires with its lease, before SQS redelivers the record).
+            with contextlib.suppress(BotoCoreError, ClientError):
+                self._runs.release(event.id, token)
+            raise
         succeeded: list[str] = []
-        projection = "already recorded"
-        if PROJECTION_STEP not in done:
-            projection = self._projection.apply(event).value
-            succeeded.append(PROJECTION_STEP)
-        pending = [h for h in self._subscriptions.handlers_for(event) if h.name not in done]
         failed: list[str] = []
-        for handler in pending:
-            try:
-                handler(event)
-            except Exception as exc:
-                failed.append(f"{handler.name} ({type(exc).__name__}: {exc})")
-                count("RecordFailed", reason="handler_failed")
-                logger.exception("partner handler failed; it alone will run again", extra={"handler": handler.name})
-            else:
-                succeeded.append(handler.name)
-        self._runs.record(event.id, succeeded)
+        projection = "already recorded"
+        try:
+            if PROJECTION_STEP not in done:
+                projection = self._projection.apply(event).value
+                succeeded.append(PROJECTION_STEP)
+            pending = [h for h in self._subscriptions.handlers_for(event) if h.name not in done]
+            for handler in pending:
+                try:
+                    handler(event)
+                except Exception as exc:
+                    failed.append(f"{handler.name} ({type(exc).__name__}: {exc})")
+                    count("RecordFailed", reason="handler_failed")
+                    logger.exception("partner handler failed; it alone will run again", extra={"handler": handler.name})
+                else:
+                    succeeded.append(handler.name)
+        finally:
+            # Whatever happened above, record what succeeded and release the claim.
+            recorded = self._finish(event.id, succeeded)
+        ran = [name for name in succeeded if name != PROJECTION_STEP]
         if failed:
             raise HandlersFailed("; ".join(failed))
-        ran = len(pending)
         logger.info(
             "event processed",
             extra={
                 "projection": projection,
                 "handlers_run": ran,
+                "recorded": recorded,
                 "duration_ms": round((time.perf_counter() - started) * 1000, 1),
             },
         )
-        return ran
+        return len(ran)
+
+    def _finish(self, event_id: str, succeeded: list[str]) -> bool:
+        """Write the completion record, retrying with back-off while the invocation has time: once
+        side effects are done, losing this write is what would run handlers twice. Returns whether
+        it was written; if not, the claim expires with its lease."""
+        error: dict[str, str] = {}
+        for backoff in (*FINISH_BACKOFF, None):
+            try:
+                self._runs.finish(event_id, succeeded)
+                return True
+            except (BotoCoreError, ClientError) as exc:
+                error = aws_error(exc)
+                if backoff is None or not deadline.allows(backoff + deadline.attempt_seconds):
+                    break
+                logger.warning("completion record not written yet; retrying", extra=error)
+                self._sleep(backoff)
+        ran = [name for name in succeeded if name != PROJECTION_STEP]
+        if not succeeded:
+            logger.warning("claim not released; it expires with its lease", extra=error)
+            return False
+        count("CompletionNotRecorded")
+        logger.error(
+            "handlers ran but their completion record could not be written: they run again if a copy of "
+            "this message is delivered again (the record itself is not retried for it)",
+            extra={**error, "handlers_ran": ran, "projection_applied": PROJECTION_STEP in succeeded},
+        )
+        return False
 
 
 def build_consumer(settings: ConsumerSettings, subscriptions: Subscriptions) -> Consumer:
@@ -106,6 +177,6 @@ def build_consumer(settings: ConsumerSettings, subscriptions: Subscriptions) -> 
     dynamodb = client("dynamodb")
     return Consumer(
         Projection(dynamodb, settings.state_table_name, settings.state_history_length),
-        HandlerRuns(dynamodb, settings.state_table_name, settings.dedup_retention_days * 86400),
+        HandlerRuns(dynamodb, settings.state_table_name, settings.handled_retention_days * 86400),
         subscriptions,
     )

@@ -29,6 +29,10 @@ EVENT_ID_PATTERN = r"^[\x21-\x7e]{1,128}$"
 #: A lower-case dotted name: `quote.received`, `workflow.preflight_completed`.
 EVENT_NAME_PATTERN = r"^[a-z][a-z0-9_-]*(\.[a-z0-9][a-z0-9_-]*)+$"
 EVENT_NAME_MAX_LENGTH = 128
+#: The one timestamp rule (README and docs/architecture.md quote it): an ISO 8601 date-time as RFC 3339
+#: profiles it: date, upper-case `T`, time with seconds (a fraction allowed), and a zone (`Z` or
+#: `+02:00`). Unix numbers, numeric strings, lower-case `t`/`z` and a space separator are refused.
+TIMESTAMP_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$"
 #: Nesting levels of the whole body (the envelope object is level 1, `data` level 2). JSON parsers
 #: recurse per level; real payloads stay far below this.
 MAX_DEPTH = 32
@@ -57,10 +61,16 @@ _VALIDATOR = SchemaValidator(
                     "pattern": EVENT_NAME_PATTERN,
                 },
             },
-            # strict: an ISO-8601 string with a zone, not a Unix number.
+            # The text must match TIMESTAMP_PATTERN before it is read as a date-time.
             "timestamp": {
                 "type": "typed-dict-field",
-                "schema": {"type": "datetime", "strict": True, "tz_constraint": "aware"},
+                "schema": {
+                    "type": "chain",
+                    "steps": [
+                        {"type": "str", "strict": True, "pattern": TIMESTAMP_PATTERN},
+                        {"type": "datetime", "tz_constraint": "aware"},
+                    ],
+                },
             },
             "data": {
                 "type": "typed-dict-field",
@@ -131,7 +141,17 @@ def describe(exc: ValidationError) -> str:
     if first["type"] in ("dict_type", "model_type") and not first["loc"]:
         return "body must be a JSON object"
     where = ".".join(str(part) for part in first["loc"]) or "body"
+    if first["type"] == "string_pattern_mismatch" and where in _PATTERN_RULES:
+        return f"invalid envelope: {where}: {_PATTERN_RULES[where]}"
     return f"invalid envelope: {where}: {first['msg']}"
+
+
+#: What a field's pattern means, said to the sender instead of the regular expression.
+_PATTERN_RULES = {
+    "id": "1-128 visible ASCII characters",
+    "event": "a lower-case dotted name such as order.created",
+    "timestamp": "an ISO 8601 date-time with seconds and a zone (RFC 3339), such as 2026-04-16T10:00:00.000Z",
+}
 
 
 def check_age(envelope: Envelope, now: datetime, max_age: timedelta) -> None:

@@ -1,16 +1,26 @@
-"""Which steps of an event's processing have succeeded: the projection and each partner handler.
+"""Which steps of an event's processing have succeeded (the projection and each partner handler),
+and which copy of the event's message may run them now.
 
-One item per event ID in the state table (`handled#<event id>`), with a string set of step names and a
-TTL no shorter than the ingest's dedup retention. The consumer reads it before it runs anything and
-adds to it once after, so the normal path costs one read and one write whatever the number of
-handlers, and a redelivery, a second copy of the message or a redrive re-runs only what failed.
+One item per event ID in the state table (`handled#<event id>`): a string set `done` of step names,
+a claim (`claimToken`, `claimUntil`) and a TTL. Per record, two writes and no read:
+1. `claim`: one conditional UpdateItem takes the claim unless another copy holds an unexpired one,
+   and returns `done` (ALL_NEW). The lease ends with the invocation (its remaining time), so a crash
+   leaves a claim that is gone long before SQS redelivers (visibility timeout 240 s > 30 s timeout).
+2. `finish`: one UpdateItem adds the steps that succeeded and removes the claim.
+A second copy of the message (an SQS duplicate, the ingest's send retried after a lost response)
+that arrives while the first is being processed loses the claim: its record fails and SQS
+redelivers it after the visibility timeout, when `done` says there is nothing left to run.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from ntp_webhooks.dynamo import is_condition_failure
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -21,6 +31,14 @@ TTL_ATTRIBUTE = "expiration"
 KEY_PREFIX = "handled#"
 #: The projection's own step; handler names are `module.function` or chosen names without a '#'.
 PROJECTION_STEP = "#projection"
+
+
+class ClaimHeld(Exception):
+    """Another copy of this event's message is being processed right now."""
+
+    def __init__(self, until: float) -> None:
+        super().__init__(f"another copy holds the claim for {max(0.0, until - time.time()):.0f} s more")
+        self.until = until
 
 
 class HandlerRuns:
@@ -36,28 +54,67 @@ class HandlerRuns:
         self._retention = retention_seconds
         self._clock = clock
 
-    def completed(self, event_id: str) -> frozenset[str]:
-        """The steps that already succeeded for `event_id` (strongly consistent)."""
-        item = self._client.get_item(
-            TableName=self._table,
-            Key={KEY_ATTRIBUTE: {"S": KEY_PREFIX + event_id}},
-            ConsistentRead=True,
-            ProjectionExpression="done",
-        ).get("Item")
-        return frozenset(item["done"]["SS"]) if item and "done" in item else frozenset()
+    def _key(self, event_id: str) -> dict[str, Any]:
+        return {KEY_ATTRIBUTE: {"S": KEY_PREFIX + event_id}}
 
-    def record(self, event_id: str, steps: Iterable[str]) -> None:
-        """Add `steps` to the event's completed set; the TTL restarts with each write."""
+    def _expiry(self) -> dict[str, str]:
+        return {"N": str(int(self._clock()) + self._retention)}
+
+    def claim(self, event_id: str, token: str, lease_seconds: float) -> frozenset[str]:
+        """Take the event's claim for `lease_seconds` and return the steps already done. Raises
+        `ClaimHeld` while another token's claim is unexpired. Retrying with the same token is safe."""
+        now = self._clock()
+        try:
+            item = self._client.update_item(
+                TableName=self._table,
+                Key=self._key(event_id),
+                UpdateExpression="SET claimToken = :token, claimUntil = :until, #ttl = :ttl",
+                ConditionExpression="attribute_not_exists(claimUntil) OR claimUntil < :now OR claimToken = :token",
+                ExpressionAttributeNames={"#ttl": TTL_ATTRIBUTE},
+                ExpressionAttributeValues={
+                    ":token": {"S": token},
+                    ":until": {"N": f"{now + lease_seconds:.3f}"},
+                    ":now": {"N": f"{now:.3f}"},
+                    ":ttl": self._expiry(),
+                },
+                ReturnValues="ALL_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )["Attributes"]
+        except ClientError as exc:
+            if not is_condition_failure(exc):
+                raise
+            old: dict[str, Any] = exc.response.get("Item", {})  # type: ignore[assignment]  # ALL_OLD
+            held = old.get("claimUntil", {}).get("N", "0")
+            raise ClaimHeld(float(held)) from None
+        return frozenset(item["done"]["SS"]) if "done" in item else frozenset()
+
+    def release(self, event_id: str, token: str) -> None:
+        """Give up `token`'s claim, if it took effect, so that a redelivery need not wait for its lease."""
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=self._key(event_id),
+                UpdateExpression="REMOVE claimToken, claimUntil",
+                ConditionExpression="claimToken = :token",
+                ExpressionAttributeValues={":token": {"S": token}},
+            )
+        except ClientError as exc:
+            if not is_condition_failure(exc):
+                raise
+
+    def finish(self, event_id: str, steps: Iterable[str]) -> None:
+        """Add `steps` to the event's completed set and release the claim; the TTL restarts.
+        Idempotent: a retried write (after a lost response) leaves the same item."""
         names = sorted(set(steps))
-        if not names:
-            return
+        values: dict[str, Any] = {":ttl": self._expiry()}
+        update = "SET #ttl = :ttl REMOVE claimToken, claimUntil"
+        if names:
+            update += " ADD done :steps"
+            values[":steps"] = {"SS": names}
         self._client.update_item(
             TableName=self._table,
-            Key={KEY_ATTRIBUTE: {"S": KEY_PREFIX + event_id}},
-            UpdateExpression="ADD done :steps SET #ttl = :ttl",
+            Key=self._key(event_id),
+            UpdateExpression=update,
             ExpressionAttributeNames={"#ttl": TTL_ATTRIBUTE},
-            ExpressionAttributeValues={
-                ":steps": {"SS": names},
-                ":ttl": {"N": str(int(self._clock()) + self._retention)},
-            },
+            ExpressionAttributeValues=values,
         )

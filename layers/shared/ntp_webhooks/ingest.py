@@ -20,8 +20,10 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ntp_webhooks import signature
+from ntp_webhooks.aws_clients import deadline
 from ntp_webhooks.dedup import Enqueued, claim_of
 from ntp_webhooks.envelope import EnvelopeError, check_age, parse_envelope
+from ntp_webhooks.errors import aws_error
 from ntp_webhooks.family_queues import (
     ATTR_API_REQUEST_ID,
     ATTR_EVENT_ID,
@@ -119,6 +121,7 @@ class Ingest:
     def __call__(self, event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
         # One INFO line per delivery (accepted, duplicate or rejected) with its outcome and duration.
         started = time.perf_counter()
+        deadline.start(context)
         try:
             return self._handle(event, context, started)
         except Rejection as rejection:
@@ -217,13 +220,18 @@ class Ingest:
             sent: Enqueued | None = self._sent.value
             if sent is not None:
                 # Enqueued, but marking the claim done failed. A 503 would make the sender retry and, once
-                # the lease ends, enqueue it again; 202 is the truth. The claim expires with its lease.
-                logger.warning("event enqueued but its dedup record was not marked complete")
+                # the lease ends, enqueue it again; 202 is the truth. The claim expires with its lease, so a
+                # re-send after that is enqueued again: the consumers' claims keep its handlers to one run.
+                logger.error(
+                    "event enqueued but its dedup record was not marked complete: a re-send after the "
+                    "lease would be enqueued again (the consumer runs its handlers once)",
+                    extra={**aws_error(exc), "message_id": sent.message_id},
+                )
                 return sent
             if isinstance(exc, ClientError) and exc.response.get("Error", {}).get("Code") == "InvalidMessageContents":
                 raise Rejection(400, "invalid_body", "body has characters SQS cannot carry") from None
             # The claim was released (or, if even that failed, expires with its lease): a retry succeeds.
-            logger.exception("AWS call failed while accepting a delivery")
+            logger.error("AWS call failed while accepting a delivery; answered 503", extra=aws_error(exc))
             raise Rejection(503, "unavailable", "temporarily unavailable, retry later", self._retry_after) from None
 
 
@@ -235,6 +243,8 @@ def build_ingest(settings: IngestSettings) -> Ingest:
     keyring = Keyring(
         client("secretsmanager"),
         settings.signing_secret_arn,
+        max_age=min(300.0, settings.key_max_stale_seconds / 2),
+        max_staleness=float(settings.key_max_stale_seconds),
         previous_grace=timedelta(hours=settings.previous_key_grace_hours),
     )
     dedup = Dedup(client("dynamodb"), settings.dedup_table_name, settings.dedup_retention_days * 86400)

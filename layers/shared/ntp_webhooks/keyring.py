@@ -9,8 +9,15 @@ Design:
   plus one `GetSecretValue` per version not seen before.
 - Accepted stages: AWSCURRENT; AWSPENDING while it exists; AWSPREVIOUS until `previous_grace` after
   the current version was created.
-- The stage map is refreshed when older than `max_age`, and at most once per
-  `min_forced_interval` when no cached key verifies a delivery (the sender may just have switched).
+- The stage map is refreshed when older than `max_age`; and when no cached key verifies a delivery
+  (the sender may just have switched), at most once per `miss_interval` (1 s) counted from the last
+  such refresh. A key switch is
+  therefore seen within `miss_interval` whatever junk arrives, and a flood of bad signatures costs at
+  most one `DescribeSecret` per second per execution environment.
+- A failed refresh is logged at ERROR and counted (`KeyRefreshFailed`, alarmed), and retried at
+  most once per `miss_interval`. The cached keys are used until the last successful load is
+  `max_staleness` old: past that, a key may have been revoked meanwhile, so nothing is accepted
+  (`KeyringUnavailable`: the ingest answers 503 with Retry-After and the sender retries).
 """
 
 from __future__ import annotations
@@ -24,7 +31,8 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ntp_webhooks.observability import logger
+from ntp_webhooks.errors import aws_error
+from ntp_webhooks.observability import count, logger
 
 if TYPE_CHECKING:
     from mypy_boto3_secretsmanager import SecretsManagerClient
@@ -75,61 +83,95 @@ class Keyring:
         secret_id: str,
         *,
         max_age: float = 300.0,
-        min_forced_interval: float = 30.0,
+        max_staleness: float = 600.0,
+        miss_interval: float = 1.0,
         previous_grace: timedelta = timedelta(hours=72),
         monotonic: Callable[[], float] = time.monotonic,
         utcnow: Callable[[], datetime] = _utcnow,
     ) -> None:
+        if max_staleness < max_age:
+            raise ValueError("max_staleness must be at least max_age")
         self._client = client
         self._secret_id = secret_id
         self._max_age = max_age
-        self._min_forced_interval = min_forced_interval
+        self._max_staleness = max_staleness
+        self._miss_interval = miss_interval
         self._previous_grace = previous_grace
         self._monotonic = monotonic
         self._utcnow = utcnow
         self._lock = threading.Lock()
         self._values: dict[str, _Version] = {}
         self._stages: dict[str, str] = {}  # version id -> the stage it is accepted under
-        self._loaded_at: float | None = None
-        self._forced_at: float | None = None
+        self._loaded_at: float | None = None  # last successful load
+        self._attempted_at: float | None = None  # last load attempted, whatever its outcome
+        self._forced_at: float | None = None  # last load attempted after a signature miss
+        self._last_error = ""
         self._keys: list[SigningKey] = []
         self._keys_without_previous: list[SigningKey] = []
         self._previous_until = datetime.min.replace(tzinfo=UTC)
 
     def accepted_keys(self) -> list[SigningKey]:
-        """The keys accepted right now, refreshing the stage map when it is older than `max_age`."""
-        loaded_at = self._loaded_at
-        if loaded_at is None or self._monotonic() - loaded_at >= self._max_age:
+        """The keys accepted right now, refreshing the stage map when it is older than `max_age`.
+        Raises `KeyringUnavailable` when no load has succeeded for `max_staleness`."""
+        if self._age() >= self._max_age:
             with self._lock:
-                loaded_at = self._loaded_at
-                if loaded_at is None or self._monotonic() - loaded_at >= self._max_age:
-                    self._reload()
+                if self._age() >= self._max_age and self._may_attempt():
+                    self._try_reload("scheduled")
+        if self._age() > self._max_staleness:
+            if self._loaded_at is None:
+                raise KeyringUnavailable(f"signing keys could not be loaded: {self._last_error}")
+            raise KeyringUnavailable(
+                f"signing keys not refreshed for {self._age():.0f} s; a key may have been revoked: {self._last_error}"
+            )
         return self._snapshot()
 
     def refresh_after_miss(self) -> bool:
-        """Reload because no cached key verified a delivery. False when rate-limited."""
+        """Reload because no cached key verified a delivery. False when rate-limited; raises
+        `KeyringUnavailable` when the reload fails (the sender's new key cannot be ruled out)."""
         with self._lock:
             now = self._monotonic()
-            if self._forced_at is not None and now - self._forced_at < self._min_forced_interval:
+            if self._forced_at is not None and now - self._forced_at < self._miss_interval:
                 return False
             self._forced_at = now
-            self._reload(forced=True)
+            if not self._try_reload("after a signature miss"):
+                raise KeyringUnavailable(f"signing keys could not be refreshed: {self._last_error}")
             return True
 
-    def _reload(self, forced: bool = False) -> None:
+    def _age(self) -> float:
+        loaded_at = self._loaded_at
+        return float("inf") if loaded_at is None else self._monotonic() - loaded_at
+
+    def _may_attempt(self) -> bool:
+        attempted_at = self._attempted_at
+        return attempted_at is None or self._monotonic() - attempted_at >= self._miss_interval
+
+    def _try_reload(self, why: str) -> bool:
+        self._attempted_at = self._monotonic()
         try:
-            described = self._client.describe_secret(SecretId=self._secret_id)
-            stages: dict[str, str] = {}
-            for version_id, labels in described.get("VersionIdsToStages", {}).items():
-                stage = next((s for s in STAGES if s in labels), None)
-                if stage is not None and self._fetch(version_id):
-                    stages[version_id] = stage
-        except (BotoCoreError, ClientError) as exc:
-            if self._stages and not forced:
-                # Keep verifying with what we have; try again after the rate-limit interval.
-                self._loaded_at = self._monotonic() - self._max_age + self._min_forced_interval
-                return
-            raise KeyringUnavailable(f"cannot read signing secret: {type(exc).__name__}") from exc
+            self._reload()
+        except (BotoCoreError, ClientError, KeyringUnavailable) as exc:
+            count("KeyRefreshFailed")
+            error = aws_error(exc)
+            self._last_error = f"{error['error_code']}: {error['error_message']}"
+            logger.error(
+                "signing key refresh failed",
+                extra={
+                    "refresh": why,
+                    **error,
+                    "keys_age_s": None if self._loaded_at is None else round(self._age(), 1),
+                    "max_staleness_s": self._max_staleness,
+                },
+            )
+            return False
+        return True
+
+    def _reload(self) -> None:
+        described = self._client.describe_secret(SecretId=self._secret_id)
+        stages: dict[str, str] = {}
+        for version_id, labels in described.get("VersionIdsToStages", {}).items():
+            stage = next((s for s in STAGES if s in labels), None)
+            if stage is not None and self._fetch(version_id):
+                stages[version_id] = stage
         if CURRENT not in stages.values():
             raise KeyringUnavailable("signing secret has no AWSCURRENT version")
         self._values = {vid: self._values[vid] for vid in stages}

@@ -7,12 +7,36 @@ none of the keys the log group already tells (function name, ARN and memory, the
 
 from __future__ import annotations
 
+import logging
+import os
 import warnings
 from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+#: Libraries whose DEBUG lines carry request and response payloads: botocore logs GetSecretValue's
+#: response (the signing secret), PutSecretValue's parameters (a new key) and SendMessage's body.
+LIBRARY_LOGGERS = ("botocore", "boto3", "urllib3", "s3transfer", "aws_lambda_powertools")
+#: The documented, off-by-default switch (template parameter LibraryLogLevel) that lets them log more.
+LIBRARY_LOG_LEVEL_VARIABLE = "LIBRARY_LOG_LEVEL"
+
+
+def quiet_libraries(environ: dict[str, str] | os._Environ[str] = os.environ) -> None:
+    """Hold third-party loggers at WARNING, whatever the application log level.
+
+    With JSON logs the Lambda runtime sets the root logger to the function's ApplicationLogLevel, so
+    at DEBUG every library logger would inherit it. Only LIBRARY_LOG_LEVEL may lower this floor.
+    """
+    level = environ.get(LIBRARY_LOG_LEVEL_VARIABLE, "").upper() or "WARNING"
+    if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+        level = "WARNING"
+    for name in LIBRARY_LOGGERS:
+        logging.getLogger(name).setLevel(level)
+
+
+quiet_libraries()
 
 # No `timestamp`: CloudWatch stamps every line (@timestamp in Logs Insights).
 logger = Logger(location=None, timestamp=None)
@@ -31,9 +55,11 @@ def inject_context[F: Callable[..., Any]](correlation_id_path: str | None = None
             logger.remove_keys(_REDUNDANT_KEYS)
             return handler(event, context)
 
-        wrapped = logger.inject_lambda_context(correlation_id_path=correlation_id_path, clear_state=True)(
-            without_redundant_keys
-        )
+        wrapped = logger.inject_lambda_context(
+            correlation_id_path=correlation_id_path,
+            clear_state=True,
+            log_event=False,  # never, whatever POWERTOOLS_LOGGER_LOG_EVENT says: events carry bodies
+        )(without_redundant_keys)
         return wrapped  # type: ignore[return-value]
 
     return decorate

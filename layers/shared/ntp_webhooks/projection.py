@@ -6,6 +6,14 @@ written with one conditional write guarded by the item's `revision` (which event
 - Newest event: the state, the exact body and the bounded history are set.
 - Older event (stale-write fencing): the state is left alone; the event joins the history.
 - An event already in the history, or older than a full history: nothing is written.
+- A field that only some events carry (`rfqId`) holds the value of the newest event that carries it,
+  whatever the arrival order: the item keeps which event set it (`rfqIdFrom`, its `seq:id`).
+
+Every item the ingest could accept must fit DynamoDB's limits:
+- An entity ID whose key would pass `MAX_KEY_BYTES` is keyed by its SHA-256 (`order#sha256:<hex>`),
+  with the full ID in `entityId`.
+- The body is left out of the item (`bodyOmitted`) when, with the other attributes, the item would
+  pass `ITEM_BUDGET_BYTES`: a field as large as the body would otherwise be stored twice.
 
 The item stays within one DynamoDB write unit (1 KB) for a typical order: the latest event is kept as
 its exact body (a string, which also fits any body ingest accepts: numbers of any size, any nesting),
@@ -15,6 +23,7 @@ and the history as compact `seq:event:id` strings, `history_length` of them (8 b
 from __future__ import annotations
 
 import enum
+import hashlib
 import json
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -24,6 +33,7 @@ from botocore.exceptions import ClientError
 
 from ntp_webhooks.dynamo import is_condition_failure
 from ntp_webhooks.events import EventBase, QuoteEvent
+from ntp_webhooks.item_size import ITEM_LIMIT_BYTES, PARTITION_KEY_LIMIT_BYTES, item_size
 from ntp_webhooks.observability import logger
 from ntp_webhooks.ordering import HistoryEntry, is_newer, with_entry
 
@@ -34,6 +44,13 @@ KEY_ATTRIBUTE = "pk"
 #: Entries kept per item by default (StateHistoryLength in the template).
 DEFAULT_HISTORY_LENGTH = 8
 _MAX_ATTEMPTS = 5
+#: Longest key kept as written; longer ones are hashed (DynamoDB allows 2,048 bytes).
+MAX_KEY_BYTES = PARTITION_KEY_LIMIT_BYTES // 2
+#: Largest item written with its body; the rest of the limit is margin for the history's growth.
+ITEM_BUDGET_BYTES = ITEM_LIMIT_BYTES - 16 * 1024
+#: Everything read back before a write: all attributes but the body (its size never matters there).
+_READ_ATTRIBUTES = ("pk", "#status", "lastEventId", "lastEventSeq", "history", "rfqId", "rfqIdFrom", "entityId")
+_READ = ", ".join((*_READ_ATTRIBUTES, "entityIdMissing", "bodyOmitted", "revision"))
 _deserialize = TypeDeserializer().deserialize
 
 
@@ -53,6 +70,20 @@ def entity_of(event: EventBase) -> tuple[str, str, bool]:
     return event.family, entity_id, False
 
 
+def state_key(entity_type: str, entity_id: str) -> str:
+    """The item key of an entity; IDs too long for a DynamoDB key are hashed (see module doc)."""
+    key = f"{entity_type}#{entity_id}"
+    if len(key.encode()) <= MAX_KEY_BYTES:
+        return key
+    return f"{entity_type}#sha256:{hashlib.sha256(entity_id.encode()).hexdigest()}"
+
+
+def _carried(event: EventBase) -> dict[str, str]:
+    """Projected fields that only some events carry: each holds the newest carrier's value."""
+    rfq_id = event.data.rfqId if isinstance(event, QuoteEvent) else None
+    return {"rfqId": rfq_id} if rfq_id else {}
+
+
 class Projection:
     def __init__(self, client: DynamoDBClient, table_name: str, history_length: int = DEFAULT_HISTORY_LENGTH) -> None:
         self._client = client
@@ -63,10 +94,17 @@ class Projection:
         entity_type, entity_id, missing = entity_of(event)
         if missing:
             logger.warning("event has no entity ID; stored under its event ID", extra={"entity_type": entity_type})
-        key = {KEY_ATTRIBUTE: {"S": f"{entity_type}#{entity_id}"}}
+        pk = state_key(entity_type, entity_id)
+        key = {KEY_ATTRIBUTE: {"S": pk}}
         entry = HistoryEntry.of(event)
         for _ in range(_MAX_ATTEMPTS):
-            stored = self._client.get_item(TableName=self._table, Key=key, ConsistentRead=True).get("Item")
+            stored = self._client.get_item(
+                TableName=self._table,
+                Key=key,
+                ConsistentRead=True,
+                ProjectionExpression=_READ,
+                ExpressionAttributeNames={"#status": "status"},
+            ).get("Item")
             history = [HistoryEntry.decode(v["S"]) for v in (stored or {}).get("history", {}).get("L", [])]
             if any(h.id == event.id for h in history):
                 return Outcome.DUPLICATE
@@ -75,41 +113,59 @@ class Projection:
             if merged is None:
                 return Outcome.DUPLICATE  # older than everything a full history keeps
             try:
-                self._write(key, event, merged, stored, newest=newest, missing=missing)
+                self._write(key, event, entity_id, merged, stored, newest=newest, missing=missing)
             except ClientError as exc:
                 if not is_condition_failure(exc):
                     raise
                 continue  # another delivery wrote in between: decide again on what it wrote
             return Outcome.APPLIED if newest else Outcome.STALE
-        raise RuntimeError(f"projection for {key[KEY_ATTRIBUTE]['S']} kept changing; will be retried")
+        raise RuntimeError(f"projection for {pk[:64]} kept changing; will be retried")
 
     def _write(
         self,
         key: dict[str, Any],
         event: EventBase,
+        entity_id: str,
         history: list[HistoryEntry],
         stored: dict[str, Any] | None,
         *,
         newest: bool,
         missing: bool,
     ) -> None:
-        values: dict[str, Any] = {":history": {"L": [{"S": h.encode()} for h in history]}, ":one": {"N": "1"}}
-        assignments = ["history = :history"]
+        entry = HistoryEntry.of(event)
+        sets: dict[str, dict[str, Any]] = {"history": {"L": [{"S": h.encode()} for h in history]}}
         if newest:
-            values |= {
-                ":status": {"S": event.action},
-                ":id": {"S": event.id},
-                ":seq": {"N": str(history[-1].seq)},
-                ":body": {"S": event.body},
+            sets |= {
+                "status": {"S": event.action},
+                "lastEventId": {"S": event.id},
+                "lastEventSeq": {"N": str(entry.seq)},
             }
-            assignments += ["#status = :status", "lastEventId = :id", "lastEventSeq = :seq", "body = :body"]
         if missing:
-            values[":missing"] = {"BOOL": True}
-            assignments.append("entityIdMissing = :missing")
-        rfq_id = event.data.rfqId if isinstance(event, QuoteEvent) else None
-        if rfq_id:
-            values[":rfq"] = {"S": rfq_id}
-            assignments.append("rfqId = :rfq" if newest else "rfqId = if_not_exists(rfqId, :rfq)")
+            sets["entityIdMissing"] = {"BOOL": True}
+        if key[KEY_ATTRIBUTE]["S"] != f"{event.family}#{entity_id}":
+            sets["entityId"] = {"S": entity_id}  # hashed key: the full ID lives here
+        for name, value in _carried(event).items():
+            carrier = (stored or {}).get(f"{name}From", {}).get("S")
+            if carrier is None or is_newer(entry, *_decode_carrier(carrier)):
+                sets[name] = {"S": value}
+                sets[f"{name}From"] = {"S": f"{entry.seq}:{event.id}"}
+        removes: list[str] = []
+        if newest:
+            # The item as this write leaves it, with the body: too big, and the body is left out.
+            after = {**(stored or {}), **key, **sets, "revision": {"N": "1"}, "body": {"S": event.body}}
+            if item_size(after) <= ITEM_BUDGET_BYTES:
+                sets["body"] = {"S": event.body}
+                removes.append("bodyOmitted")
+            else:
+                sets["bodyOmitted"] = {"BOOL": True}
+                removes.append("body")
+                logger.warning("body left out of the state item: the item would be too large")
+        names = {f"#a{i}": name for i, name in enumerate(sets)}
+        values: dict[str, Any] = {f":v{i}": value for i, value in enumerate(sets.values())} | {":one": {"N": "1"}}
+        update = "SET " + ", ".join(f"#a{i} = :v{i}" for i in range(len(sets)))
+        if removes:
+            update += " REMOVE " + ", ".join(f"#r{i}" for i in range(len(removes)))
+            names |= {f"#r{i}": name for i, name in enumerate(removes)}
         if stored is None:
             condition = "attribute_not_exists(pk)"
         else:
@@ -118,29 +174,35 @@ class Projection:
         self._client.update_item(
             TableName=self._table,
             Key=key,
-            UpdateExpression="SET " + ", ".join(assignments) + " ADD revision :one",
+            UpdateExpression=update + " ADD revision :one",
             ConditionExpression=condition,
-            ExpressionAttributeNames={"#status": "status"} if newest else {},
+            ExpressionAttributeNames=names,
             ExpressionAttributeValues=values,
         )
+
+
+def _decode_carrier(text: str) -> tuple[int, str]:
+    seq, event_id = text.split(":", 1)
+    return int(seq), event_id
 
 
 def read_item(client: DynamoDBClient, table_name: str, entity_type: str, entity_id: str) -> dict[str, Any] | None:
     """An entity's projection as plain Python values, for the CLI and tests: the stored attributes,
     the history expanded to `{seq, timestamp, event, id}`, and the latest event's `event`, `timestamp`
     and `data` (numbers as exact Decimals) read from its body."""
-    item = client.get_item(TableName=table_name, Key={KEY_ATTRIBUTE: {"S": f"{entity_type}#{entity_id}"}}).get("Item")
+    key = {KEY_ATTRIBUTE: {"S": state_key(entity_type, entity_id)}}
+    item = client.get_item(TableName=table_name, Key=key).get("Item")
     if item is None:
         return None
     values = {name: _deserialize(value) for name, value in item.items()}
     history = [HistoryEntry.decode(text) for text in values["history"]]
-    body = json.loads(values["body"], parse_float=Decimal)
+    body = json.loads(values["body"], parse_float=Decimal) if "body" in values else {"event": None, "data": None}
     newest = next(h for h in history if h.id == values["lastEventId"]) if history else None
     return {
         **values,
         "entityType": entity_type,
         "entityId": entity_id,
-        "lastEvent": body["event"],
+        "lastEvent": body["event"] or (newest.event if newest else None),
         "lastEventTimestamp": newest.timestamp.isoformat() if newest else None,
         "data": body["data"],
         "history": [

@@ -28,6 +28,8 @@ class IngestSettings:
     order_queue_url: str
     workflow_queue_url: str
     previous_key_grace_hours: int = 72
+    #: Past this age of the last successful key load, no key is accepted (503): one may be revoked.
+    key_max_stale_seconds: int = 600
     #: Seconds a sender should wait before retrying an in-flight or unavailable delivery.
     retry_after_seconds: int = 10
 
@@ -42,8 +44,9 @@ class ConsumerSettings:
 
     event_family: str
     state_table_name: str
-    #: Partner handlers' completion records live at least as long as the ingest's dedup records.
-    dedup_retention_days: int
+    #: Days a `handled#` record lives after its last write: longer than any message can still be
+    #: redelivered or redriven (the DLQ's retention), or a redrive would run handlers again.
+    handled_retention_days: int
     #: History entries kept per state item (the item stays within one write unit at the default).
     state_history_length: int = 8
 
@@ -90,6 +93,7 @@ def load_ingest_settings(environ: Mapping[str, str] | None = None) -> IngestSett
         workflow_queue_url=_text(env, "workflow_queue_url"),
         previous_key_grace_hours=_int(env, "previous_key_grace_hours", default=72, minimum=0),
         retry_after_seconds=_int(env, "retry_after_seconds", default=10),
+        key_max_stale_seconds=_int(env, "key_max_stale_seconds", default=600, minimum=60),
     )
     # Receiver pitfall 8: once a dedup record expires, a captured delivery could be replayed unless it
     # is already too old to be accepted.
@@ -109,6 +113,6 @@ def load_consumer_settings(environ: Mapping[str, str] | None = None) -> Consumer
     return ConsumerSettings(
         event_family=family,
         state_table_name=_text(env, "state_table_name"),
-        dedup_retention_days=_int(env, "dedup_retention_days"),
+        handled_retention_days=_int(env, "handled_retention_days"),
         state_history_length=_int(env, "state_history_length", default=8),
     )

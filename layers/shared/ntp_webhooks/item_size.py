@@ -1,4 +1,5 @@
-"""DynamoDB's item size rule, for counting write and read units (the cost model and its tests).
+"""DynamoDB's item size rule: the projection keeps its items under the 400 KB limit with it, and the
+cost model counts write and read units with it.
 
 From the DynamoDB developer guide ("Item sizes and formats"): an item's size is the sum of its
 attribute names' UTF-8 lengths and its values' sizes. Strings and binaries count their bytes; numbers
@@ -12,6 +13,10 @@ import math
 from decimal import Decimal
 from typing import Any
 
+#: DynamoDB refuses an item (PutItem, or the result of an UpdateItem) larger than this.
+ITEM_LIMIT_BYTES = 400 * 1024
+#: A partition key's value may hold at most this many bytes.
+PARTITION_KEY_LIMIT_BYTES = 2048
 WRITE_UNIT_BYTES = 1024
 READ_UNIT_BYTES = 4096
 

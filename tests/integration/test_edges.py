@@ -1,0 +1,255 @@
+"""The promise at its edges (issue 16): no key or body in any log, a 202 that can always be kept, a
+deadline per request. Each through the functions as SAM invokes them, on moto."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Iterator
+from types import ModuleType
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ReadTimeoutError
+
+from devtools.deliveries import LOCAL_DEV_SECRET, encode, envelope, signed_event
+from devtools.event_source import QueuePoller
+from devtools.lambda_events import LambdaContext
+from devtools.pipeline import hooked
+from devtools.provision import Stack
+from devtools.rotation_service import RotationService
+from ntp_webhooks.item_size import ITEM_LIMIT_BYTES, PARTITION_KEY_LIMIT_BYTES
+from ntp_webhooks.projection import read_item
+from tests.conftest import TEMPLATE, Faults, function_env, load_function_module
+from tests.dynamodb_writes import ItemsAfterWrites
+
+
+def invoke(handler: ModuleType, event: dict[str, Any], context: LambdaContext | None = None) -> dict[str, Any]:
+    response: dict[str, Any] = handler.lambda_handler(event, context or LambdaContext(function_name="IngestFunction"))
+    return response
+
+
+def drain(consumer: ModuleType, stack: Stack, family: str) -> int:
+    poller = QueuePoller(
+        boto3.client("sqs"), stack.refs[f"{family.title()}EventsQueue"], consumer.lambda_handler, wait_seconds=0
+    )
+    failed = 0
+    for _ in range(3):
+        result = poller.poll_once()
+        failed += result.failed
+        if result.received == 0:
+            break
+    return failed
+
+
+# --- 1. no secret, key or body at any log level -----------------------------------------------------
+
+
+@pytest.fixture
+def everything_logged(monkeypatch: pytest.MonkeyPatch) -> Iterator[io.StringIO]:
+    """The Lambda runtime's set-up with JSON logs at LogLevel=DEBUG: the root logger at DEBUG, and one
+    handler on it that writes every record; plus the Powertools logger at DEBUG."""
+    from ntp_webhooks.observability import logger
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
+    root = logging.getLogger()
+    saved_level = root.level
+    root.setLevel(logging.DEBUG)
+    root.addHandler(handler)
+    own = logging.getLogger(logger.name)
+    own.addHandler(handler)
+    saved_own = own.level
+    own.setLevel(logging.DEBUG)
+    monkeypatch.setenv("AWS_LAMBDA_LOG_LEVEL", "DEBUG")
+    monkeypatch.setenv("POWERTOOLS_LOGGER_LOG_EVENT", "true")  # a partner's debugging switch: still no body
+    try:
+        yield stream
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(saved_level)
+        own.removeHandler(handler)
+        own.setLevel(saved_own)
+
+
+def test_debug_logs_hold_no_secret_no_new_key_and_no_body(
+    stack: Stack,
+    ingest_env: dict[str, str],
+    consumer_handlers: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    everything_logged: io.StringIO,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    ingest = load_function_module(TEMPLATE, "IngestFunction")
+    marker = "body-marker-4f1c9a"
+    payload = envelope("order.created", data={"orderId": "ord_log", "note": marker})
+    assert invoke(ingest, signed_event(encode(payload)))["statusCode"] == 202
+    assert invoke(ingest, signed_event(encode(payload), "a-wrong-key"))["statusCode"] == 401
+    assert drain(consumer_handlers("order"), stack, "order") == 0
+
+    function_env(stack, TEMPLATE, "RotationFunction", monkeypatch)
+    rotation = load_function_module(TEMPLATE, "RotationFunction")
+    secret_id = stack.refs["WebhookSigningSecret"]
+    token = RotationService(secret_id, lambda e: rotation.lambda_handler(e, LambdaContext())).rotate()
+    new_key = boto3.client("secretsmanager").get_secret_value(SecretId=secret_id, VersionId=token)["SecretString"]
+
+    logged = everything_logged.getvalue() + capsys.readouterr().out
+    assert "botocore" not in everything_logged.getvalue()  # library loggers stay at WARNING
+    assert "rotation step" in logged and "event processed" in logged  # the functions did log, at DEBUG
+    for secret in (LOCAL_DEV_SECRET, new_key, marker):
+        assert secret not in logged
+
+
+def test_the_library_switch_is_off_by_default_and_documented() -> None:
+    parameter = TEMPLATE.doc["Parameters"]["LibraryLogLevel"]
+    assert parameter["Default"] == "WARNING" and "secret" in parameter["Description"]
+    assert TEMPLATE.doc["Globals"]["Function"]["Environment"]["Variables"]["LIBRARY_LOG_LEVEL"] == {
+        "Ref": "LibraryLogLevel"
+    }
+    assert logging.getLogger("botocore").getEffectiveLevel() == logging.WARNING
+
+
+# --- 4, 5. every 202 is kept --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def writes(stack: Stack) -> Iterator[ItemsAfterWrites]:
+    """What each state-table write asks DynamoDB to store, computed from the request (moto stores
+    items over 400 KB; AWS refuses them)."""
+    recorder = ItemsAfterWrites(boto3.client("dynamodb"), stack.refs["StateTable"])
+    with hooked("provide-client-params.dynamodb.*", recorder.before):
+        yield recorder
+
+
+@pytest.mark.parametrize(
+    ("event", "data"),
+    [
+        ("order.created", {"orderId": "o" * 2043}),
+        ("order.created", {"orderId": "é" * 1100}),
+        ("quote.received", {"quoteId": "q" * 2100, "rfqId": "rfq_1"}),
+    ],
+    ids=["2043-ascii", "1100-e-acute", "2100-quoteId"],
+)
+def test_entity_ids_past_the_key_limit_are_accepted_and_kept(
+    stack: Stack,
+    ingest_env: dict[str, str],
+    consumer_handlers: Any,
+    writes: ItemsAfterWrites,
+    event: str,
+    data: dict[str, str],
+) -> None:
+    ingest = load_function_module(TEMPLATE, "IngestFunction")
+    family = event.split(".", maxsplit=1)[0]
+    assert invoke(ingest, signed_event(encode(envelope(event, data=data))))["statusCode"] == 202
+    assert drain(consumer_handlers(family), stack, family) == 0
+    assert writes.keys and all(len(key.encode()) <= PARTITION_KEY_LIMIT_BYTES for key in writes.keys)
+    entity_id = data[f"{family}Id"]
+    item = read_item(boto3.client("dynamodb"), stack.refs["StateTable"], family, entity_id)
+    assert item is not None and item["entityId"] == entity_id and item["status"] == event.split(".")[1]
+
+
+def test_a_large_field_is_not_stored_twice(
+    stack: Stack, ingest_env: dict[str, str], consumer_handlers: Any, writes: ItemsAfterWrites
+) -> None:
+    """Finding 5: a 210,000-character rfqId in a body under MaxBodyBytes fits the item limit."""
+    ingest = load_function_module(TEMPLATE, "IngestFunction")
+    rfq_id = "r" * 210_000
+    body = encode(envelope("quote.received", data={"quoteId": "quote_big", "rfqId": rfq_id}))
+    assert len(body) <= int(TEMPLATE.parameter_defaults()["MaxBodyBytes"])
+    assert invoke(ingest, signed_event(body))["statusCode"] == 202
+    assert drain(consumer_handlers("quote"), stack, "quote") == 0
+    assert max(writes.sizes) <= ITEM_LIMIT_BYTES
+    item = read_item(boto3.client("dynamodb"), stack.refs["StateTable"], "quote", "quote_big")
+    assert item is not None and item["rfqId"] == rfq_id and item["bodyOmitted"] is True
+
+
+def test_a_largest_body_with_small_fields_keeps_its_body(
+    stack: Stack, ingest_env: dict[str, str], consumer_handlers: Any, writes: ItemsAfterWrites
+) -> None:
+    ingest = load_function_module(TEMPLATE, "IngestFunction")
+    limit = int(TEMPLATE.parameter_defaults()["MaxBodyBytes"])
+    payload = envelope("order.created", data={"orderId": "ord_big", "notes": ""})
+    payload["data"]["notes"] = "n" * (limit - len(encode(payload)))
+    assert len(encode(payload)) == limit
+    assert invoke(ingest, signed_event(encode(payload)))["statusCode"] == 202
+    assert drain(consumer_handlers("order"), stack, "order") == 0
+    assert max(writes.sizes) <= ITEM_LIMIT_BYTES
+    item = read_item(boto3.client("dynamodb"), stack.refs["StateTable"], "order", "ord_big")
+    assert item is not None and item["body"] == encode(payload).decode()
+
+
+# --- 11. a deadline per request -----------------------------------------------------------------------
+
+
+class SteppedContext(LambdaContext):
+    """A Lambda context on a fake clock, which hung calls advance."""
+
+    clock: float = 0.0
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self.timeout_seconds - self.clock) * 1000))
+
+
+def test_hung_calls_end_in_a_json_503_before_the_timeout(
+    stack: Stack, ingest_env: dict[str, str], faults: Faults, json_logs: Any
+) -> None:
+    """Finding 11: every SendMessage attempt and every claim release hangs for the read timeout (2 s,
+    after a 1 s connect). The ingest stops starting attempts that could not finish, and answers the
+    JSON 503 with Retry-After with time to spare."""
+    ingest = load_function_module(TEMPLATE, "IngestFunction")
+    context = SteppedContext(function_name="IngestFunction", timeout_seconds=10.0)
+    attempts: list[str] = []
+
+    def hang(event_name: str, **_: Any) -> None:
+        operation = event_name.rsplit(".", 1)[1]
+        if operation in ("SendMessage", "DeleteItem"):
+            attempts.append(operation)
+            context.clock += 3.0  # connect + read timeouts
+            raise ReadTimeoutError(endpoint_url="https://aws")
+
+    with hooked("before-send.*.*", hang):
+        response = invoke(ingest, signed_event(encode(envelope("order.created"))), context)
+    assert response["statusCode"] == 503
+    assert response["headers"]["Retry-After"] and json.loads(response["body"])["error"] == "unavailable"
+    assert context.clock <= 10.0 - 0.5  # answered with the reserve left
+    assert attempts.count("SendMessage") == 2  # both SDK attempts fitted
+    assert attempts.count("DeleteItem") == 1  # the second release attempt did not start
+    (error,) = [r for r in json_logs.records() if r["level"] == "ERROR"]
+    assert error["error_code"] == "DeadlineExceeded"
+
+
+def test_a_failed_dedup_completion_is_an_error_with_the_aws_error(
+    stack: Stack, ingest_env: dict[str, str], faults: Faults, json_logs: Any
+) -> None:
+    """Finding 9: 202 (the event is on its queue), and an ERROR line with the code and message."""
+    from botocore.exceptions import ClientError
+
+    ingest = load_function_module(TEMPLATE, "IngestFunction")
+    error = ClientError(
+        {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow down"}}, "UpdateItem"
+    )
+    faults.fail("dynamodb.UpdateItem", error)
+    faults.fail("dynamodb.UpdateItem", error)
+    payload = envelope("order.created")
+    assert invoke(ingest, signed_event(encode(payload)))["statusCode"] == 202
+    (line,) = [r for r in json_logs.records() if r["level"] == "ERROR"]
+    assert line["error_code"] == "ProvisionedThroughputExceededException" and line["error_message"] == "slow down"
+    assert line["event_id"] == payload["id"] and "not marked complete" in line["message"]
+
+
+def test_the_state_table_retention_outlives_every_redrivable_message() -> None:
+    """Finding 6, tied to the template: handled# records outlive the longest-lived message."""
+    days = set()
+    for family in ("Quote", "Order", "Workflow"):
+        env = TEMPLATE.function(f"{family}ConsumerFunction").environment
+        days.add(int(env["HANDLED_RETENTION_DAYS"]))
+    (handled_days,) = days
+    longest = max(
+        int(TEMPLATE.resources[f"{family}{kind}"]["Properties"].get("MessageRetentionPeriod", 345600))
+        for family in ("QuoteEvents", "OrderEvents", "WorkflowEvents")
+        for kind in ("Queue", "DeadLetterQueue")
+    )
+    assert handled_days * 86400 >= longest + 86400
