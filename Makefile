@@ -17,7 +17,7 @@ BUILD_DIR := .aws-sam/build
 # boto3 alone, as the Lambda runtime provides it: the deployed-artifact tests import handlers with only this.
 RUNTIME_DIR := .aws-sam/lambda-runtime
 
-.PHONY: help dev lint fmt validate build test unit integration e2e infra bench run deploy deploy-check delete logs audit cost clean send status rotate redrive events reliability
+.PHONY: help dev lint fmt validate build test unit integration e2e infra bench run deploy deploy-check delete logs audit cost clean send status rotate redrive events reliability soak
 
 help:
 	@echo "Local"
@@ -28,6 +28,7 @@ help:
 	@echo "  make lint | fmt   ruff + mypy | format and fix"
 	@echo "  make audit        checkov on the template, bandit on the code"
 	@echo "  make bench        performance budgets; make reliability: regenerate docs/reliability.md"
+	@echo "  make soak         a month of faults through the real functions (ARGS=--write records it)"
 	@echo "  make cost         the monthly bill at 1, 10, 100 million webhooks (ARGS=--write updates docs/cost.md)"
 	@echo "  make events       regenerate events/ (sample events, env.json)"
 	@echo "  make clean        remove .venv and build output"
@@ -99,6 +100,11 @@ events: $(STAMP)
 # ARGS="--set FrontDoor=HttpApi" at other parameters).
 cost: $(STAMP)
 	$(PY) -W ignore -m devtools.cost $(ARGS)
+
+# A month of faults in one process: 20,000 deliveries, re-sends, SQS duplicates, 1% faulted AWS calls
+# (ARGS=--write records the figures in docs/reliability.md; --deliveries N for a shorter run).
+soak: $(STAMP)
+	$(PY) -m devtools.soak $(ARGS)
 
 # Regenerate docs/reliability.md: a fault at every AWS call of ingest and consumer, and the outcome.
 reliability: $(STAMP)

@@ -268,7 +268,17 @@ def render(rows: list[tuple[CallPoint, str, Outcome]]) -> str:
         'side effect and its completion record (README, "What once means").',
         "",
     ]
-    return "\n".join(lines)
+    return "\n".join(lines) + _soak_block()
+
+
+def _soak_block() -> str:
+    """The figures `make soak --write` recorded, kept when the table is regenerated."""
+    from devtools.soak import BEGIN, END
+
+    text = DOC.read_text() if DOC.exists() else ""
+    if BEGIN not in text:
+        return ""
+    return "\n" + text[text.index(BEGIN) : text.index(END) + len(END)] + "\n"
 
 
 def main() -> int:

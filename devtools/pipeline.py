@@ -43,7 +43,7 @@ def environment(variables: dict[str, str]) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def hooked(event: str, handler: Callable[..., None]) -> Iterator[None]:
+def hooked(event: str, handler: Callable[..., Any]) -> Iterator[None]:
     """`handler` on botocore `event` (e.g. "before-call.*.*") for the clients created meanwhile through
     boto3's default session, as the functions create theirs on their first invocation."""
     events = boto3.DEFAULT_SESSION.events if boto3.DEFAULT_SESSION else boto3._get_default_session().events

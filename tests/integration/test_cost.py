@@ -50,3 +50,11 @@ def test_under_the_budget_at_the_default_settings(template: SamTemplate, measure
 
 def test_the_committed_table_is_current(template: SamTemplate, measured: cost.Measurements) -> None:
     assert cost.committed_table() == cost.render(template, measured).strip("\n"), "run `make cost ARGS=--write`"
+
+
+def test_junk_costs_one_secrets_manager_call_a_second_and_cannot_delay_a_new_key(template: SamTemplate) -> None:
+    from devtools.bench import junk_flood
+
+    flood = junk_flood(template, seconds=30.0, step=0.01)  # 3,000 bad signatures, a new key at 20.3 s
+    assert flood["describe_calls"] <= 31
+    assert flood["new_key_delay_s"] <= 2.0
