@@ -267,6 +267,32 @@ def render(rows: list[tuple[CallPoint, str, Outcome]]) -> str:
         'steps recorded and runs nothing. The remaining edge of "once" is a crash between a handler\'s',
         'side effect and its completion record (README, "What once means").',
         "",
+        "## Edge scenarios",
+        "",
+        "Each is a test that drives the functions as SAM invokes them, on moto:",
+        "",
+        "| scenario | outcome | test |",
+        "| --- | --- | --- |",
+        "| one record processed concurrently in two execution environments (a 1 s handler, the copy 0.4 s "
+        "later) | each handler runs once; the losing copy fails its record and, redelivered, runs nothing "
+        "| tests/integration/test_handler_once.py::"
+        "test_two_environments_processing_one_record_at_once_run_each_handler_once |",
+        "| the key refresh fails for longer than KeyMaxStaleSeconds | cached keys used until then, every failure "
+        "an ERROR line and a KeyRefreshFailed metric, then 503 + Retry-After; a revoked AWSPREVIOUS key is refused "
+        "| tests/unit/test_keyring.py::test_unreachable_later_keeps_the_cached_keys_until_they_are_stale, "
+        "test_a_revoked_previous_key_is_refused_once_stale |",
+        "| bad signatures every 50 ms while rotation adds a key | the new key is accepted within 1 s; at most one "
+        "DescribeSecret a second | "
+        "tests/unit/test_keyring.py::test_junk_cannot_delay_a_new_key_and_costs_one_call_a_second, "
+        "tests/integration/test_cost.py::"
+        "test_junk_costs_one_secrets_manager_call_a_second_and_cannot_delay_a_new_key |",
+        "| every SendMessage and claim-release attempt hangs (2 SDK attempts each) | attempts that cannot finish "
+        "are not started; JSON 503 + Retry-After with 0.5 s to spare | "
+        "tests/integration/test_edges.py::test_hung_calls_end_in_a_json_503_before_the_timeout |",
+        "| the consumer's completion write fails on every SDK attempt, three times | retried with back-off "
+        "within the invocation; handlers ran once | "
+        "tests/integration/test_handler_once.py::test_a_failing_completion_write_is_retried_within_the_invocation |",
+        "",
     ]
     return "\n".join(lines) + _soak_block()
 
