@@ -18,6 +18,7 @@ import argparse
 import contextlib
 import io
 import json
+import logging
 import os
 import random
 import sys
@@ -106,6 +107,7 @@ class Injector:
 class Result:
     statuses: Counter[int] = field(default_factory=Counter)
     accepted: set[str] = field(default_factory=set)
+    refused: set[str] = field(default_factory=set)
     lost: list[str] = field(default_factory=list)
     repeats: list[tuple[str, str, str]] = field(default_factory=list)
     dlq: dict[str, int] = field(default_factory=dict)
@@ -118,10 +120,11 @@ class Result:
         return [
             f"Seed {seed}: {profile.deliveries} deliveries ({profile.resend:.0%} re-sent, "
             f"{profile.sqs_duplicate:.0%} SQS duplicates, {profile.fault:.0%} of AWS calls faulted plus an outage "
-            f"of {profile.outage_calls} calls every {profile.outage_calls and profile.outage_every})",
+            f"of {profile.outage_calls} calls every {profile.outage_every})",
             f"- faults injected: {faults}",
             "- sender saw: " + ", ".join(f"{status} x{n}" for status, n in sorted(self.statuses.items())),
-            f"- events accepted: {len(self.accepted)}; lost: {len(self.lost)}",
+            f"- events accepted: {len(self.accepted)}; never accepted (sender gave up): {len(self.refused)}; "
+            f"lost after a 2xx: {len(self.lost)}",
             f"- repeated (event, handler) runs: {len(self.repeats)}"
             + "".join(f"\n  - {event} {handler}: {cause}" for event, handler, cause in self.repeats[:10]),
             "- dead-letter queues: " + ", ".join(f"{q} {n}" for q, n in self.dlq.items()),
@@ -151,6 +154,9 @@ class Soak:
         self.injector = Injector(profile, random.Random(seed + 1))  # noqa: S311  # nosec B311
         self.runs: Counter[tuple[str, str]] = Counter()
         self.template = template
+        self.events: list[dict[str, Any]] = []
+        #: The functions' log lines, for the cause of a repeat.
+        self.logs = io.StringIO()
 
     def _record(self, event: Any) -> None:
         self.runs[(event.id, "soak.recorder")] += 1
@@ -163,7 +169,12 @@ class Soak:
         saved = subscriptions.snapshot()
         saved_budget = deadline.attempt_seconds, deadline.reserve_seconds
         deadline.attempt_seconds, deadline.reserve_seconds = 0.05, 0.05  # faults are instant here
+        from ntp_webhooks.observability import logger
+
         result = Result()
+        capture = logging.StreamHandler(self.logs)
+        capture.setFormatter(logger.registered_formatter)
+        logging.getLogger(logger.name).addHandler(capture)
         try:
             subscriptions.on("*", name="soak.recorder")(self._record)
             with (
@@ -176,6 +187,7 @@ class Soak:
                 self.injector.armed = False
                 self._check(pipeline, result)
         finally:
+            logging.getLogger(logger.name).removeHandler(capture)
             subscriptions.restore(saved)
             deadline.attempt_seconds, deadline.reserve_seconds = saved_budget
         result.injected = self.injector.injected
@@ -210,7 +222,7 @@ class Soak:
                 break
             time.sleep(LEASE_SECONDS)  # the sender waits Retry-After (scaled), claims' leases end
             pending = retry
-        self.unaccepted = {p["id"] for p in pending} - result.accepted if pending else set()
+        result.refused = {p["id"] for p in retry} - result.accepted
 
     def _duplicate(self, pipeline: Pipeline, payload: dict[str, Any]) -> None:
         family = payload["event"].split(".")[0]
@@ -294,7 +306,7 @@ class Soak:
                 result.state_differences.append(f"{family}#{entity_id}")
 
     def _cause(self, event_id: str) -> str:
-        logged = self.logs.getvalue() if hasattr(self, "logs") else ""
+        logged = self.logs.getvalue()
         lines = [line for line in logged.splitlines() if event_id in line and '"ERROR"' in line]
         return json.loads(lines[-1])["message"] if lines else "no ERROR line names it"
 
@@ -309,10 +321,10 @@ def main(argv: list[str] | None = None) -> int:
     profile = Profile(deliveries=args.deliveries)
     os.environ.update({"POWERTOOLS_SERVICE_NAME": "soak", **global_environment(template)})
     soak = Soak(template, profile, args.seed)
-    soak.logs = io.StringIO()  # type: ignore[attr-defined]
     from moto import mock_aws
 
-    with environment(FAKE_AWS), mock_aws(), contextlib.redirect_stdout(soak.logs):  # type: ignore[attr-defined]
+    # The functions' JSON lines and metrics go to stdout: kept out of the report (the soak reads its own copy).
+    with environment(FAKE_AWS), mock_aws(), contextlib.redirect_stdout(io.StringIO()):
         result = soak.run()
     lines = result.lines(profile, args.seed)
     print("\n".join(lines))

@@ -39,10 +39,11 @@ def _consumer() -> Consumer:
 @inject_context()
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     logger.append_keys(family=SETTINGS.event_family)
-    deadline.start(context)  # AWS calls not started when they could not finish in time; claims' lease
-    return process_partial_response(
-        event=event, record_handler=_consumer().handle, processor=processor, context=context
-    )
+    # AWS calls that could not finish in time are not started; a claim's lease is the time left.
+    with deadline.applying(context):
+        return process_partial_response(
+            event=event, record_handler=_consumer().handle, processor=processor, context=context
+        )
 
 
 init_phase.finished()

@@ -181,6 +181,28 @@ def test_a_largest_body_with_small_fields_keeps_its_body(
     assert item is not None and item["body"] == encode(payload).decode()
 
 
+def test_an_older_event_with_a_large_field_after_a_large_body_still_fits(
+    stack: Stack, ingest_env: dict[str, str], consumer_handlers: Any, writes: ItemsAfterWrites
+) -> None:
+    """The newest event's 250 KB body is stored; then an older event brings a 200,000-character rfqId,
+    which must be kept (it is the newest carrier). The write leaves the body out to stay under 400 KB."""
+    from datetime import UTC, datetime, timedelta
+
+    ingest = load_function_module(TEMPLATE, "IngestFunction")
+    now = datetime.now(UTC)
+    newest = envelope("quote.updated", timestamp=now, data={"quoteId": "quote_mixed", "notes": "n" * 250_000})
+    older = envelope("quote.received", timestamp=now - timedelta(minutes=5), data={"quoteId": "quote_mixed"})
+    older["data"]["rfqId"] = "r" * 200_000
+    consumer = consumer_handlers("quote")
+    for payload in (newest, older):
+        assert invoke(ingest, signed_event(encode(payload)))["statusCode"] == 202
+        assert drain(consumer, stack, "quote") == 0
+    assert max(writes.sizes) <= ITEM_LIMIT_BYTES
+    item = read_item(boto3.client("dynamodb"), stack.refs["StateTable"], "quote", "quote_mixed")
+    assert item is not None and item["rfqId"] == older["data"]["rfqId"] and item["lastEventId"] == newest["id"]
+    assert item["bodyOmitted"] is True and item["lastEvent"] == "quote.updated"
+
+
 # --- 11. a deadline per request -----------------------------------------------------------------------
 
 

@@ -6,7 +6,7 @@ one attempt gives up after 1 s to connect + 2 s to read, and a call makes at mos
 
 Timeouts per attempt are not enough: several hung calls in one request still add up (a claim, two
 send attempts, two release attempts: about 15 s). So every attempt of every client made here first
-checks the invocation's deadline (`deadline.start(context)`): an attempt that could not finish
+checks the invocation's deadline (`with deadline.applying(context)`): an attempt that could not finish
 before the function's timeout, less `reserve_seconds` to answer, is not started. It raises
 `DeadlineExceeded` (a `BotoCoreError`), which the callers already turn into 503 + Retry-After or a
 retried record.
@@ -14,7 +14,9 @@ retried record.
 
 from __future__ import annotations
 
+import contextlib
 import threading
+from collections.abc import Iterator
 from typing import Any, Protocol
 
 import boto3
@@ -51,8 +53,15 @@ class Deadline:
         self.attempt_seconds = attempt_seconds
         self._local = threading.local()
 
-    def start(self, context: RemainingTime | None) -> None:
+    @contextlib.contextmanager
+    def applying(self, context: RemainingTime | None) -> Iterator[None]:
+        """The invocation's deadline for the calls made inside (none before or after it)."""
+        saved = getattr(self._local, "context", None)
         self._local.context = context
+        try:
+            yield
+        finally:
+            self._local.context = saved
 
     def remaining_seconds(self) -> float | None:
         context: RemainingTime | None = getattr(self._local, "context", None)

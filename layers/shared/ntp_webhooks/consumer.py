@@ -76,6 +76,7 @@ class Consumer:
                     logger.error(
                         "record failed before any handler ran; it will be retried",
                         extra={**aws_error(exc), "error_type": type(exc).__name__},
+                        exc_info=not isinstance(exc, BotoCoreError | ClientError),  # a bug: its traceback
                     )
                     raise
 
@@ -96,7 +97,8 @@ class Consumer:
 
     def _process(self, event: EventBase) -> int:
         started = time.perf_counter()
-        lease = deadline.remaining_seconds() or DEFAULT_LEASE_SECONDS
+        remaining = deadline.remaining_seconds()
+        lease = DEFAULT_LEASE_SECONDS if remaining is None else remaining
         token = uuid.uuid4().hex
         try:
             done = self._runs.claim(event.id, token, lease)
@@ -126,9 +128,10 @@ class Consumer:
                     logger.exception("partner handler failed; it alone will run again", extra={"handler": handler.name})
                 else:
                     succeeded.append(handler.name)
-        finally:
-            # Whatever happened above, record what succeeded and release the claim.
-            recorded = self._finish(event.id, succeeded)
+        except BaseException:
+            self._finish(event.id, succeeded, record_retried=True)  # record what succeeded, release
+            raise
+        recorded = self._finish(event.id, succeeded, record_retried=bool(failed))
         ran = [name for name in succeeded if name != PROJECTION_STEP]
         if failed:
             raise HandlersFailed("; ".join(failed))
@@ -143,7 +146,7 @@ class Consumer:
         )
         return len(ran)
 
-    def _finish(self, event_id: str, succeeded: list[str]) -> bool:
+    def _finish(self, event_id: str, succeeded: list[str], *, record_retried: bool) -> bool:
         """Write the completion record, retrying with back-off while the invocation has time: once
         side effects are done, losing this write is what would run handlers twice. Returns whether
         it was written; if not, the claim expires with its lease."""
@@ -164,8 +167,12 @@ class Consumer:
             return False
         count("CompletionNotRecorded")
         logger.error(
-            "handlers ran but their completion record could not be written: they run again if a copy of "
-            "this message is delivered again (the record itself is not retried for it)",
+            "handlers ran but their completion record could not be written: they run again "
+            + (
+                "when this record is redelivered"
+                if record_retried
+                else "if a copy of this message is delivered again (the record itself is not retried for it)"
+            ),
             extra={**error, "handlers_ran": ran, "projection_applied": PROJECTION_STEP in succeeded},
         )
         return False

@@ -121,9 +121,9 @@ class Ingest:
     def __call__(self, event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
         # One INFO line per delivery (accepted, duplicate or rejected) with its outcome and duration.
         started = time.perf_counter()
-        deadline.start(context)
         try:
-            return self._handle(event, context, started)
+            with deadline.applying(context):
+                return self._handle(event, context, started)
         except Rejection as rejection:
             count("Rejected", reason=rejection.code)
             logger.info(

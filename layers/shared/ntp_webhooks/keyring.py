@@ -11,9 +11,9 @@ Design:
   the current version was created.
 - The stage map is refreshed when older than `max_age`; and when no cached key verifies a delivery
   (the sender may just have switched), at most once per `miss_interval` (1 s) counted from the last
-  such refresh. A key switch is
-  therefore seen within `miss_interval` whatever junk arrives, and a flood of bad signatures costs at
-  most one `DescribeSecret` per second per execution environment.
+  such refresh. A key switch is therefore seen within `miss_interval` whatever junk arrives, and a
+  flood of bad signatures costs at most one `DescribeSecret` per second per execution environment.
+  If that refresh fails, the delivery gets 503 (its key may be the sender's new one), not 401.
 - A failed refresh is logged at ERROR and counted (`KeyRefreshFailed`, alarmed), and retried at
   most once per `miss_interval`. The cached keys are used until the last successful load is
   `max_staleness` old: past that, a key may have been revoked meanwhile, so nothing is accepted

@@ -13,7 +13,8 @@ Every item the ingest could accept must fit DynamoDB's limits:
 - An entity ID whose key would pass `MAX_KEY_BYTES` is keyed by its SHA-256 (`order#sha256:<hex>`),
   with the full ID in `entityId`.
 - The body is left out of the item (`bodyOmitted`) when, with the other attributes, the item would
-  pass `ITEM_BUDGET_BYTES`: a field as large as the body would otherwise be stored twice.
+  pass `ITEM_BUDGET_BYTES`: a field as large as the body would otherwise be stored twice. This holds
+  for every write, an older event's too (its `rfqId` may grow an item whose body is stored).
 
 The item stays within one DynamoDB write unit (1 KB) for a typical order: the latest event is kept as
 its exact body (a string, which also fits any body ingest accepts: numbers of any size, any nesting),
@@ -48,9 +49,11 @@ _MAX_ATTEMPTS = 5
 MAX_KEY_BYTES = PARTITION_KEY_LIMIT_BYTES // 2
 #: Largest item written with its body; the rest of the limit is margin for the history's growth.
 ITEM_BUDGET_BYTES = ITEM_LIMIT_BYTES - 16 * 1024
-#: Everything read back before a write: all attributes but the body (its size never matters there).
+#: Everything read back before a write: all attributes but the body, whose size `bodyBytes` holds.
 _READ_ATTRIBUTES = ("pk", "#status", "lastEventId", "lastEventSeq", "history", "rfqId", "rfqIdFrom", "entityId")
-_READ = ", ".join((*_READ_ATTRIBUTES, "entityIdMissing", "bodyOmitted", "revision"))
+_READ = ", ".join((*_READ_ATTRIBUTES, "entityIdMissing", "bodyOmitted", "bodyBytes", "revision"))
+#: A stored body of unknown size (items written before `bodyBytes`) counts as the largest accepted.
+LEGACY_BODY_BYTES = "262144"
 _deserialize = TypeDeserializer().deserialize
 
 
@@ -144,27 +147,12 @@ class Projection:
             sets["entityIdMissing"] = {"BOOL": True}
         if key[KEY_ATTRIBUTE]["S"] != f"{event.family}#{entity_id}":
             sets["entityId"] = {"S": entity_id}  # hashed key: the full ID lives here
-        for name, value in _carried(event).items():
-            carrier = (stored or {}).get(f"{name}From", {}).get("S")
-            if carrier is None or is_newer(entry, *_decode_carrier(carrier)):
-                sets[name] = {"S": value}
-                sets[f"{name}From"] = {"S": f"{entry.seq}:{event.id}"}
-        removes: list[str] = []
-        if newest:
-            # The item as this write leaves it, with the body: too big, and the body is left out.
-            after = {**(stored or {}), **key, **sets, "revision": {"N": "1"}, "body": {"S": event.body}}
-            if item_size(after) <= ITEM_BUDGET_BYTES:
-                sets["body"] = {"S": event.body}
-                removes.append("bodyOmitted")
-            else:
-                sets["bodyOmitted"] = {"BOOL": True}
-                removes.append("body")
-                logger.warning("body left out of the state item: the item would be too large")
+        removes = _fit(sets, key, event, stored, newest=newest)
         names = {f"#a{i}": name for i, name in enumerate(sets)}
         values: dict[str, Any] = {f":v{i}": value for i, value in enumerate(sets.values())} | {":one": {"N": "1"}}
         update = "SET " + ", ".join(f"#a{i} = :v{i}" for i in range(len(sets)))
-        if removes:
-            update += " REMOVE " + ", ".join(f"#r{i}" for i in range(len(removes)))
+        if removes:  # first: an engine that checks the size after each action sees it shrink first
+            update = "REMOVE " + ", ".join(f"#r{i}" for i in range(len(removes))) + " " + update
             names |= {f"#r{i}": name for i, name in enumerate(removes)}
         if stored is None:
             condition = "attribute_not_exists(pk)"
@@ -179,6 +167,48 @@ class Projection:
             ExpressionAttributeNames=names,
             ExpressionAttributeValues=values,
         )
+
+
+def _fit(
+    sets: dict[str, dict[str, Any]],
+    key: dict[str, Any],
+    event: EventBase,
+    stored: dict[str, Any] | None,
+    *,
+    newest: bool,
+) -> list[str]:
+    """Add the carried fields and the body to `sets` as far as the item stays under the budget;
+    returns the attributes to remove."""
+    entry = HistoryEntry.of(event)
+    carried: dict[str, dict[str, Any]] = {}
+    for name, value in _carried(event).items():
+        carrier = (stored or {}).get(f"{name}From", {}).get("S")
+        if carrier is None or is_newer(entry, *_decode_carrier(carrier)):
+            carried |= {name: {"S": value}, f"{name}From": {"S": f"{entry.seq}:{event.id}"}}
+    rest = {**(stored or {}), **key, **sets, **carried, "revision": {"N": "1"}}
+    if carried and item_size(rest) > ITEM_BUDGET_BYTES:
+        # Only with an entity ID and a field each near the body limit, from two events.
+        logger.warning("a projected field is too large to keep with the entity ID", extra={"fields": list(carried)})
+        carried, rest = {}, {**(stored or {}), **key, **sets, "revision": {"N": "1"}}
+    sets |= carried
+    # Every write, not only the newest event's, must leave the item under DynamoDB's limit: the
+    # body (the new one, or the one stored) is left out when the other attributes leave no room.
+    if newest:
+        body_bytes = len(event.body.encode())
+    elif stored is None or "bodyOmitted" in stored:
+        body_bytes = 0
+    else:  # items written before bodyBytes existed: assume the largest body ingest accepts
+        body_bytes = int(stored.get("bodyBytes", {}).get("N", LEGACY_BODY_BYTES))
+    removes: list[str] = []
+    if item_size(rest) + len("body") + body_bytes + len("bodyBytes") + 4 <= ITEM_BUDGET_BYTES:
+        if newest:
+            sets |= {"body": {"S": event.body}, "bodyBytes": {"N": str(body_bytes)}}
+            removes.append("bodyOmitted")
+    else:
+        sets["bodyOmitted"] = {"BOOL": True}
+        removes += ["body", "bodyBytes"]
+        logger.warning("body left out of the state item: the item would be too large")
+    return removes
 
 
 def _decode_carrier(text: str) -> tuple[int, str]:
