@@ -8,13 +8,27 @@ import contextlib
 import os
 import signal
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import TextIO, cast
 
 from devtools.deliveries import LOCAL_DEV_SECRET
+from devtools.local_stack.functions import TimestampedLog
 from devtools.local_stack.stack import DevStack
 from devtools.sam_template import REPO_ROOT, SamTemplate
 
-LOG_FILE = REPO_ROOT / ".aws-sam" / "local-stack.log"
+LOG_DIR = REPO_ROOT / ".aws-sam"
+
+
+def log_file(port: int) -> Path:
+    """One log per stack (stacks differ by port), appended run after run with a separator."""
+    return LOG_DIR / f"local-stack-{port}.log"
+
+
+DOORS = {
+    "HttpApi": "API Gateway HTTP API, only POST /webhooks routed",
+    "FunctionUrl": "function URL, every request reaches the function",
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,10 +41,20 @@ def main(argv: list[str] | None = None) -> int:
         "--reload", action="store_true", help="re-import the functions when their code changes; AWS state stays"
     )
     parser.add_argument("--template", type=Path, default=None, help="another SAM template (default: template.yaml)")
+    parser.add_argument(
+        "--front-door",
+        choices=("HttpApi", "FunctionUrl"),
+        default=None,
+        help="the template's FrontDoor parameter (default: its default, HttpApi: only POST /webhooks is routed)",
+    )
     args = parser.parse_args(argv)
 
-    LOG_FILE.parent.mkdir(parents=True, exist_ok=True)
-    with open(LOG_FILE, "a") as log:
+    path = log_file(args.port)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as file:
+        log = cast(TextIO, TimestampedLog(file))  # file-like: what the functions' output is written to
+        started = datetime.now(UTC).isoformat(timespec="seconds")
+        log.write(f"===== local stack started {started}, port {args.port}, moto port {args.moto_port} =====\n")
         stack = DevStack(
             host=args.host,
             port=args.port,
@@ -39,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
             log=log,
             reload=args.reload,
             template=SamTemplate(args.template) if args.template else None,
+            parameter_overrides={"FrontDoor": args.front_door} if args.front_door else None,
         )
         try:
             stack.start()
@@ -48,10 +73,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"local stack: cannot start: {exc} ({hint})")
             return 2
         stack.say(f"NowToPrint webhook receiver, local stack ({Path(stack.template.path).name})")
-        stack.say(f"  webhook URL     {stack.webhook_url}")
+        stack.say(f"  webhook URL     {stack.webhook_url}   ({stack.front_door}: {DOORS[stack.front_door]})")
         stack.say(f"  signing secret  {LOCAL_DEV_SECRET}")
         stack.say(f"  AWS endpoint    {stack.endpoint_url}   (moto; any credentials)")
-        stack.say(f"  function logs   {LOG_FILE.relative_to(REPO_ROOT)}")
+        stack.say(f"  function logs   {path.relative_to(REPO_ROOT)}   (your handlers' output and logs too)")
         if args.reload:
             stack.say("  code reload     on: edits to functions/ and layers/shared/ take effect, state is kept")
         for resource, why in stack.skipped.items():

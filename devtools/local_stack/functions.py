@@ -4,18 +4,59 @@ environment), invoked one at a time, with their logs and metrics sent to a file 
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import sys
+import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
-from typing import Any, TextIO
+from typing import Any, TextIO, cast
 
 from devtools.lambda_events import LambdaContext
 from devtools.pipeline import environment
 from devtools.provision import Stack
 from devtools.sam_template import SamTemplate, load_function_module
+
+
+class TimestampedLog:
+    """A log file whose every line starts with the time it was written, as CloudWatch shows it
+    (`print()` output and EMF lines carry no time of their own). Thread-safe; whole lines only."""
+
+    def __init__(self, file: TextIO) -> None:
+        self._file = file
+        self._partial = ""
+        self._lock = threading.Lock()
+
+    def write(self, text: str) -> int:
+        with self._lock:
+            *lines, self._partial = (self._partial + text).split("\n")
+            for line in lines:
+                stamp = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+                self._file.write(f"{stamp} {line}\n")
+            self._file.flush()
+        return len(text)
+
+    def flush(self) -> None:
+        with self._lock:
+            self._file.flush()
+
+
+class _Tee:
+    """Writes through to the log and keeps a copy of one invocation's output."""
+
+    def __init__(self, log: TextIO) -> None:
+        self._log = log
+        self.copy = io.StringIO()
+
+    def write(self, text: str) -> int:
+        self.copy.write(text)
+        return self._log.write(text)
+
+    def flush(self) -> None:
+        self._log.flush()
 
 
 @dataclass
@@ -25,11 +66,51 @@ class LocalFunction:
     handler_name: str
     timeout: float
     log: TextIO | None = None
+    #: The log lines of the last invocation (the console reads which handlers ran from them).
+    last_output: str = field(default="", repr=False)
 
     def invoke(self, event: dict[str, Any]) -> Any:
         handler = getattr(self.module, self.handler_name)
-        with _output_to(self.log):
-            return handler(event, LambdaContext(function_name=self.logical_id, timeout_seconds=self.timeout))
+        tee = _Tee(self.log) if self.log is not None else None
+        try:
+            with _output_to(cast(TextIO, tee)):  # a file-like object, as the log itself
+                return handler(event, LambdaContext(function_name=self.logical_id, timeout_seconds=self.timeout))
+        finally:
+            self.last_output = tee.copy.getvalue() if tee is not None else ""
+
+
+class _ThreadRoutedStdout:
+    """sys.stdout while functions run: a thread inside an invocation writes to that invocation's log,
+    every other thread where stdout went before (contextlib.redirect_stdout is process-wide: a CLI
+    or a test printing meanwhile would land in the function log)."""
+
+    def __init__(self, fallback: TextIO) -> None:
+        self.fallback = fallback
+        self.targets: dict[int, TextIO] = {}
+
+    def write(self, text: str) -> int:
+        return self.targets.get(threading.get_ident(), self.fallback).write(text)
+
+    def flush(self) -> None:
+        self.targets.get(threading.get_ident(), self.fallback).flush()
+
+
+_ROUTING = threading.Lock()
+
+
+@contextlib.contextmanager
+def _stdout_of_this_thread(log: TextIO) -> Iterator[None]:
+    with _ROUTING:
+        router = sys.stdout if isinstance(sys.stdout, _ThreadRoutedStdout) else _ThreadRoutedStdout(sys.stdout)
+        sys.stdout = cast(TextIO, router)
+        router.targets[threading.get_ident()] = log
+    try:
+        yield
+    finally:
+        with _ROUTING:
+            router.targets.pop(threading.get_ident(), None)
+            if not router.targets and sys.stdout is cast(TextIO, router):
+                sys.stdout = router.fallback
 
 
 @contextlib.contextmanager
@@ -44,7 +125,7 @@ def _output_to(log: TextIO | None) -> Iterator[None]:
     handlers = [h for h in logging.getLogger(logger.name).handlers if isinstance(h, logging.StreamHandler)]
     saved = [(h, h.setStream(log)) for h in handlers]
     try:
-        with contextlib.redirect_stdout(log):
+        with _stdout_of_this_thread(log):
             yield
     finally:
         for handler, stream in saved:

@@ -1,5 +1,5 @@
 """The front door: each HTTP request becomes the HTTP API (payload v2) event that IngestFunction gets
-from a function URL or API Gateway; `/_local/*` carries the admin actions."""
+from API Gateway or a function URL; `/_local/*` carries the admin actions."""
 
 from __future__ import annotations
 
@@ -26,17 +26,26 @@ class HttpApi:
         invoke_ingest: Callable[[dict[str, Any]], Any],
         admin: Callable[[str], tuple[int, dict[str, Any]]],
         say: Callable[[str], None],
+        *,
+        route: tuple[str, str] | None = None,
     ) -> None:
+        """`route` (method, path): the one route of an HTTP API; None: every request reaches the
+        function, as behind a function URL."""
         self._invoke = invoke_ingest
         self._admin = admin
         self._say = say
+        self._route = route
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         request = Request(environ)
         if request.path.startswith("/_local/") and request.method == "POST":
             response = _json(*self._admin(request.path.removeprefix("/_local/")))
+        elif self._route is not None and (request.method, request.path) != self._route:
+            # API Gateway's own answer to a request no route matches: the function never runs.
+            self._say(f"{request.method} {request.path} -> 404 no route (only {' '.join(self._route)})")
+            response = _json(404, {"message": "Not Found"})
         else:
-            response = self._deliver(request)  # the function answers any path, as a function URL does
+            response = self._deliver(request)
         return response(environ, start_response)
 
     def _deliver(self, request: Request) -> Response:

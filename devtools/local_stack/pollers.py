@@ -4,11 +4,35 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
-#: (logical ID, event) -> (the response, message ID -> why that record failed)
-Invoke = Callable[[str, dict[str, Any]], tuple[Any, dict[str, str]]]
+#: (logical ID, event) -> (the response, message ID -> why that record failed, the invocation's log)
+Invoke = Callable[[str, dict[str, Any]], tuple[Any, dict[str, str], str]]
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """Where a family queue's record goes after its last receive, and the command that brings it back."""
+
+    max_receives: int
+    queue: str
+    family: str
+
+
+def handlers_run(log: str) -> dict[str, list[str]]:
+    """message ID -> the partner handlers that ran, from the consumer's "event processed" log lines
+    (what an operator reads on AWS too)."""
+    ran: dict[str, list[str]] = {}
+    for line in log.splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(entry, dict) and entry.get("message") == "event processed" and "message_id" in entry:
+            ran[entry["message_id"]] = list(entry.get("handlers_run", []))
+    return ran
 
 
 def batch_errors(module: ModuleType) -> dict[str, str]:
@@ -24,12 +48,14 @@ def batch_errors(module: ModuleType) -> dict[str, str]:
 
 
 def consumer_invoker(
-    logical_id: str, invoke: Invoke, say: Callable[[str], None]
+    logical_id: str, invoke: Invoke, say: Callable[[str], None], dead_letter: DeadLetter
 ) -> Callable[[dict[str, Any], Any], Any]:
-    """The handler a poller calls: the function, then one console line per record with its outcome."""
+    """The handler a poller calls: the function, then one console line per record with its outcome:
+    the handlers that ran, or why it failed and whether it now goes to the dead-letter queue."""
 
     def handle(event: dict[str, Any], _context: Any) -> Any:
-        response, errors = invoke(logical_id, event)
+        response, errors, log = invoke(logical_id, event)
+        ran = handlers_run(log)
         failed = {f["itemIdentifier"] for f in (response or {}).get("batchItemFailures", [])}
         for record in event["Records"]:
             try:
@@ -38,10 +64,16 @@ def consumer_invoker(
             except (ValueError, AttributeError):
                 what = "unparseable body"
             receive = record["attributes"].get("ApproximateReceiveCount", "?")
-            outcome = "processed"
+            names = ran.get(record["messageId"])
+            outcome = "processed" + (f"; handlers run: {', '.join(names) or 'none'}" if names is not None else "")
             if record["messageId"] in failed:
                 why = errors.get(record["messageId"], "")
-                outcome = f"FAILED (receive {receive}, DLQ after 5){': ' + why if why else ''}"
+                outcome = f"FAILED (receive {receive} of {dead_letter.max_receives}){': ' + why if why else ''}"
+                if receive.isdigit() and int(receive) >= dead_letter.max_receives:
+                    outcome += (
+                        f"\n  -> last receive: SQS moves it to the dead-letter queue {dead_letter.queue}; "
+                        f"after the fix, `ntp redrive {dead_letter.family} --local` sends it back"
+                    )
             say(f"{logical_id}: {what} {outcome}")
         return response
 

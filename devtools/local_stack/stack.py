@@ -24,7 +24,7 @@ from devtools.local_stack import state
 from devtools.local_stack.admin import Admin
 from devtools.local_stack.functions import LocalFunction, code_roots, import_functions, mtimes, purge_code
 from devtools.local_stack.http_api import HttpApi
-from devtools.local_stack.pollers import batch_errors, consumer_invoker
+from devtools.local_stack.pollers import DeadLetter, batch_errors, consumer_invoker
 from devtools.moto_fidelity import make_dynamodb_writes_atomic
 from devtools.provision import Provisioner, Stack
 from devtools.sam_template import SamTemplate
@@ -33,11 +33,14 @@ REGION = "us-east-1"
 
 
 def _ensure_free(host: str, port: int) -> None:
-    """Raise OSError if `port` is taken (0 means any free port)."""
+    """Raise OSError if `port` is taken (0 means any free port). Probed as the servers bind, with
+    SO_REUSEADDR: the sockets of a stack stopped a moment ago linger in TIME_WAIT without holding it."""
     if port == 0:
         return
     with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         probe.bind((host, port))
+        probe.listen()
 
 
 class DevStack:
@@ -55,8 +58,10 @@ class DevStack:
         state_dir: Path | None = None,
         reload: bool = False,
         name_prefix: str = "local",
+        parameter_overrides: dict[str, str] | None = None,
     ) -> None:
         self.template = template or SamTemplate()
+        self._parameter_overrides = dict(parameter_overrides or {})
         self._state_dir = state_dir
         self.state_file: Path | None = None
         self._reload = reload
@@ -81,6 +86,7 @@ class DevStack:
         self._admin: Admin | None = None
         self.endpoint_url = ""
         self.webhook_url = ""
+        self.front_door = ""
 
     # --- lifecycle --------------------------------------------------------------------------------
 
@@ -99,9 +105,15 @@ class DevStack:
             self._recycle_ingest,
             REGION,
         )
-        front_door = HttpApi(lambda event: self._invoke("IngestFunction", event), self._admin_action, self.say)
-        self._http = make_server(self._host, self._port, front_door, threaded=True)
         from ntp_webhooks.ingest import WEBHOOK_PATH
+
+        # The HTTP API (FrontDoor's default) routes only POST /webhooks; a function URL passes every request on.
+        route = ("POST", WEBHOOK_PATH) if self._stack().condition("UseHttpApi") else None
+        self.front_door = "HttpApi" if route else "FunctionUrl"
+        front_door = HttpApi(
+            lambda event: self._invoke("IngestFunction", event), self._admin_action, self.say, route=route
+        )
+        self._http = make_server(self._host, self._port, front_door, threaded=True)
 
         self.webhook_url = f"http://{self._host}:{self._http.server_port}{WEBHOOK_PATH}"
         self._spawn("http", self._http.serve_forever)
@@ -186,6 +198,7 @@ class DevStack:
             self.client,
             region=REGION,
             name_prefix=self._name_prefix,
+            parameter_overrides=self._parameter_overrides,
             secret_values={"WebhookSigningSecret": LOCAL_DEV_SECRET},
         )
         self.stack = provisioner.provision()
@@ -200,10 +213,16 @@ class DevStack:
                 if event["Type"] != "SQS":
                     continue
                 queue_id = event["Properties"]["Queue"]["Fn::GetAtt"][0]
+                redrive = self.template.resources[queue_id]["Properties"]["RedrivePolicy"]
+                dead_letter = DeadLetter(
+                    max_receives=int(redrive["maxReceiveCount"]),
+                    queue=redrive["deadLetterTargetArn"]["Fn::GetAtt"][0],
+                    family=self._stack().function_environment(self.template, logical_id)["EVENT_FAMILY"],
+                )
                 poller = QueuePoller(
                     self.client("sqs"),
                     self._stack().refs[queue_id],
-                    consumer_invoker(logical_id, self._invoke_batch, self.say),
+                    consumer_invoker(logical_id, self._invoke_batch, self.say, dead_letter),
                     batch_size=int(event["Properties"].get("BatchSize", 10)),
                     wait_seconds=self._wait,
                     retry_delay=self._retry_delay,
@@ -216,10 +235,10 @@ class DevStack:
         with self._invocation_lock:
             return self.functions[logical_id].invoke(event)
 
-    def _invoke_batch(self, logical_id: str, event: dict[str, Any]) -> tuple[Any, dict[str, str]]:
+    def _invoke_batch(self, logical_id: str, event: dict[str, Any]) -> tuple[Any, dict[str, str], str]:
         with self._invocation_lock:
             function = self.functions[logical_id]
-            return function.invoke(event), batch_errors(function.module)
+            return function.invoke(event), batch_errors(function.module), function.last_output
 
     def _recycle_ingest(self) -> None:
         """A fresh ingest environment: no cached keys. Looked up at each call: a reload replaces it."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -19,12 +20,13 @@ import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO, cast
 
 import pytest
 
 from devtools import cli
 from devtools.deliveries import LOCAL_DEV_SECRET, encode, envelope
+from devtools.local_stack.functions import TimestampedLog
 from devtools.local_stack.stack import DevStack
 from devtools.sam_template import REPO_ROOT
 from ntp_webhooks.projection import read_item
@@ -32,11 +34,27 @@ from ntp_webhooks.signature import sign
 
 
 @pytest.fixture(scope="module")
-def local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[DevStack, io.StringIO, Path]]:
+def function_log() -> io.StringIO:
+    """What `make run` writes to .aws-sam/local-stack-<port>.log."""
+    return io.StringIO()
+
+
+@pytest.fixture(scope="module")
+def local(
+    tmp_path_factory: pytest.TempPathFactory, function_log: io.StringIO
+) -> Iterator[tuple[DevStack, io.StringIO, Path]]:
     threads_before = set(threading.enumerate())
     state_dir = tmp_path_factory.mktemp("local-stacks")
     console = io.StringIO()
-    stack = DevStack(port=0, moto_port=0, retry_delay=0, wait_seconds=1, console=console, state_dir=state_dir)
+    stack = DevStack(
+        port=0,
+        moto_port=0,
+        retry_delay=0,
+        wait_seconds=1,
+        console=console,
+        log=cast(TextIO, TimestampedLog(function_log)),
+        state_dir=state_dir,
+    )
     stack.start()
     ports = [int(stack.webhook_url.rsplit(":", 1)[1].split("/")[0]), int(stack.endpoint_url.rsplit(":", 1)[1])]
     try:
@@ -97,7 +115,9 @@ def depth(stack: DevStack, queue: str) -> int:
     )
 
 
-def test_every_family_over_http_to_the_projection(local: tuple[DevStack, io.StringIO, Path]) -> None:
+def test_every_family_over_http_to_the_projection(
+    local: tuple[DevStack, io.StringIO, Path], function_log: io.StringIO
+) -> None:
     stack, console, _ = local
     order = [envelope(n, data={"orderId": "ord_http"}) for n in ("order.created", "order.confirmed", "order.shipped")]
     quote = envelope("quote.received", data={"rfqId": "rfq_http", "quoteId": "quote_http"})
@@ -128,20 +148,63 @@ def test_every_family_over_http_to_the_projection(local: tuple[DevStack, io.Stri
     assert item is not None and item["status"] == "shipped"
     assert [h["id"] for h in item["history"]] == [p["id"] for p in order]
     lines = console.getvalue().splitlines()
-    assert sum(1 for line in lines if order[1]["id"] in line and line.endswith("processed")) == 1
-    assert sum(1 for line in lines if "unparseable body FAILED" in line) == 5
+    # Each processed line names the partner handlers that ran (business_logic.py's examples).
+    processed = [line for line in lines if "processed; handlers run:" in line]
+    confirmed = f"OrderConsumerFunction: order.confirmed {order[1]['id']} processed"
+    assert [line for line in processed if order[1]["id"] in line] == [
+        f"{confirmed}; handlers run: business_logic.start_production"
+    ]
+    assert any(order[0]["id"] in line and line.endswith("handlers run: none") for line in processed)
+    assert any(signal["id"] in line and line.endswith("business_logic.record_signal") for line in processed)
+    # The poison message: five failed receives, and the last one says where it goes and how it comes back.
+    failures = [line for line in lines if line.startswith("OrderConsumerFunction: unparseable body FAILED")]
+    assert [line.split("FAILED ")[1].split(")")[0] for line in failures] == [f"(receive {n} of 5" for n in range(1, 6)]
+    last = lines.index(failures[-1])
+    assert lines[last + 1] == (
+        "  -> last receive: SQS moves it to the dead-letter queue OrderEventsDeadLetterQueue; "
+        "after the fix, `ntp redrive order --local` sends it back"
+    )
     assert any(line.startswith("POST /webhooks -> 200 duplicate") for line in lines)
+    # The function log: every line timestamped, handler output included.
+    logged = function_log.getvalue().splitlines()
+    assert logged and all(re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z ", line) for line in logged)
+    assert any("start_production" in line or "order.confirmed" in line for line in logged)
 
 
 def test_not_found_and_bad_requests_are_json(local: tuple[DevStack, io.StringIO, Path]) -> None:
-    stack, _, _ = local
+    stack, console, _ = local
+    assert stack.front_door == "HttpApi"  # the template's default door
     base = stack.webhook_url.rsplit("/", 1)[0]
-    with pytest.raises(urllib.error.HTTPError) as caught:
-        urllib.request.urlopen(f"{base}/other", timeout=5)
-    # As behind a function URL, the function answers every path: only POST /webhooks is served.
-    assert caught.value.code == 404 and json.loads(caught.value.read())["error"] == "not_found"
+    for url, method in ((f"{base}/other", "GET"), (stack.webhook_url, "GET"), (stack.webhook_url, "PUT")):
+        with pytest.raises(urllib.error.HTTPError) as caught:
+            urllib.request.urlopen(urllib.request.Request(url, method=method), timeout=5)
+        # API Gateway answers a request no route matches itself: the function does not run.
+        assert (caught.value.code, json.loads(caught.value.read())) == (404, {"message": "Not Found"})
+    assert "GET /other -> 404 no route (only POST /webhooks)" in console.getvalue()
     status, body = post(stack.webhook_url, b"not json")
     assert (status, body["error"]) == (400, "invalid_envelope")
+
+
+def test_behind_a_function_url_the_function_answers_every_path(tmp_path: Path) -> None:
+    console = io.StringIO()
+    stack = DevStack(
+        port=0,
+        moto_port=0,
+        console=console,
+        state_dir=tmp_path,
+        name_prefix=f"url{uuid.uuid4().hex[:8]}",
+        parameter_overrides={"FrontDoor": "FunctionUrl"},
+    )
+    with stack:
+        assert stack.front_door == "FunctionUrl"
+        base = stack.webhook_url.rsplit("/", 1)[0]
+        for url, method, status, error in (
+            (f"{base}/other", "POST", 404, "not_found"),
+            (stack.webhook_url, "GET", 405, "method_not_allowed"),
+        ):
+            with pytest.raises(urllib.error.HTTPError) as caught:
+                urllib.request.urlopen(urllib.request.Request(url, data=b"{}", method=method), timeout=5)
+            assert (caught.value.code, json.loads(caught.value.read())["error"]) == (status, error)
 
 
 # --- the ntp CLI ----------------------------------------------------------------------------------
@@ -451,3 +514,27 @@ def test_reload_picks_up_a_code_change_and_keeps_the_emulated_state(tmp_path: Pa
         process.wait(timeout=30)
         console.close()
     assert not any(state_dir.glob("*.json"))
+
+
+def test_a_port_left_in_time_wait_by_a_stopped_stack_is_free_a_port_in_use_is_not() -> None:
+    from devtools.local_stack.stack import _ensure_free
+
+    server = socket.socket()
+    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as werkzeug and moto bind
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    port = server.getsockname()[1]
+    client = socket.create_connection(("127.0.0.1", port))
+    accepted, _ = server.accept()
+    accepted.close()  # the server side closes first: its end of the connection waits in TIME_WAIT
+    client.close()
+    server.close()
+    with socket.socket() as plain, pytest.raises(OSError):
+        plain.bind(("127.0.0.1", port))  # what the old probe did: "Address already in use"
+    _ensure_free("127.0.0.1", port)  # probed as the servers bind: free
+    with socket.socket() as listening:
+        listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listening.bind(("127.0.0.1", port))
+        listening.listen()
+        with pytest.raises(OSError):
+            _ensure_free("127.0.0.1", port)

@@ -69,29 +69,68 @@ def test_dedup_retention_always_outlives_the_acceptance_window(template: SamTemp
     assert shortest_retention_hours >= longest_max_age + MIN_RETENTION_MARGIN_HOURS
 
 
-def test_one_front_door_at_a_time_both_routing_only_post_webhooks(template: SamTemplate) -> None:
+def ingest_grants(template: SamTemplate, created: set[str]) -> list[dict[str, Any]]:
+    return [
+        props(template, lid)
+        for lid in sorted(created)
+        if template.resources[lid]["Type"] == "AWS::Lambda::Permission"
+        and props(template, lid)["FunctionName"] == {"Ref": "IngestFunction"}
+    ]
+
+
+def deployed_at(template: SamTemplate, **overrides: str) -> tuple[set[str], Stack]:
+    """The logical IDs CloudFormation creates at these parameters (the rest have a false Condition)."""
+    stack = Stack(parameters={**template.parameter_defaults(), **overrides}, conditions=template.doc["Conditions"])
+    created = {
+        lid for lid, res in template.resources.items() if "Condition" not in res or stack.condition(res["Condition"])
+    }
+    return created, stack
+
+
+def test_a_default_deploy_puts_the_http_api_in_front_and_no_function_url(template: SamTemplate) -> None:
     from ntp_webhooks.ingest import WEBHOOK_PATH
 
-    assert template.doc["Parameters"]["FrontDoor"]["Default"] == "FunctionUrl"
-    url = template.resources["IngestFunctionUrl"]
-    assert url["Condition"] == "UseFunctionUrl"
-    assert url["Properties"]["AuthType"] == "NONE"  # the HMAC signature is the authentication
-    grants = {
-        res["Properties"]["Action"]: res["Properties"]
-        for res in template.of_type("AWS::Lambda::Permission").values()
-        if res.get("Condition") == "UseFunctionUrl"
+    assert template.doc["Parameters"]["FrontDoor"]["Default"] == "HttpApi"
+    created, stack = deployed_at(template)
+    assert {lid for lid in created if template.resources[lid]["Type"] == "AWS::Lambda::Url"} == set()
+    route = props(template, "WebhookApiRoute")
+    assert {"WebhookApi", "WebhookApiRoute", "WebhookApiIntegration", "WebhookApiStage"} <= created
+    assert route["RouteKey"] == f"POST {WEBHOOK_PATH}"  # the only route: API Gateway answers 404 to the rest
+    assert route["Target"] == {"Fn::Sub": "integrations/${WebhookApiIntegration}"}
+    integration = props(template, "WebhookApiIntegration")
+    assert integration["IntegrationUri"] == {"Fn::GetAtt": ["IngestFunction", "Arn"]}
+    assert (integration["IntegrationType"], integration["PayloadFormatVersion"]) == ("AWS_PROXY", "2.0")
+    stage = props(template, "WebhookApiStage")
+    assert stage["StageName"] == "$default" and stage["AutoDeploy"] is True
+    assert stage["DefaultRouteSettings"] == {
+        "ThrottlingRateLimit": {"Ref": "ApiThrottlingRateLimit"},
+        "ThrottlingBurstLimit": {"Ref": "ApiThrottlingBurstLimit"},
     }
+    assert stage["AccessLogSettings"]["DestinationArn"] == {"Fn::GetAtt": ["WebhookApiAccessLogGroup", "Arn"]}
+    grants = ingest_grants(template, created)
+    assert len(grants) == 1 and grants[0]["Principal"] == "apigateway.amazonaws.com"
+    assert grants[0]["SourceArn"]["Fn::Sub"].endswith(f"/*/POST{WEBHOOK_PATH}")  # this route only
+    stack.refs["WebhookApi"], stack.pseudo = "a1b2c3", {"AWS::Region": "eu-west-1", "AWS::URLSuffix": "amazonaws.com"}
+    url = stack.resolve(template.doc["Outputs"]["WebhookUrl"]["Value"])
+    assert url == f"https://a1b2c3.execute-api.eu-west-1.amazonaws.com{WEBHOOK_PATH}"
+    assert template.function("IngestFunction").events == {}  # no SAM event: see the comment in template.yaml
+
+
+def test_front_door_function_url_creates_the_url_with_both_grants_and_no_api(template: SamTemplate) -> None:
+    created, _ = deployed_at(template, FrontDoor="FunctionUrl")
+    assert not [lid for lid in created if template.resources[lid]["Type"].startswith("AWS::ApiGatewayV2::")]
+    assert "WebhookApiAccessLogGroup" not in created
+    assert props(template, "IngestFunctionUrl")["AuthType"] == "NONE"  # the HMAC signature is the authentication
+    grants = {grant["Action"]: grant for grant in ingest_grants(template, created)}
+    assert set(grants) == {"lambda:InvokeFunctionUrl", "lambda:InvokeFunction"}
     assert grants["lambda:InvokeFunctionUrl"]["FunctionUrlAuthType"] == "NONE"
     assert grants["lambda:InvokeFunction"]["InvokedViaFunctionUrl"] is True  # required since October 2025
-    api_resources = [lid for lid, res in template.resources.items() if res["Type"].startswith("AWS::ApiGatewayV2::")]
-    assert api_resources and all(template.resources[lid]["Condition"] == "UseHttpApi" for lid in api_resources)
-    assert props(template, "WebhookApiRoute")["RouteKey"] == f"POST {WEBHOOK_PATH}"
-    assert props(template, "WebhookApiIntegration")["PayloadFormatVersion"] == "2.0"
-    throttling = props(template, "WebhookApiStage")["DefaultRouteSettings"]
-    assert throttling["ThrottlingRateLimit"] and throttling["ThrottlingBurstLimit"]
-    assert template.function("IngestFunction").events == {}  # no SAM event: the doors above are the only ones
     webhook_url = template.doc["Outputs"]["WebhookUrl"]["Value"]["Fn::If"]
-    assert webhook_url[0] == "UseHttpApi" and all(WEBHOOK_PATH.lstrip("/") in json.dumps(v) for v in webhook_url[1:])
+    assert webhook_url[0] == "UseHttpApi" and webhook_url[2] == {"Fn::Sub": "${IngestFunctionUrl.FunctionUrl}webhooks"}
+    # Reserved concurrency is the URL's only limit: the parameter reaches the function.
+    assert props(template, "IngestFunction")["ReservedConcurrentExecutions"]["Fn::If"][1] == {
+        "Ref": "IngestReservedConcurrency"
+    }
 
 
 def test_ingest_environment_provides_every_setting(template: SamTemplate) -> None:
