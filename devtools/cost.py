@@ -33,6 +33,7 @@ import boto3
 
 from devtools.deliveries import encode, envelope, signed_event
 from devtools.pipeline import FAKE_AWS, Pipeline, environment, global_environment, hooked
+from devtools.provision import resources_at
 from devtools.sam_template import REPO_ROOT, SamTemplate
 from ntp_webhooks.item_size import item_size, read_units, write_units
 
@@ -233,6 +234,29 @@ class Settings:
     batching_window_s: float
     history_length: int
     platform_logs: bool  # Lambda's own start and report lines (LambdaSystemLogLevel below WARN)
+    access_log_bytes: int  # one HTTP API access log line (FrontDoor HttpApi)
+
+
+#: Typical values of the access log's context variables: what one line of it weighs.
+ACCESS_LOG_SAMPLE = {
+    "requestId": "JbZXpgSaoAMEVnQ=",
+    "requestTime": "01/Dec/2026:09:30:00 +0000",
+    "identity.sourceIp": "203.0.113.10",
+    "routeKey": "POST /webhooks",
+    "status": "202",
+    "responseLength": "74",
+    "responseLatency": "48",
+    "integrationLatency": "45",
+    "integrationErrorMessage": "-",
+}
+
+
+def access_log_bytes(template: SamTemplate) -> int:
+    """One access log line of the HTTP API stage, its format filled with typical values (counted as
+    the functions' lines are: the message bytes)."""
+    text = template.resources["WebhookApiStage"]["Properties"]["AccessLogSettings"]["Format"]
+    line = re.sub(r"\$context\.([A-Za-z.]+)", lambda m: ACCESS_LOG_SAMPLE[m.group(1)], text)
+    return len(line.encode())
 
 
 def settings_of(template: SamTemplate, overrides: dict[str, str]) -> Settings:
@@ -246,6 +270,7 @@ def settings_of(template: SamTemplate, overrides: dict[str, str]) -> Settings:
         batching_window_s=float(parameters["ConsumerBatchingWindowSeconds"]),
         history_length=int(parameters["StateHistoryLength"]),
         platform_logs=parameters["LambdaSystemLogLevel"] != "WARN",
+        access_log_bytes=access_log_bytes(template),
     )
 
 
@@ -281,12 +306,23 @@ def lines_for(
     platform = a["lambda_platform_log_bytes_per_invocation"] if settings.platform_logs else 0
     log_bytes = m.ingest.log_bytes / n + m.consumer.log_bytes / n + platform * (1 + 1 / batch)
     door = (
-        Line("API Gateway HTTP API requests", "request", prices["http_api_per_million_requests"] / 1e6, 1, "template")
+        [
+            Line(
+                "API Gateway HTTP API requests", "request", prices["http_api_per_million_requests"] / 1e6, 1, "template"
+            ),
+            Line(
+                "HTTP API access log ingestion",
+                "byte",
+                prices["logs_ingestion_per_gb"] / 2**30,
+                settings.access_log_bytes,
+                "template (its format, typical values)",
+            ),
+        ]
         if settings.front_door == "HttpApi"
-        else Line("Lambda function URL (no charge of its own)", "request", 0.0, 1, "template")
+        else [Line("Lambda function URL (no charge of its own)", "request", 0.0, 1, "template")]
     )
     return [
-        door,
+        *door,
         Line("Ingest Lambda requests", "request", prices["lambda_arm_per_million_requests"] / 1e6, 1, "measured"),
         Line(
             f"Ingest Lambda compute ({settings.ingest_memory_mb} MB, {ingest_ms} ms)",
@@ -351,10 +387,16 @@ def lines_for(
 NAMESPACE = "NowToPrintWebhooks"
 
 
-def custom_metric_identities(template: SamTemplate) -> set[tuple[str, ...]]:
-    """Distinct custom metrics (name and dimensions) the alarms and the dashboard refer to."""
+def of_type_at(template: SamTemplate, resource_type: str, overrides: dict[str, str]) -> dict[str, dict[str, Any]]:
+    """The resources of a type that a deploy at these parameters creates (conditions decided)."""
+    return {lid: res for lid, res in resources_at(template, overrides).items() if res["Type"] == resource_type}
+
+
+def custom_metric_identities(template: SamTemplate, overrides: dict[str, str] | None = None) -> set[tuple[str, ...]]:
+    """Distinct custom metrics (name and dimensions) the alarms and the dashboard of a deploy at these
+    parameters refer to."""
     found: set[tuple[str, ...]] = set()
-    for alarm in template.of_type("AWS::CloudWatch::Alarm").values():
+    for alarm in of_type_at(template, "AWS::CloudWatch::Alarm", overrides or {}).values():
         properties = alarm["Properties"]
         stats = [m["MetricStat"]["Metric"] for m in properties.get("Metrics", []) if "MetricStat" in m]
         if "MetricName" in properties:
@@ -363,7 +405,7 @@ def custom_metric_identities(template: SamTemplate) -> set[tuple[str, ...]]:
             if metric["Namespace"] == NAMESPACE:
                 dims = tuple(sorted(f"{d['Name']}={json.dumps(d['Value'])}" for d in metric.get("Dimensions", [])))
                 found.add((metric["MetricName"], *dims))
-    for dashboard in template.of_type("AWS::CloudWatch::Dashboard").values():
+    for dashboard in of_type_at(template, "AWS::CloudWatch::Dashboard", overrides or {}).values():
         body = dashboard["Properties"]["DashboardBody"]["Fn::Sub"]
         for widget in json.loads(re.sub(r"\$\{[^}]+\}", "x", body))["widgets"]:
             for metric in widget["properties"].get("metrics", []):
@@ -374,12 +416,18 @@ def custom_metric_identities(template: SamTemplate) -> set[tuple[str, ...]]:
     return found
 
 
-def fixed_monthly(template: SamTemplate, prices: dict[str, Any], a: dict[str, Any]) -> list[tuple[str, float, str]]:
-    alarms = template.of_type("AWS::CloudWatch::Alarm")
+def fixed_monthly(
+    template: SamTemplate, prices: dict[str, Any], a: dict[str, Any], overrides: dict[str, str] | None = None
+) -> list[tuple[str, float, str]]:
+    """Counted from what a deploy at these parameters creates: an alarm whose Condition is false at
+    them (NoAcceptedEventsAlarm at NoEventAlarmHours=0) is not billed, nor a metric left out by Fn::If."""
+    overrides = overrides or {}
+    alarms = of_type_at(template, "AWS::CloudWatch::Alarm", overrides)
     alarm_metrics = sum(
         len([m for m in alarm["Properties"].get("Metrics", []) if "MetricStat" in m]) or 1 for alarm in alarms.values()
     )
-    custom_metrics = len(custom_metric_identities(template))
+    custom_metrics = len(custom_metric_identities(template, overrides))
+    keys = of_type_at(template, "AWS::KMS::Key", overrides)
     queues = len(template.of_type("AWS::Serverless::Function")) - 2  # the consumer functions
     polls = queues * a["idle_pollers_per_queue"] * a["seconds_per_month"] / a["long_poll_seconds"]
     refreshes = a["warm_ingest_environments"] * a["seconds_per_month"] / a["keyring_refresh_seconds"]
@@ -406,7 +454,7 @@ def fixed_monthly(template: SamTemplate, prices: dict[str, Any], a: dict[str, An
             "template",
         ),
         ("CloudWatch dashboard", prices["cloudwatch_dashboard_month"], "template"),
-        ("KMS key of the alarm topic", prices["kms_key_month"], "template"),
+        (f"KMS keys ({len(keys)}: the alarm topic's)", len(keys) * prices["kms_key_month"], "template"),
     ]
 
 
@@ -449,7 +497,7 @@ def render(template: SamTemplate, m: Measurements, overrides: dict[str, str] | N
             out.append(f"| {line.item} | {unit_price} | {units} | ${monthly:,.2f} | {line.source} |")
         out.append("")
     out += tradeoffs(template, m, overrides or {})
-    fixed = fixed_monthly(template, prices, a)
+    fixed = fixed_monthly(template, prices, a, overrides)
     out += ["### Fixed per month, whatever the volume", "", "| item | per month | source |", "| --- | --- | --- |"]
     out += [f"| {item} | ${cost:,.2f} | {source} |" for item, cost, source in fixed]
     out.append(f"| **total** | **${sum(cost for _, cost, _ in fixed):,.2f}** | |")
@@ -479,11 +527,11 @@ def tradeoffs(template: SamTemplate, m: Measurements, overrides: dict[str, str])
         cost = per_million(template, m, {**overrides, "LambdaSystemLogLevel": level})
         note = "Lambda's start and report lines kept" if level == "INFO" else "no start and report lines"
         out.append(f"| LambdaSystemLogLevel | {level} | ${cost:.2f} | {note} |")
-    for door in ("FunctionUrl", "HttpApi"):
+    for door, note in (
+        ("HttpApi", "the default: API Gateway, stage throttling, an access log, custom domains, mTLS"),
+        ("FunctionUrl", "no charge of its own; no throttling or access log, reserved concurrency is its limit"),
+    ):
         cost = per_million(template, m, {**overrides, "FrontDoor": door})
-        note = (
-            "stage throttling and an access log" if door == "HttpApi" else "no charge; reserved concurrency limits it"
-        )
         out.append(f"| FrontDoor | {door} | ${cost:.2f} | {note} |")
     return [*out, ""]
 

@@ -133,6 +133,34 @@ class Stack:
         return {name: str(self.resolve(value)) for name, value in spec.environment.items()}
 
 
+def resources_at(template: SamTemplate, overrides: Mapping[str, str] | None = None) -> dict[str, dict[str, Any]]:
+    """The resources CloudFormation creates at these parameters (the template's defaults otherwise),
+    with every `Fn::If` decided and `AWS::NoValue` dropped; other intrinsic functions are kept."""
+    stack = Stack(
+        parameters={**template.parameter_defaults(), **(overrides or {})},
+        conditions=dict(template.doc.get("Conditions", {})),
+    )
+
+    def decide(value: Any) -> Any:
+        if isinstance(value, list):
+            return [v for v in map(decide, value) if v is not NO_VALUE]
+        if not isinstance(value, Mapping):
+            return value
+        if value == {"Ref": "AWS::NoValue"}:
+            return NO_VALUE
+        if len(value) == 1 and "Fn::If" in value:
+            condition, if_true, if_false = value["Fn::If"]
+            return decide(if_true if stack.condition(condition) else if_false)
+        decided = {k: decide(v) for k, v in value.items()}
+        return {k: v for k, v in decided.items() if v is not NO_VALUE}
+
+    return {
+        lid: decide(res)
+        for lid, res in template.resources.items()
+        if "Condition" not in res or stack.condition(res["Condition"])
+    }
+
+
 def _dependencies(value: Any) -> set[str]:
     found: set[str] = set()
     if isinstance(value, list):

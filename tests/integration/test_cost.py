@@ -3,6 +3,8 @@ committed table in docs/cost.md current."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from devtools import cost
@@ -44,8 +46,29 @@ def test_one_lean_log_line_per_webhook_in_each_function(measured: cost.Measureme
 
 
 def test_under_the_budget_at_the_default_settings(template: SamTemplate, measured: cost.Measurements) -> None:
+    # The default door, the HTTP API, is $1.00 per million requests plus its access log line.
+    assert cost.settings_of(template, {}).front_door == "HttpApi"
+    assert cost.per_million(template, measured) < 6.00
     # 4.27 before the consumer's claim; the claim is +1 write -1 read per record (about +$0.50).
-    assert cost.per_million(template, measured) < 5.00
+    assert cost.per_million(template, measured, {"FrontDoor": "FunctionUrl"}) < 5.00
+
+
+def test_fixed_costs_count_what_a_deploy_at_those_parameters_creates(template: SamTemplate) -> None:
+    def alarms(**overrides: str) -> str:
+        prices = json.loads(cost.PRICES.read_text())
+        a = json.loads(cost.ASSUMPTIONS.read_text())
+        return next(item for item, _, _ in cost.fixed_monthly(template, prices, a, overrides) if "alarms" in item)
+
+    declared = template.of_type("AWS::CloudWatch::Alarm")
+    conditional = [lid for lid, res in declared.items() if "Condition" in res]
+    assert conditional == ["NoAcceptedEventsAlarm"]  # only when NoEventAlarmHours is not 0 (default 0)
+    assert alarms().startswith(f"CloudWatch alarms ({len(declared) - 1} alarms")
+    assert alarms(NoEventAlarmHours="12").startswith(f"CloudWatch alarms ({len(declared)} alarms")
+    # IngestErrorsAlarm reads the 5xx of the door in front: the HTTP API's, or the function URL's.
+    for door, namespace in (("HttpApi", "AWS/ApiGateway"), ("FunctionUrl", "AWS/Lambda")):
+        alarm = cost.of_type_at(template, "AWS::CloudWatch::Alarm", {"FrontDoor": door})["IngestErrorsAlarm"]
+        (api5xx,) = [m for m in alarm["Properties"]["Metrics"] if m["Id"] == "api5xx"]
+        assert api5xx["MetricStat"]["Metric"]["Namespace"] == namespace
 
 
 def test_the_committed_table_is_current(template: SamTemplate, measured: cost.Measurements) -> None:
