@@ -92,17 +92,28 @@ def resolve_target(args: argparse.Namespace) -> Target:
         cloudformation = boto3.client("cloudformation", region_name=region)
         outputs = operations.stack_outputs(cloudformation, args.stack or default_stack_name())
     except NoCredentialsError:
-        raise UsageError("no AWS credentials: configure them, or use --local") from None
+        running = [int(state["port"]) for state in local_state.running()]
+        if running:
+            where = f" (port {running[0]})" if len(running) == 1 else f" (ports {', '.join(map(str, running))})"
+            raise UsageError(
+                f"no AWS credentials for a deployed stack; a local stack is running{where}: add --local"
+            ) from None
+        raise UsageError(
+            "no AWS credentials: configure them (aws configure), or start `make run` and use --local"
+        ) from None
     return Target(outputs=outputs, region=region)
 
 
 # --- send / sign ----------------------------------------------------------------------------------
 
 
-def load_payload(source: str, keep_id: bool, keep_timestamp: bool) -> tuple[dict[str, Any], bytes | None]:
+def load_payload(
+    source: str, keep_id: bool, keep_timestamp: bool, *, unregistered: str = "warn"
+) -> tuple[dict[str, Any], bytes | None]:
     """(payload, the exact bytes to send or None to serialize the payload), from a sample event name
     (`order.shipped`, always a fresh id and timestamp) or a JSON file (fresh id and timestamp unless
-    kept; kept both, the file is sent byte for byte). Nothing invalid gets this far."""
+    kept; kept both, the file is sent byte for byte). Nothing invalid gets this far. An event name
+    that is not documented is sent with a warning (`unregistered="warn"`) or refused ("refuse")."""
     path = Path(source)
     if path.exists():
         return _file_payload(path, keep_id, keep_timestamp)
@@ -115,6 +126,12 @@ def load_payload(source: str, keep_id: bool, keep_timestamp: bool) -> tuple[dict
     if source not in SAMPLE_DATA:
         close = difflib.get_close_matches(source, SAMPLE_DATA, n=1)
         hint = f" (did you mean {close[0]}?)" if close else ""
+        if unregistered == "refuse":
+            # On a deployed stack it would be projected as a state item of its own: a typo is data.
+            raise UsageError(
+                f"{source} is not a documented event type{hint}; to send it to a deployed stack anyway, "
+                "add --unregistered"
+            )
         print(
             f"ntp: warning: {source} is not a documented event type{hint}; sending it with empty data", file=sys.stderr
         )
@@ -148,7 +165,9 @@ def _file_payload(path: Path, keep_id: bool, keep_timestamp: bool) -> tuple[dict
 
 
 def find_secret(args: argparse.Namespace, target: Target | None) -> str:
-    if args.secret:
+    if args.secret is not None:
+        if not args.secret:
+            raise UsageError("--secret is empty: pass the signing secret, or leave --secret out to use the stack's")
         return str(args.secret)
     if os.environ.get(SECRET_ENV):
         return os.environ[SECRET_ENV]
@@ -184,7 +203,12 @@ def cmd_send(args: argparse.Namespace) -> int:
     if not url.startswith(("http://", "https://")):
         raise UsageError(f"not an http(s) URL: {url!r}")
     # Keeping a file's id means resending the event as written: its timestamp too, byte for byte.
-    payload, exact = load_payload(args.event, args.keep_id, args.keep_timestamp or args.keep_id)
+    payload, exact = load_payload(
+        args.event,
+        args.keep_id,
+        args.keep_timestamp or args.keep_id,
+        unregistered="warn" if args.local or args.unregistered else "refuse",
+    )
     secret = find_secret(args, target)
     deliveries = 2 if args.duplicate else 1
     worst = 0
@@ -196,15 +220,36 @@ def cmd_send(args: argparse.Namespace) -> int:
             label = "duplicate " if attempt else ""
             print(f"{label}{payload['event']} {payload['id']} -> {status} {text}")
             worst = max(worst, 0 if 200 <= status < 300 else 1)
+            if status == 400 and "older than" in text:
+                print(
+                    "ntp: the receiver refuses events older than its EventMaxAgeHours (replay protection); "
+                    "to send this event anyway, leave out --keep-id and --keep-timestamp: it then goes with "
+                    "a fresh id and timestamp",
+                    file=sys.stderr,
+                )
+        if args.save:
+            args.save.write_bytes(body)
+            print(f"saved the body sent to {args.save}: resend it with `ntp send {args.save} --keep-id`")
         if not args.keep_id:
             payload, exact = {**payload, "id": new_event_id()}, None
     return worst
 
 
+def cmd_sample(args: argparse.Namespace) -> int:
+    """A sample event to start a file from: fresh id and timestamp, so it can be sent as written."""
+    if args.event not in SAMPLE_DATA:
+        close = difflib.get_close_matches(args.event, SAMPLE_DATA, n=1)
+        hint = f" (did you mean {close[0]}?)" if close else f" (one of: {', '.join(SAMPLE_DATA)})"
+        raise UsageError(f"{args.event} is not a documented event type{hint}")
+    print(json.dumps(envelope(args.event), indent=2))
+    return 0
+
+
 def cmd_sign(args: argparse.Namespace) -> int:
     target = resolve_target(args) if (args.local or args.stack) else None
+    secret = find_secret(args, target)  # before stdin is read: a wrong secret needs no body
     body = sys.stdin.buffer.read()
-    print(f"{args.header}: {sign(body, find_secret(args, target).encode())}")
+    print(f"{args.header}: {sign(body, secret.encode())}")
     return 0
 
 
@@ -309,12 +354,21 @@ def _current_secret(target: Target) -> str:
 
 def cmd_install_secret(args: argparse.Namespace) -> int:
     target = resolve_target(args)
-    value = args.value if args.value is not None else sys.stdin.read().strip()
+    # The same rule for both routes (operations.install_secret refuses surrounding whitespace); from
+    # stdin only the line ending that ends the input is not part of the value.
+    value = args.value if args.value is not None else _one_line_ending_removed(sys.stdin.read())
     for warning in operations.secret_warnings(value):
         print(f"ntp: warning: {warning}", file=sys.stderr)
     version = operations.install_secret(target.client("secretsmanager"), target.output("SigningSecretArn"), value)
     print(f"installed as AWSCURRENT (version {version}); the previous key stays valid for its grace period")
     return 0
+
+
+def _one_line_ending_removed(text: str) -> str:
+    for ending in ("\r\n", "\n"):
+        if text.endswith(ending):
+            return text[: -len(ending)]
+    return text
 
 
 def cmd_emergency_rotate(args: argparse.Namespace) -> int:
@@ -363,7 +417,21 @@ def parser() -> argparse.ArgumentParser:
     send.add_argument("--keep-timestamp", action="store_true", help="a file: keep its timestamp but send a fresh id")
     send.add_argument("--repeat", type=int, default=1, help="send N events (fresh ids unless --keep-id)")
     send.add_argument("--duplicate", action="store_true", help="deliver each event twice (exercises dedup)")
+    send.add_argument(
+        "--save", type=Path, metavar="FILE", help="write the exact body sent to FILE (the last one, with --repeat)"
+    )
+    send.add_argument(
+        "--unregistered",
+        action="store_true",
+        help="send an event name that is not documented to a deployed stack (--local only warns)",
+    )
     send.set_defaults(run=cmd_send)
+
+    sample = commands.add_parser(
+        "sample", help="Print a sample event (fresh id and timestamp), to start your own event file from."
+    )
+    sample.add_argument("event", help=f"an event name: {', '.join(SAMPLE_DATA)}")
+    sample.set_defaults(run=cmd_sample)
 
     sign_cmd = add("sign", "Print the signature header for the body on stdin.")
     sign_cmd.add_argument("--secret", help=f"signing secret (default: ${SECRET_ENV}, then the stack's secret)")

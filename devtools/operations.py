@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from ntp_webhooks.keyring import CURRENT, PENDING, PREVIOUS, secret_problem
 
@@ -22,6 +22,8 @@ class OperationError(Exception):
 def stack_outputs(cloudformation: Any, stack_name: str) -> dict[str, str]:
     try:
         (stack,) = cloudformation.describe_stacks(StackName=stack_name)["Stacks"]
+    except NoCredentialsError:
+        raise  # the caller knows where else to look (a running local stack)
     except (ClientError, BotoCoreError) as exc:
         raise OperationError(f"cannot read stack {stack_name!r}: {exc}") from None
     return {output["OutputKey"]: output["OutputValue"] for output in stack.get("Outputs", [])}

@@ -411,25 +411,48 @@ def test_ntp_secret_prints_the_current_key_after_a_rotation(
 README = Path(__file__).resolve().parents[2] / "README.md"
 
 
+def readme_block(marker: str) -> str:
+    return README.read_text().split(f"<!-- {marker} -->", 2)[1].split("```bash", 1)[1].split("```", 1)[0]
+
+
+def run_as_written(script: str, cwd: Path, state_dir: Path) -> subprocess.CompletedProcess[str]:
+    """A README block run by bash in a fresh directory whose `.venv` is the project's, as a newcomer
+    at the repository's root runs it (the files it creates land in `cwd`)."""
+    (cwd / ".venv").symlink_to(REPO_ROOT / ".venv")
+    return subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script],
+        cwd=cwd,
+        env={**os.environ, "NTP_LOCAL_STATE_DIR": str(state_dir)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_the_readmes_send_recipes_run_as_written(fresh: tuple[DevStack, io.StringIO, Path], tmp_path: Path) -> None:
+    stack, _, state_dir = fresh
+    result = run_as_written(readme_block("send-recipes"), tmp_path, state_dir)
+    assert result.returncode == 0, result.stderr
+    statuses = [line.split(" -> ")[1][:3] for line in result.stdout.splitlines() if " -> " in line]
+    assert statuses == ["202", "200", "202", "202", "202", "202", "200", "202"], result.stdout
+    assert json.loads((tmp_path / "my-event.json").read_text())["event"] == "order.created"
+    assert json.loads((tmp_path / "sent.json").read_bytes())["event"] == "quote.received"
+    signature, secret = result.stdout.strip().splitlines()[-2:]
+    assert signature == f"X-Webhook-Signature: {sign(b'{"id":"evt_1"}', b's')}"
+    assert secret == stack.current_secret()
+
+
 def test_the_readmes_curl_and_openssl_recipe_works_on_a_pretty_printed_file(
     fresh: tuple[DevStack, io.StringIO, Path], tmp_path: Path
 ) -> None:
-    """The recipe as written in the README, run by bash against the local stack."""
-    stack, _, _ = fresh
-    text = README.read_text()
-    recipe = text.split("<!-- curl-recipe -->", 2)[1].split("```bash", 1)[1].split("```", 1)[0]
-    body = tmp_path / "body.json"
-    body.write_text(json.dumps(envelope("order.created", data={"orderId": "ord_curl"}), indent=2) + "\n")
-    result = subprocess.run(
-        ["bash", "-euo", "pipefail", "-c", recipe],
-        cwd=tmp_path,
-        env={**os.environ, "URL": stack.webhook_url, "SECRET": stack.current_secret()},
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
+    """The recipe as written in the README (only the port is this stack's), run by bash."""
+    stack, _, state_dir = fresh
+    recipe = readme_block("curl-recipe")
+    assert "URL=http://127.0.0.1:3000/webhooks" in recipe  # `make run`'s default port
+    result = run_as_written(recipe.replace("http://127.0.0.1:3000/webhooks", stack.webhook_url), tmp_path, state_dir)
     assert result.returncode == 0, result.stderr
+    assert "\n  " in (tmp_path / "body.json").read_text()  # pretty-printed: curl -d would have broken it
     assert '"status":"accepted"' in result.stdout, result.stdout
 
 
@@ -538,3 +561,99 @@ def test_a_port_left_in_time_wait_by_a_stopped_stack_is_free_a_port_in_use_is_no
         listening.listen()
         with pytest.raises(OSError):
             _ensure_free("127.0.0.1", port)
+
+
+# --- the first hour: what `ntp` answers to a newcomer's mistakes ------------------------------------
+
+
+def test_an_event_too_old_to_accept_says_how_to_send_it_anyway(
+    local: tuple[DevStack, io.StringIO, Path],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    _, _, state_dir = local
+    path = tmp_path / "my-event.json"
+    path.write_text(json.dumps({**envelope("quote.received"), "timestamp": "2026-04-16T10:00:00.000Z"}, indent=2))
+    code, out, err = ntp(state_dir, monkeypatch, capsys, "send", str(path), "--local", "--keep-id")
+    assert code == 1 and "-> 400" in out and "older than" in out
+    assert "leave out --keep-id and --keep-timestamp" in err
+    code, out, _ = ntp(state_dir, monkeypatch, capsys, "send", str(path), "--local")  # as the hint says
+    assert code == 0 and "-> 202" in out
+
+
+def test_an_explicitly_empty_secret_is_an_error(
+    local: tuple[DevStack, io.StringIO, Path], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, _, state_dir = local
+    for argv in (["send", "order.created", "--local", "--secret", ""], ["sign", "--local", "--secret", ""]):
+        code, out, err = ntp(state_dir, monkeypatch, capsys, *argv)
+        assert (code, out) == (2, "") and err.strip() == (
+            "ntp: --secret is empty: pass the signing secret, or leave --secret out to use the stack's"
+        )
+
+
+def test_an_unregistered_event_name_needs_a_flag_for_a_deployed_stack(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    closed = ["--url", "http://127.0.0.1:9/webhooks", "--secret", "s"]  # nothing listens: nothing is delivered
+    code, _, err = ntp(tmp_path, monkeypatch, capsys, "send", "order.shiped", *closed)
+    assert code == 2 and err.strip() == (
+        "ntp: order.shiped is not a documented event type (did you mean order.shipped?); "
+        "to send it to a deployed stack anyway, add --unregistered"
+    )
+    code, _, err = ntp(tmp_path, monkeypatch, capsys, "send", "order.shiped", "--unregistered", *closed)
+    assert code == 2 and "cannot reach http://127.0.0.1:9/webhooks" in err  # sent (with the warning)
+    assert "warning: order.shiped is not a documented event type" in err
+
+
+def test_without_credentials_a_running_local_stack_is_suggested(local: tuple[DevStack, io.StringIO, Path]) -> None:
+    stack, _, state_dir = local
+    port = int(stack.webhook_url.rsplit(":", 1)[1].split("/")[0])
+    keep = ("PATH", "LANG", "SYSTEMROOT")
+    env = {name: os.environ[name] for name in keep if name in os.environ}
+    env |= {
+        "HOME": str(state_dir),  # no ~/.aws
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "AWS_REGION": "us-east-1",
+        "NTP_LOCAL_STATE_DIR": str(state_dir),
+    }
+    result = subprocess.run(
+        [str(REPO_ROOT / ".venv" / "bin" / "ntp"), "send", "order.created"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        f"ntp: no AWS credentials for a deployed stack; a local stack is running (port {port}): add --local"
+    )
+
+
+@pytest.mark.parametrize("route", ["stdin", "value"])
+def test_install_secret_refuses_surrounding_whitespace_on_both_routes(
+    route: str,
+    fresh: tuple[DevStack, io.StringIO, Path],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    stack, _, state_dir = fresh
+    before = stack.current_secret()
+
+    def install(value: str) -> tuple[int, str, str]:
+        if route == "value":
+            return ntp(state_dir, monkeypatch, capsys, "install-secret", "--local", "--value", value)
+        monkeypatch.setattr(sys, "stdin", io.StringIO(value))
+        return ntp(state_dir, monkeypatch, capsys, "install-secret", "--local")
+
+    issued = "whsec_" + "N0wT0Pr1nt" * 4
+    for bad in (f" {issued}", f"{issued} ", f"\t{issued}"):
+        code, _, err = install(bad)
+        assert code == 2 and "whitespace" in err and len(err.strip().splitlines()) == 1
+    assert stack.current_secret() == before
+    # From stdin, the line ending that ends the input (`echo`, a file's last line) is not the value.
+    code, out, _ = install(issued + "\n" if route == "stdin" else issued)
+    assert code == 0 and "installed as AWSCURRENT" in out
+    assert stack.current_secret() == issued
