@@ -27,7 +27,8 @@ help:
 	@echo "  make build        sam build (arm64) + bytecode"
 	@echo "  make lint | fmt   ruff + mypy | format and fix"
 	@echo "  make audit        checkov on the template, bandit on the code"
-	@echo "  make bench        performance budgets; make reliability: regenerate docs/reliability.md"
+	@echo "  make bench        performance budgets (ARGS=--write records them in docs/performance.md)"
+	@echo "  make reliability  regenerate docs/reliability.md (a fault at every AWS call)"
 	@echo "  make soak         a month of faults through the real functions (ARGS=--write records it)"
 	@echo "  make cost         the monthly bill at 1, 10, 100 million webhooks (ARGS=--write updates docs/cost.md)"
 	@echo "  make events       regenerate events/ (sample events, env.json)"
@@ -48,8 +49,10 @@ $(STAMP): pyproject.toml layers/shared/requirements.txt
 
 dev: $(STAMP)
 
+# --no-warn-conflicts: pip compares the target with .venv, where aws-sam-cli pins its own boto3, and
+# prints a resolver ERROR about packages that never share an interpreter with this directory.
 $(RUNTIME_DIR)/.installed: $(STAMP)
-	$(PY) -m pip install --quiet --upgrade --target $(RUNTIME_DIR) boto3
+	$(PY) -m pip install --quiet --upgrade --no-warn-conflicts --target $(RUNTIME_DIR) boto3
 	@touch $@
 
 lint: $(STAMP)
@@ -86,7 +89,7 @@ infra: validate build
 	$(PY) -m pytest tests/infrastructure
 
 bench: build
-	$(PY) -m devtools.bench
+	$(PY) -m devtools.bench $(ARGS)
 
 # The local stack: moto + the functions in-process, provisioned from template.yaml. Ctrl-C stops it.
 run: $(STAMP)
@@ -173,6 +176,7 @@ $(AUDIT_VENV)/.installed: devtools/audit-requirements.txt
 
 audit: $(AUDIT_VENV)/.installed
 	$(AUDIT_VENV)/bin/checkov --config-file .checkov.yaml --quiet --compact
+	@echo "checkov: $$(grep -c '^  - CKV_' .checkov.yaml) checks not run on purpose, each with its reason in .checkov.yaml (its \"Skipped checks\" counts only inline skips)"
 	$(AUDIT_VENV)/bin/bandit -c pyproject.toml -q -r layers functions devtools
 
 clean:

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import re
@@ -345,11 +346,59 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--import-runs", type=int, default=21)
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--batches", type=int, default=50)
+    parser.add_argument("--write", action="store_true", help=f"record the output in {DOC.relative_to(REPO_ROOT)}")
     args = parser.parse_args(argv)
     if not (BUILD_DIR / "template.yaml").exists():
         print("no sam build output: run `make build` first", file=sys.stderr)
         return 2
     template = SamTemplate()
+    with _tee() as output:
+        run(template, args)
+    if args.write:
+        write_doc(output.getvalue())
+        print(f"wrote {DOC.relative_to(REPO_ROOT)}")
+    return 0
+
+
+DOC = REPO_ROOT / "docs" / "performance.md"
+START, END = "<!-- bench -->", "<!-- /bench -->"
+
+
+class _Tee(io.StringIO):
+    def write(self, text: str) -> int:
+        if sys.__stdout__ is not None:
+            sys.__stdout__.write(text)
+        return super().write(text)
+
+
+@contextmanager
+def _tee() -> Iterator[io.StringIO]:
+    """Print as usual, and keep a copy for --write."""
+    buffer = _Tee()
+    saved, sys.stdout = sys.stdout, buffer
+    try:
+        yield buffer
+    finally:
+        sys.stdout = saved
+
+
+def write_doc(output: str) -> None:
+    """The block of docs/performance.md between the bench markers: this run's output, dated."""
+    import platform
+
+    machine = f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
+    recorded = time.strftime("%Y-%m-%d")
+    block = f"Recorded {recorded} ({machine}) by `make bench ARGS=--write`:\n\n```\n{output.rstrip()}\n```"
+    text = DOC.read_text()
+    head, rest = text.split(START, 1)
+    DOC.write_text(f"{head}{START}\n{block}\n{END}{rest.split(END, 1)[1]}")
+
+
+def committed_block() -> str:
+    return DOC.read_text().split(START, 1)[1].split(END, 1)[0]
+
+
+def run(template: SamTemplate, args: argparse.Namespace) -> None:
 
     print(f"Cold import from .aws-sam/build (median of {args.import_runs}, python -S, stdlib + boto3 only)")
     for logical_id, handler_ms, boto3_ms, ratio in cold_imports(template, args.import_runs):
@@ -385,8 +434,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  DescribeSecret calls: {flood['describe_calls']}   (bound: 1 per second per environment + 1)")
     print(f"  new key accepted {flood['new_key_delay_s']:.2f} s after it appeared   (budget 2 s)")
 
-    per_webhook(template)
-    return 0
+    for line in per_webhook(template):
+        print(line)
 
 
 #: Per-webhook budgets of what a webhook costs (docs/cost.md); tests/integration/test_cost.py asserts them.
@@ -399,7 +448,8 @@ COST_BUDGETS = {
 }
 
 
-def per_webhook(template: SamTemplate) -> None:
+def per_webhook(template: SamTemplate) -> list[str]:
+    """The deterministic part of the output: counted on moto, the same on every run."""
     from devtools import cost
 
     measured = cost.measure(template)
@@ -411,12 +461,14 @@ def per_webhook(template: SamTemplate) -> None:
         "ingest log bytes": measured.ingest.log_bytes / n,
         "consumer log bytes": measured.consumer.log_bytes / n,
     }
-    print(f"Per webhook, measured on moto over {n} new webhooks (make cost turns these into dollars)")
+    lines = [f"Per webhook, measured on moto over {n} new webhooks (make cost turns these into dollars)"]
     for name, value in figures.items():
         verdict = "ok" if value <= COST_BUDGETS[name] else "OVER BUDGET"
-        print(f"  {name:<52} {value:8.1f}   (budget {COST_BUDGETS[name]}) {verdict}")
+        lines.append(f"  {name:<52} {value:8.1f}   (budget {COST_BUDGETS[name]}) {verdict}")
+    door = cost.settings_of(template, {}).front_door
     total = cost.per_million(template, measured)
-    print(f"  end to end at 1 million a month: ${total:.2f} per million (budget $5.00)")
+    lines.append(f"  end to end at 1 million a month, FrontDoor {door}: ${total:.2f} per million (budget $6.00)")
+    return lines
 
 
 if __name__ == "__main__":
