@@ -251,6 +251,9 @@ class FakeStateTable:
     def update_item(self, **_: Any) -> dict[str, Any]:
         return {"Attributes": {}}  # the claim's ALL_NEW: nothing done yet
 
+    def put_record(self, **_: Any) -> dict[str, Any]:  # the archive's Firehose stream
+        return {"RecordId": "r"}
+
 
 def consumer_batches(template: SamTemplate, batches: int) -> dict[str, float]:
     """Consumer time per batch of 10 (SDK excluded) and DynamoDB calls per processed record."""
@@ -261,6 +264,7 @@ def consumer_batches(template: SamTemplate, batches: int) -> dict[str, float]:
     from devtools.deliveries import encode, envelope
     from devtools.event_source import lambda_sqs_record
     from devtools.provision import Provisioner
+    from ntp_webhooks.archive import Archive
     from ntp_webhooks.consumer import Consumer
     from ntp_webhooks.handler_runs import HandlerRuns
     from ntp_webhooks.projection import Projection
@@ -298,7 +302,13 @@ def consumer_batches(template: SamTemplate, batches: int) -> dict[str, float]:
                 minus_sdk.append((run(batch()) - sum(spent)) * 1000)
         # Rewire the function's consumer to the fake table: what remains is our code alone.
         fake, table = FakeStateTable(), stack.refs["StateTable"]
-        consumer = Consumer(Projection(fake, table), HandlerRuns(fake, table, 86400), subscriptions)  # type: ignore[arg-type]
+        consumer = Consumer(
+            Projection(fake, table),  # type: ignore[arg-type]
+            HandlerRuns(fake, table, 86400),  # type: ignore[arg-type]
+            subscriptions,
+            Archive(fake, "bench"),  # type: ignore[arg-type]
+            family="order",
+        )
         handler._consumer = lambda: consumer  # type: ignore[attr-defined]
         pure = [run(batch()) * 1000 for _ in range(batches)]
         return {

@@ -17,13 +17,14 @@ import urllib.error
 import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
-from devtools import operations, samconfig
+from devtools import operations, replay, samconfig
 from devtools.deliveries import DEFAULT_SIGNATURE_HEADER, SAMPLE_DATA, encode, envelope, new_event_id
 from devtools.local_stack import state as local_state
 from devtools.operations import OperationError
@@ -387,7 +388,77 @@ def cmd_emergency_rotate(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- replay ---------------------------------------------------------------------------------------
+
+
+def _moment(text: str | None, flag: str) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"{flag} {text!r} is not an ISO 8601 time (2026-11-30T08:00:00Z)") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    if not args.event_id and not args.since:
+        raise UsageError("name the events: --event-id ID ... or --since ISO [--until ISO] [--event TYPE]")
+    known = replay.handler_names()
+    unknown = sorted(set(args.handler) - known)
+    if unknown:
+        raise UsageError(f"unknown handler {', '.join(unknown)} (known: {', '.join(sorted(known)) or 'none'})")
+    since, until = _moment(args.since, "--since"), _moment(args.until, "--until")
+    target = resolve_target(args)
+    records = replay.find(
+        target.client("s3"),
+        target.output("ArchiveBucketName"),
+        event_ids=args.event_id or (),
+        since=since,
+        until=until,
+        event_type=args.event,
+    )
+    missing = sorted(set(args.event_id or ()) - {r.event_id for r in records})
+    for event_id in missing:
+        print(f"ntp: not in the archive: {event_id}", file=sys.stderr)
+    handlers = ", ".join(sorted(set(args.handler)))
+    if not records:
+        print("nothing in the archive matches")
+        return 1
+    if args.dry_run:
+        for record in records:
+            print(f"would replay {record.event_type} {record.event_id} (received {record.received_at})")
+        print(f"{len(records)} events would be replayed into {handlers}")
+        return 0
+    step = max(1, len(records) // 10)
+
+    def progress(done: int, total: int) -> None:
+        if done % step == 0 or done == total:
+            print(f"replayed {done} of {total}", file=sys.stderr)
+
+    queues = {family: target.output(output) for family, output in replay.QUEUE_OUTPUTS.items()}
+    sent = list(replay.send(target.client("sqs"), queues, records, args.handler, progress=progress))
+    print(
+        f"replayed {len(sent)} events into {handlers}"
+        + (f"; {len(missing)} not in the archive" if missing else "")
+        + " (the consumers log each as 'event replayed')"
+    )
+    return 1 if missing else 0
+
+
 # --- entry point ----------------------------------------------------------------------------------
+
+
+def _replay_arguments(replay_cmd: argparse.ArgumentParser) -> None:
+    replay_cmd.add_argument("--event-id", action="append", metavar="ID", help="an archived event (repeatable)")
+    replay_cmd.add_argument("--since", metavar="ISO", help="events received from this time (UTC if no zone)")
+    replay_cmd.add_argument("--until", metavar="ISO", help="... up to this time (default: now)")
+    replay_cmd.add_argument("--event", metavar="TYPE", help="only this event type (order.confirmed)")
+    replay_cmd.add_argument(
+        "--handler", action="append", required=True, metavar="NAME", help="a handler's registry name (repeatable)"
+    )
+    replay_cmd.add_argument("--dry-run", action="store_true", help="list what would be replayed; send nothing")
+    replay_cmd.set_defaults(run=cmd_replay)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -460,6 +531,7 @@ def parser() -> argparse.ArgumentParser:
     install.add_argument("--value", help="the secret (prefer stdin: it stays out of shell history)")
     install.set_defaults(run=cmd_install_secret)
 
+    _replay_arguments(add("replay", "Re-run archived events through the named handlers (only them, once more)."))
     emergency = add("emergency-rotate", "After a leak: rotate, refuse the old key at once, drop cached keys.")
     emergency.set_defaults(run=cmd_emergency_rotate)
     return root

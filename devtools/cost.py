@@ -5,8 +5,11 @@ Units per webhook come from three places, and the output says which:
   nothing) on moto for a typical order lifecycle: AWS calls by kind, DynamoDB write and read units
   from the items' sizes with DynamoDB's rounding, messages sent, log bytes;
 - the template: memory sizes, batch size, batching window, history length, alarms, metrics;
-- assumptions (devtools/cost_assumptions.json): AWS latencies, CPU time, traffic spread evenly over
-  the month, Lambda's own log lines, idle polling.
+- `make bench`'s latest record (docs/performance.md): the handlers' own CPU time per request and per
+  record;
+- assumptions (devtools/cost_assumptions.json): AWS latencies, traffic spread evenly over the month
+  and how it splits between the families, the share of duplicate deliveries, events per entity,
+  Lambda's own log lines, idle polling.
 Prices live in devtools/prices.json with the date they were read. docs/cost.md holds the output;
 tests/integration/test_cost.py fails when it is stale.
 """
@@ -15,14 +18,17 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gzip
 import io
 import json
 import logging
 import math
 import os
+import random
 import re
 import sys
 import threading
+import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -44,6 +50,13 @@ VOLUMES = (1_000_000, 10_000_000, 100_000_000)
 #: The workload: orders with a full lifecycle, so that state items carry a full history.
 ORDERS, EVENTS_PER_ORDER = 4, 25
 _WRITES = ("PutItem", "UpdateItem", "DeleteItem")
+#: Firehose bills each record in 5 KB steps.
+FIREHOSE_STEP = 5 * 1024
+#: What Lambda sets when a request is traced: Powertools then adds `xray_trace_id` to every log line.
+TRACE_HEADER = {"_X_AMZN_TRACE_ID": "Root=1-6757c0a2-4f6c8e1d2b3a49587c6d5e4f;Parent=53995c3f42cd8ad8;Sampled=0"}
+#: Body sizes at which the totals are printed: the state item and the archive's billing step must
+#: make them equal.
+BODY_SIZES = (200, 1024, 4096)
 #: Log fields whose width varies from run to run, set to a fixed representative width.
 _VARIABLE = re.compile(r'"duration_ms":[0-9.]+')
 
@@ -56,6 +69,12 @@ class Phase:
     write_units: int = 0
     read_units: float = 0.0
     log_bytes: int = 0
+    #: Bytes put on the archive's Firehose stream, and each record rounded up to Firehose's 5 KB step.
+    archive_bytes: int = 0
+    archive_billed_bytes: int = 0
+    #: What the archive stores: each record gzipped alone (Firehose compresses whole objects, which
+    #: does better: an upper bound).
+    archive_stored_bytes: int = 0
 
 
 class Meter:
@@ -90,6 +109,11 @@ class Meter:
         service = service_id.replace("-", "")
         self.phase.calls[(service, operation)] += 1
         self._params = params
+        if service == "firehose":
+            size = len(params["Record"]["Data"])
+            self.phase.archive_bytes += size
+            self.phase.archive_billed_bytes += math.ceil(size / FIREHOSE_STEP) * FIREHOSE_STEP
+            self.phase.archive_stored_bytes += len(gzip.compress(_steady(params["Record"]["Data"]), mtime=0))
         if service == "dynamodb" and operation in _WRITES:
             self._before = {"size": self._size(params)}
 
@@ -116,34 +140,77 @@ class Measurements:
     consumer: Phase
     messages_sent: int
     state_item_bytes: int
+    #: Re-deliveries of accepted events (the sender's retries): what each costs the ingest.
+    duplicate: Phase = field(default_factory=Phase)
+    duplicates: int = 0
+    body_bytes: int = 0  # mean body size of the workload
+    #: Sizes of the items each webhook leaves behind: dedup record, `handled#` record.
+    dedup_item_bytes: int = 0
+    handled_item_bytes: int = 0
+
+
+#: Values that differ from run to run (IDs, times): fixed before the archive record is gzipped, so
+#: that its compressed size, which depends on the characters, is the same on every run. The metadata
+#: line is all IDs and times; in the body, only the event's ID and timestamp vary.
+_VOLATILE_META = re.compile(rb"[0-9A-Za-z]")
+_VOLATILE_BODY = re.compile(rb"evt_[0-9a-f]{32}|\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
+
+
+def _steady(data: bytes) -> bytes:
+    meta, _, rest = data.partition(b"\n")
+    values = re.sub(rb'"[^"]*"', lambda m: _VOLATILE_META.sub(b"0", m.group(0)), meta)
+    return values + b"\n" + _VOLATILE_BODY.sub(lambda m: b"0" * len(m.group(0)), rest)
 
 
 def _normalized_bytes(text: str) -> int:
     return sum(len(_VARIABLE.sub('"duration_ms":12.3', line).encode()) + 1 for line in text.splitlines() if line)
 
 
-def measure(template: SamTemplate) -> Measurements:
-    """Runs the workload on moto and counts what each function did per webhook (warm environments)."""
+def measure(template: SamTemplate, body_bytes: int | None = None) -> Measurements:
+    """Runs the workload on moto and counts what each function did per webhook (warm environments);
+    with `body_bytes`, every body is padded to that size."""
     from moto import mock_aws
 
     from ntp_webhooks.subscriptions import subscriptions
 
     saved = subscriptions.snapshot()
-    with environment(FAKE_AWS), mock_aws():
+    # The functions' own environment (the service name is in every metric line), whoever calls this.
+    with environment({**FAKE_AWS, **TRACE_HEADER, **global_environment(template)}), mock_aws():
         meter = Meter()
         with meter.installed():
             try:
                 subscriptions.restore({})
                 subscriptions.on("order", name="partner-noop")(lambda event: None)
                 pipeline = Pipeline(template)
-                result = _run(pipeline, meter)
+                result = _run(pipeline, meter, body_bytes)
             finally:
                 subscriptions.restore(saved)
     return result
 
 
-def _run(pipeline: Pipeline, meter: Meter) -> Measurements:
-    ingest, consumer = Phase(), Phase()
+def _padded(payload: dict[str, Any], size: int | None) -> bytes:
+    """The payload with order lines, then a note, added up to `size` bytes: varied text that
+    compresses as real JSON does (a run of one letter would flatter the archive's gzip)."""
+    if size is None:
+        return encode(payload)
+    rng = random.Random(size)  # noqa: S311 # nosec B311 - deterministic filler, not a secret
+    data: dict[str, Any] = {**payload["data"], "notes": ""}
+    padded = {**payload, "data": data}
+    while True:
+        line = {"sku": f"SKU-{rng.randrange(10**6):06d}", "qty": rng.randrange(1, 500), "paper": rng.choice(_PAPERS)}
+        trial = {**padded, "data": {**data, "lines": [*data.get("lines", []), line]}}
+        if len(encode(trial)) > size:
+            break
+        padded, data = trial, trial["data"]
+    data["notes"] = "x" * max(0, size - len(encode(padded)))
+    return encode(padded)
+
+
+_PAPERS = ("gloss 170g", "matt 300g", "uncoated 90g", "silk 135g", "recycled 120g")
+
+
+def _run(pipeline: Pipeline, meter: Meter, body_bytes: int | None) -> Measurements:
+    ingest, consumer, duplicate = Phase(), Phase(), Phase()
     function = pipeline.consumers["order"].lambda_handler
 
     metering = False
@@ -168,11 +235,12 @@ def _run(pipeline: Pipeline, meter: Meter) -> Measurements:
         pipeline.deliver(signed_event(encode(envelope("order.created", data={"orderId": "ord_warm"}))))
         poller.drain()
     metering = True
-    for payload in payloads:
+    bodies = [_padded(payload, body_bytes) for payload in payloads]
+    for body in bodies:
         captured = _capture_stdout()
         with captured:
             meter.phase = ingest
-            status = pipeline.deliver(signed_event(encode(payload)))["statusCode"]
+            status = pipeline.deliver(_delivery(body))["statusCode"]
             meter.phase = None
         if status != 202:
             raise RuntimeError(f"the workload's webhook got {status}")
@@ -183,10 +251,38 @@ def _run(pipeline: Pipeline, meter: Meter) -> Measurements:
         if (result.received, result.failed) != (1, 0):
             raise RuntimeError(f"the consumer did not process the webhook: {result}")
         consumer.log_bytes += _normalized_bytes(captured.text)
-    item: Any = boto3.client("dynamodb").get_item(
-        TableName=pipeline.stack.refs["StateTable"], Key={"pk": {"S": f"order#{orders[0]}"}}
-    )["Item"]
-    return Measurements(len(payloads), ingest, consumer, ingest.calls[("sqs", "SendMessage")], item_size(item))
+    resent = bodies[:: max(1, len(bodies) // 10)]  # the sender's retries of events already accepted
+    for body in resent:
+        captured = _capture_stdout()
+        with captured:
+            meter.phase = duplicate
+            status = pipeline.deliver(_delivery(body))["statusCode"]
+            meter.phase = None
+        if status != 200:
+            raise RuntimeError(f"the workload's duplicate got {status}")
+        duplicate.log_bytes += _normalized_bytes(captured.text)
+    ddb, refs = boto3.client("dynamodb"), pipeline.stack.refs
+    item: Any = ddb.get_item(TableName=refs["StateTable"], Key={"pk": {"S": f"order#{orders[0]}"}})["Item"]
+    event_id = json.loads(bodies[-1])["id"]
+    handled: Any = ddb.get_item(TableName=refs["StateTable"], Key={"pk": {"S": f"handled#{event_id}"}})["Item"]
+    dedup_items: Any = ddb.scan(TableName=refs["DedupTable"], Limit=1)["Items"]
+    return Measurements(
+        len(payloads),
+        ingest,
+        consumer,
+        ingest.calls[("sqs", "SendMessage")],
+        item_size(item),
+        duplicate=duplicate,
+        duplicates=len(resent),
+        body_bytes=sum(map(len, bodies)) // len(bodies),
+        dedup_item_bytes=item_size(dedup_items[0]) if dedup_items else 0,
+        handled_item_bytes=item_size(handled),
+    )
+
+
+def _delivery(body: bytes) -> dict[str, Any]:
+    """A signed delivery as NowToPrint sends it: with its own 36-character request ID."""
+    return signed_event(body, headers={"X-Request-Id": str(uuid.uuid4())})
 
 
 class _capture_stdout:
@@ -235,6 +331,11 @@ class Settings:
     history_length: int
     platform_logs: bool  # Lambda's own start and report lines (LambdaSystemLogLevel below WARN)
     access_log_bytes: int  # one HTTP API access log line (FrontDoor HttpApi)
+    archive_retention_days: int
+    log_retention_days: int
+    dedup_retention_days: int
+    handled_retention_days: int
+    archive_buffer_seconds: int  # Firehose writes one object per buffer interval (at these volumes)
 
 
 #: Typical values of the access log's context variables: what one line of it weighs.
@@ -271,14 +372,44 @@ def settings_of(template: SamTemplate, overrides: dict[str, str]) -> Settings:
         history_length=int(parameters["StateHistoryLength"]),
         platform_logs=parameters["LambdaSystemLogLevel"] != "WARN",
         access_log_bytes=access_log_bytes(template),
+        archive_retention_days=int(parameters["ArchiveRetentionDays"]),
+        log_retention_days=int(parameters["LogRetentionDays"]),
+        dedup_retention_days=int(parameters["DedupRetentionDays"]),
+        handled_retention_days=int(template.function("OrderConsumerFunction").environment["HANDLED_RETENTION_DAYS"]),
+        archive_buffer_seconds=int(
+            template.resources["ArchiveStream"]["Properties"]["ExtendedS3DestinationConfiguration"]["BufferingHints"][
+                "IntervalInSeconds"
+            ]
+        ),
     )
 
 
-def batch_fill(volume: int, settings: Settings, assumptions: dict[str, Any]) -> float:
-    """Records per consumer invocation: the events that arrive during the batching window, with
-    traffic spread evenly over the month (an assumption), at least one and at most the batch size."""
-    rate = volume / assumptions["seconds_per_month"]
+def handler_cpu_ms() -> dict[str, float]:
+    """The handlers' own CPU time, from the latest `make bench ARGS=--write` (docs/performance.md):
+    per ingest request, and per consumer record (a batch of 10, divided)."""
+    from devtools.bench import committed_block
+
+    block = committed_block()
+    ingest = re.search(r"in-memory AWS fakes, no SDK:\s+new\s+([0-9.]+) ms", block)
+    batch = re.search(r"in-memory DynamoDB fake, no SDK:\s+([0-9.]+) ms per batch", block)
+    if ingest is None or batch is None:
+        raise RuntimeError("no `make bench` record in docs/performance.md: run `make bench ARGS=--write`")
+    return {"ingest": float(ingest.group(1)), "consumer_per_record": float(batch.group(1)) / 10}
+
+
+def batch_fill(volume: int, settings: Settings, assumptions: dict[str, Any], share: float = 1.0) -> float:
+    """Records per consumer invocation on one family queue: the events of that family (`share` of the
+    volume) that arrive during the batching window, with traffic spread evenly over the month (an
+    assumption), at least one and at most the batch size. Each family queue has its own event source
+    mapping, so batches never mix families."""
+    rate = volume * share / assumptions["seconds_per_month"]
     return float(min(settings.batch_size, max(1.0, rate * settings.batching_window_s)))
+
+
+def invocations_per_record(volume: int, settings: Settings, assumptions: dict[str, Any]) -> float:
+    """Consumer invocations (and receive + delete pairs) per webhook, over the three family queues."""
+    shares: dict[str, float] = assumptions["family_shares"]
+    return sum(share / batch_fill(volume, settings, assumptions, share) for share in shares.values())
 
 
 def lambda_ms(calls: Counter[tuple[str, str]], cpu_ms: float, memory_mb: int, assumptions: dict[str, Any]) -> float:
@@ -293,10 +424,11 @@ def lines_for(
     volume: int, m: Measurements, settings: Settings, prices: dict[str, Any], a: dict[str, Any]
 ) -> list[Line]:
     n = m.webhooks
-    batch = batch_fill(volume, settings, a)
+    per_invocation = invocations_per_record(volume, settings, a)
+    batch = 1 / per_invocation  # records per consumer invocation, over the families
     per_call = {k: v / n for k, v in m.ingest.calls.items()}
     consumer_calls = Counter({k: v / n for k, v in m.consumer.calls.items()})
-    cpu = a["handler_cpu_ms_at_1769_mb"]
+    cpu = {**a["handler_cpu_ms_at_1769_mb"], **handler_cpu_ms()}
     ingest_ms = math.ceil(lambda_ms(Counter(per_call), cpu["ingest"], settings.ingest_memory_mb, a))
     consumer_ms = math.ceil(
         lambda_ms(consumer_calls, cpu["consumer_per_record"], settings.consumer_memory_mb, a) * batch
@@ -304,32 +436,30 @@ def lines_for(
     )
     gb_s = prices["lambda_arm_per_gb_second"]
     platform = a["lambda_platform_log_bytes_per_invocation"] if settings.platform_logs else 0
-    log_bytes = m.ingest.log_bytes / n + m.consumer.log_bytes / n + platform * (1 + 1 / batch)
-    door = (
-        [
-            Line(
-                "API Gateway HTTP API requests", "request", prices["http_api_per_million_requests"] / 1e6, 1, "template"
-            ),
-            Line(
-                "HTTP API access log ingestion",
-                "byte",
-                prices["logs_ingestion_per_gb"] / 2**30,
-                settings.access_log_bytes,
-                "template (its format, typical values)",
-            ),
-        ]
-        if settings.front_door == "HttpApi"
-        else [Line("Lambda function URL (no charge of its own)", "request", 0.0, 1, "template")]
+    access_log = settings.access_log_bytes if settings.front_door == "HttpApi" else 0
+    log_bytes = m.ingest.log_bytes / n + m.consumer.log_bytes / n + platform * (1 + per_invocation)
+    dup = a["duplicate_share"]
+    dup_calls = Counter({k: v / m.duplicates for k, v in m.duplicate.calls.items()})
+    dup_ms = math.ceil(lambda_ms(dup_calls, cpu["ingest"], settings.ingest_memory_mb, a))
+    door_price = prices["http_api_per_million_requests"] / 1e6 if settings.front_door == "HttpApi" else 0.0
+    door = "API Gateway HTTP API requests" if settings.front_door == "HttpApi" else "Lambda function URL (no charge)"
+    gb = 2**30
+    logs_stored = (log_bytes + access_log) * settings.log_retention_days / 30
+    dynamo_stored = (
+        m.dedup_item_bytes * settings.dedup_retention_days / 30
+        + m.handled_item_bytes * settings.handled_retention_days / 30
+        + m.state_item_bytes / a["events_per_entity"]  # one item per entity, kept
     )
-    return [
-        *door,
+    archive_stored = m.consumer.archive_stored_bytes / n * settings.archive_retention_days / 30
+    lines = [
+        Line(door, "request", door_price, 1, "template"),
         Line("Ingest Lambda requests", "request", prices["lambda_arm_per_million_requests"] / 1e6, 1, "measured"),
         Line(
             f"Ingest Lambda compute ({settings.ingest_memory_mb} MB, {ingest_ms} ms)",
             "GB-second",
             gb_s,
             settings.ingest_memory_mb / 1024 * ingest_ms / 1000,
-            "template + assumption",
+            "template + bench + assumption",
         ),
         Line(
             "Dedup table writes",
@@ -340,28 +470,28 @@ def lines_for(
         ),
         Line("SQS SendMessage", "request", prices["sqs_per_million_requests"] / 1e6, m.messages_sent / n, "measured"),
         Line(
-            f"SQS ReceiveMessage + DeleteMessageBatch ({batch:.1f} per batch)",
+            f"SQS ReceiveMessage + DeleteMessageBatch ({batch:.1f} records per batch over the 3 family queues)",
             "request",
             prices["sqs_per_million_requests"] / 1e6,
-            2 / batch,
+            2 * per_invocation,
             "template + assumption",
         ),
         Line(
             "Consumer Lambda requests",
             "request",
             prices["lambda_arm_per_million_requests"] / 1e6,
-            1 / batch,
+            per_invocation,
             "template + assumption",
         ),
         Line(
             f"Consumer Lambda compute ({settings.consumer_memory_mb} MB, {consumer_ms} ms per batch)",
             "GB-second",
             gb_s,
-            settings.consumer_memory_mb / 1024 * consumer_ms / 1000 / batch,
-            "template + assumption",
+            settings.consumer_memory_mb / 1024 * consumer_ms / 1000 * per_invocation,
+            "template + bench + assumption",
         ),
         Line(
-            "State table writes (projection, handler record)",
+            "State table writes (claim, projection, completion)",
             "write unit",
             prices["dynamodb_per_million_write_units"] / 1e6,
             m.consumer.write_units / n,
@@ -375,13 +505,68 @@ def lines_for(
             "measured",
         ),
         Line(
-            "CloudWatch Logs ingestion",
+            "Archive: Firehose ingestion (each record billed in 5 KB steps)",
             "byte",
-            prices["logs_ingestion_per_gb"] / 2**30,
+            prices["firehose_per_gb_in_5kb_steps"] / gb,
+            m.consumer.archive_billed_bytes / n,
+            "measured",
+        ),
+        Line(
+            "CloudWatch Logs ingestion: the functions",
+            "byte",
+            prices["logs_ingestion_per_gb"] / gb,
             log_bytes,
             f"measured + {platform} B of Lambda's own lines per invocation (assumption)" if platform else "measured",
         ),
     ]
+    if access_log:
+        lines.append(
+            Line(
+                "CloudWatch Logs ingestion: the HTTP API access log",
+                "byte",
+                prices["logs_ingestion_per_gb"] / gb,
+                access_log,
+                "template (its format, typical values)",
+            )
+        )
+    lines += [
+        Line(
+            f"Duplicates ({dup:.0%} of deliveries, assumption): door, ingest request and {dup_ms} ms, "
+            "dedup read, log line",
+            "webhook",
+            door_price
+            + prices["lambda_arm_per_million_requests"] / 1e6
+            + gb_s * settings.ingest_memory_mb / 1024 * dup_ms / 1000
+            + prices["dynamodb_per_million_write_units"] / 1e6 * m.duplicate.write_units / m.duplicates
+            + prices["dynamodb_per_million_read_units"] / 1e6 * m.duplicate.read_units / m.duplicates
+            + prices["logs_ingestion_per_gb"] / gb * (m.duplicate.log_bytes / m.duplicates + access_log),
+            dup,
+            "measured + assumption",
+        ),
+        Line(
+            f"Storage, one month's webhooks: archive (S3, gzip, {settings.archive_retention_days} days)",
+            "byte",
+            prices["s3_standard_per_gb_month"] / gb,
+            archive_stored,
+            "measured + template",
+        ),
+        Line(
+            "Storage: DynamoDB with point-in-time recovery (dedup and handled records until their TTL, "
+            f"state items, {a['events_per_entity']} events per entity)",
+            "byte",
+            (prices["dynamodb_storage_per_gb_month"] + prices["dynamodb_pitr_per_gb_month"]) / gb,
+            dynamo_stored,
+            "measured + template + assumption",
+        ),
+        Line(
+            f"Storage: CloudWatch Logs ({settings.log_retention_days} days, as ingested)",
+            "byte",
+            prices["logs_storage_per_gb_month"] / gb,
+            logs_stored,
+            "measured + template",
+        ),
+    ]
+    return lines
 
 
 NAMESPACE = "NowToPrintWebhooks"
@@ -428,6 +613,7 @@ def fixed_monthly(
     )
     custom_metrics = len(custom_metric_identities(template, overrides))
     keys = of_type_at(template, "AWS::KMS::Key", overrides)
+    buffer = settings_of(template, overrides).archive_buffer_seconds
     queues = len(template.of_type("AWS::Serverless::Function")) - 2  # the consumer functions
     polls = queues * a["idle_pollers_per_queue"] * a["seconds_per_month"] / a["long_poll_seconds"]
     refreshes = a["warm_ingest_environments"] * a["seconds_per_month"] / a["keyring_refresh_seconds"]
@@ -453,6 +639,11 @@ def fixed_monthly(
             custom_metrics * prices["cloudwatch_custom_metric_month"],
             "template",
         ),
+        (
+            f"Archive: S3 PUTs by Firehose (one object per {buffer} s buffer, at these volumes)",
+            a["seconds_per_month"] / buffer * prices["s3_put_per_1000"] / 1000,
+            "template",
+        ),
         ("CloudWatch dashboard", prices["cloudwatch_dashboard_month"], "template"),
         (f"KMS keys ({len(keys)}: the alarm topic's)", len(keys) * prices["kms_key_month"], "template"),
     ]
@@ -463,7 +654,57 @@ def _within_units(size: int) -> str:
     return f"within {units} write unit{'s' if units > 1 else ''} ({units} KB)"
 
 
-def render(template: SamTemplate, m: Measurements, overrides: dict[str, str] | None = None) -> str:
+def measure_bodies(template: SamTemplate) -> dict[int, Measurements]:
+    return {size: measure(template, size) for size in BODY_SIZES}
+
+
+#: Per million webhooks, at 1 and at 10 million a month (the archive issue's targets).
+TARGETS = {1_000_000: 6.50, 10_000_000: 6.00}
+
+
+def targets(template: SamTemplate, m: Measurements, overrides: dict[str, str]) -> list[str]:
+    """Each target, met or not, and what the consumer's claim (each handler once even for two copies
+    processed at once) costs: a write unit per record where a read unit did before it."""
+    prices = json.loads(PRICES.read_text())
+    a = json.loads(ASSUMPTIONS.read_text())
+    settings = settings_of(template, overrides)
+    claim = (prices["dynamodb_per_million_write_units"] - prices["dynamodb_per_million_read_units"]) / 1e6
+    out = ["### Against the targets", "", "| volume | per million | target | without the consumer's claim |"]
+    out.append("| --- | --- | --- | --- |")
+    for volume, target in TARGETS.items():
+        total = sum(x.price * x.units_per_webhook for x in lines_for(volume, m, settings, prices, a)) * 1e6
+        verdict = "met" if total <= target else "**missed**"
+        out.append(
+            f"| {volume // 1_000_000} million | ${total:.2f} | ${target:.2f} ({verdict}) | ${total - claim * 1e6:.2f} |"
+        )
+    return [*out, ""]
+
+
+def by_body_size(template: SamTemplate, bodies: dict[int, Measurements], overrides: dict[str, str]) -> list[str]:
+    """Totals with every body padded to a size: what is billed per byte of body must not show."""
+    prices = json.loads(PRICES.read_text())
+    a = json.loads(ASSUMPTIONS.read_text())
+    settings = settings_of(template, overrides)
+    out = [
+        "### By body size (every body padded to it; real order events are 1-5 KB)",
+        "",
+        "| body | per million at 1 million a month | at 10 million | at 100 million |",
+        "| --- | --- | --- | --- |",
+    ]
+    for size, m in bodies.items():
+        totals = [
+            sum(x.price * x.units_per_webhook for x in lines_for(v, m, settings, prices, a)) * 1e6 for v in VOLUMES
+        ]
+        out.append(f"| {size:,} B | " + " | ".join(f"${t:.2f}" for t in totals) + " |")
+    return [*out, ""]
+
+
+def render(
+    template: SamTemplate,
+    m: Measurements,
+    overrides: dict[str, str] | None = None,
+    bodies: dict[int, Measurements] | None = None,
+) -> str:
     prices = json.loads(PRICES.read_text())
     a = json.loads(ASSUMPTIONS.read_text())
     settings = settings_of(template, overrides or {})
@@ -496,6 +737,9 @@ def render(template: SamTemplate, m: Measurements, overrides: dict[str, str] | N
             monthly = line.price * line.units_per_webhook * volume
             out.append(f"| {line.item} | {unit_price} | {units} | ${monthly:,.2f} | {line.source} |")
         out.append("")
+    if bodies:
+        out += by_body_size(template, bodies, overrides or {})
+    out += targets(template, m, overrides or {})
     out += tradeoffs(template, m, overrides or {})
     fixed = fixed_monthly(template, prices, a, overrides)
     out += ["### Fixed per month, whatever the volume", "", "| item | per month | source |", "| --- | --- | --- |"]
@@ -520,7 +764,7 @@ def tradeoffs(template: SamTemplate, m: Measurements, overrides: dict[str, str])
     for memory in ("128", "256", "512", "1024"):
         settings = settings_of(template, {**overrides, "IngestMemorySize": memory})
         calls = Counter({k: v / m.webhooks for k, v in m.ingest.calls.items()})
-        duration = lambda_ms(calls, a["handler_cpu_ms_at_1769_mb"]["ingest"], settings.ingest_memory_mb, a)
+        duration = lambda_ms(calls, handler_cpu_ms()["ingest"], settings.ingest_memory_mb, a)
         cost = per_million(template, m, {**overrides, "IngestMemorySize": memory})
         out.append(f"| IngestMemorySize | {memory} | ${cost:.2f} | about {duration:.0f} ms per webhook (model) |")
     for level in ("WARN", "INFO"):
@@ -552,7 +796,7 @@ def main(argv: list[str] | None = None) -> int:
     template = SamTemplate()
     os.environ.update({"POWERTOOLS_SERVICE_NAME": "cost-model", **global_environment(template)})
     overrides = dict(item.split("=", 1) for item in args.set)
-    table = render(template, measure(template), overrides)
+    table = render(template, measure(template), overrides, measure_bodies(template))
     if args.write:
         write_doc(table)
         print(f"wrote {DOC.relative_to(REPO_ROOT)}")

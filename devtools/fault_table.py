@@ -89,6 +89,8 @@ class Injector:
     def _purpose(self, service: str, operation: str, params: dict[str, Any]) -> str:
         if service == "sqs":
             return "enqueue the event"
+        if service == "firehose":
+            return "archive the event"
         if service == "secretsmanager":
             return "list the key versions" if operation == "DescribeSecret" else "read a signing key"
         table = self.tables.get(params.get("TableName", ""), "")

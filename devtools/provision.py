@@ -36,6 +36,7 @@ IN_PROCESS_TYPES = frozenset(
 NOT_EMULATED = {
     "AWS::IAM::Role": "IAM is not enforced locally (the infrastructure tests check the policies)",
     "AWS::SecretsManager::RotationSchedule": "no schedule locally: `ntp rotate --local` runs the four steps",
+    "AWS::S3::BucketPolicy": "TLS-only: the local endpoint is plain HTTP (the template tests check the policy)",
 }
 #: The table properties template.yaml uses; anything else stops provisioning instead of being ignored.
 _TABLE_PROPERTIES = {
@@ -46,6 +47,16 @@ _TABLE_PROPERTIES = {
     "TimeToLiveSpecification",
     "PointInTimeRecoverySpecification",
     "SSESpecification",
+}
+#: The bucket properties template.yaml uses; anything else stops provisioning instead of being ignored.
+_BUCKET_PROPERTIES = {
+    "BucketName",
+    "BucketEncryption",
+    "PublicAccessBlockConfiguration",
+    "OwnershipControls",
+    "VersioningConfiguration",
+    "LifecycleConfiguration",
+    "Tags",
 }
 #: What `AWS::NoValue` resolves to: the key or list item holding it is dropped.
 NO_VALUE = object()
@@ -131,6 +142,22 @@ class Stack:
         """The environment variables the function gets when deployed (Globals applied)."""
         spec = template.function(logical_id)
         return {name: str(self.resolve(value)) for name, value in spec.environment.items()}
+
+
+def _lifecycle_rule(rule: dict[str, Any]) -> dict[str, Any]:
+    """A CloudFormation lifecycle rule in the S3 API's shape."""
+    converted: dict[str, Any] = {"ID": rule.get("Id", "rule"), "Status": rule["Status"], "Filter": {"Prefix": ""}}
+    if "ExpirationInDays" in rule:
+        converted["Expiration"] = {"Days": int(rule["ExpirationInDays"])}
+    if "NoncurrentVersionExpiration" in rule:
+        converted["NoncurrentVersionExpiration"] = {
+            "NoncurrentDays": int(rule["NoncurrentVersionExpiration"]["NoncurrentDays"])
+        }
+    if "AbortIncompleteMultipartUpload" in rule:
+        converted["AbortIncompleteMultipartUpload"] = {
+            "DaysAfterInitiation": int(rule["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"])
+        }
+    return converted
 
 
 def resources_at(template: SamTemplate, overrides: Mapping[str, str] | None = None) -> dict[str, dict[str, Any]]:
@@ -221,6 +248,8 @@ class Provisioner:
             "AWS::CloudWatch::Dashboard": self._dashboard,
             "AWS::Logs::LogGroup": self._log_group,
             "AWS::KMS::Key": self._kms_key,
+            "AWS::S3::Bucket": self._bucket,
+            "AWS::KinesisFirehose::DeliveryStream": self._delivery_stream,
         }
 
     def unsupported(self) -> list[str]:
@@ -249,6 +278,9 @@ class Provisioner:
             if resource["Type"] in IN_PROCESS_TYPES:
                 # Run by the caller under this name (alarms and the dashboard refer to functions and the API).
                 self.stack.refs[logical_id] = self._name(logical_id)
+            if resource["Type"] == "AWS::IAM::Role":  # not created, but its ARN is handed to services
+                self.stack.refs[logical_id] = self._name(logical_id)
+                self.stack.attributes[(logical_id, "Arn")] = f"arn:aws:iam::{ACCOUNT_ID}:role/{self._name(logical_id)}"
         for logical_id in self._creation_order():
             resource = self.template.resources[logical_id]
             creator = self._creators.get(resource["Type"])
@@ -260,7 +292,11 @@ class Provisioner:
 
     def _creation_order(self) -> list[str]:
         resources = self.template.resources
-        created = {lid for lid, res in resources.items() if res["Type"] not in IN_PROCESS_TYPES}
+        created = {
+            lid
+            for lid, res in resources.items()
+            if res["Type"] not in IN_PROCESS_TYPES and res["Type"] not in NOT_EMULATED
+        }
         pending = {
             lid: _dependencies(res.get("Properties", {})) & created
             for lid, res in resources.items()
@@ -369,6 +405,57 @@ class Provisioner:
         )["KeyMetadata"]
         self.stack.refs[logical_id] = key["KeyId"]
         self.stack.attributes[(logical_id, "Arn")] = key["Arn"]
+
+    def _bucket(self, logical_id: str, props: dict[str, Any]) -> None:
+        s3 = self.client("s3")
+        name = (props.get("BucketName") or self._name(logical_id)).lower()
+        unsupported = set(props) - _BUCKET_PROPERTIES
+        if unsupported:
+            raise UnsupportedResource(f"{logical_id}: bucket properties {sorted(unsupported)}")
+        s3.create_bucket(Bucket=name)
+        if "BucketEncryption" in props:
+            rules = [  # CloudFormation's names for the S3 API's
+                {
+                    "ApplyServerSideEncryptionByDefault": rule["ServerSideEncryptionByDefault"],
+                    "BucketKeyEnabled": bool(rule.get("BucketKeyEnabled", False)),
+                }
+                for rule in props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+            ]
+            s3.put_bucket_encryption(Bucket=name, ServerSideEncryptionConfiguration={"Rules": rules})
+        if "PublicAccessBlockConfiguration" in props:
+            s3.put_public_access_block(
+                Bucket=name, PublicAccessBlockConfiguration=props["PublicAccessBlockConfiguration"]
+            )
+        if "OwnershipControls" in props:
+            s3.put_bucket_ownership_controls(Bucket=name, OwnershipControls=props["OwnershipControls"])
+        if "VersioningConfiguration" in props:
+            s3.put_bucket_versioning(Bucket=name, VersioningConfiguration=props["VersioningConfiguration"])
+        lifecycle = props.get("LifecycleConfiguration", {}).get("Rules", [])
+        if lifecycle:
+            s3.put_bucket_lifecycle_configuration(
+                Bucket=name, LifecycleConfiguration={"Rules": [_lifecycle_rule(rule) for rule in lifecycle]}
+            )
+        if props.get("Tags"):
+            s3.put_bucket_tagging(Bucket=name, Tagging={"TagSet": props["Tags"]})
+        self.stack.refs[logical_id] = name
+        self.stack.attributes[(logical_id, "Arn")] = f"arn:aws:s3:::{name}"
+
+    def _delivery_stream(self, logical_id: str, props: dict[str, Any]) -> None:
+        firehose = self.client("firehose")
+        name = props.get("DeliveryStreamName") or self._name(logical_id)
+        destination = dict(props["ExtendedS3DestinationConfiguration"])
+        hints = destination.get("BufferingHints", {})
+        destination["BufferingHints"] = {k: int(v) for k, v in hints.items()}  # parameters resolve to strings
+        firehose.create_delivery_stream(
+            DeliveryStreamName=name,
+            DeliveryStreamType=props.get("DeliveryStreamType", "DirectPut"),
+            ExtendedS3DestinationConfiguration=destination,
+        )
+        arn = firehose.describe_delivery_stream(DeliveryStreamName=name)["DeliveryStreamDescription"][
+            "DeliveryStreamARN"
+        ]
+        self.stack.refs[logical_id] = name
+        self.stack.attributes[(logical_id, "Arn")] = arn
 
     def _secret(self, logical_id: str, props: dict[str, Any]) -> None:
         sm = self.client("secretsmanager")

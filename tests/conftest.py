@@ -210,3 +210,13 @@ def pipeline(template: SamTemplate) -> Iterator[Pipeline]:
     their own event IDs."""
     with mock_aws():
         yield Pipeline(template)
+
+
+def archived(stack: Stack) -> dict[str, Any]:
+    """Event ID -> its archive record(s) in the stack's archive bucket (moto's Firehose writes at once)."""
+    from ntp_webhooks.archive import PREFIX, records_in
+
+    found: dict[str, Any] = {}
+    for record in records_in(boto3.client("s3"), stack.refs["ArchiveBucket"], [PREFIX]):
+        found.setdefault(record.event_id, []).append(record)
+    return found

@@ -45,11 +45,11 @@ class TimestampedLog:
 
 
 class _Tee:
-    """Writes through to the log and keeps a copy of one invocation's output."""
+    """Writes through to the log and keeps a copy of one invocation's log lines."""
 
-    def __init__(self, log: TextIO) -> None:
+    def __init__(self, log: TextIO, copy: io.StringIO) -> None:
         self._log = log
-        self.copy = io.StringIO()
+        self.copy = copy
 
     def write(self, text: str) -> int:
         self.copy.write(text)
@@ -71,12 +71,12 @@ class LocalFunction:
 
     def invoke(self, event: dict[str, Any]) -> Any:
         handler = getattr(self.module, self.handler_name)
-        tee = _Tee(self.log) if self.log is not None else None
+        copy = io.StringIO()
         try:
-            with _output_to(cast(TextIO, tee)):  # a file-like object, as the log itself
+            with _output_to(self.log, copy):
                 return handler(event, LambdaContext(function_name=self.logical_id, timeout_seconds=self.timeout))
         finally:
-            self.last_output = tee.copy.getvalue() if tee is not None else ""
+            self.last_output = copy.getvalue()
 
 
 class _ThreadRoutedStdout:
@@ -114,19 +114,21 @@ def _stdout_of_this_thread(log: TextIO) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _output_to(log: TextIO | None) -> Iterator[None]:
+def _output_to(log: TextIO | None, copy: io.StringIO) -> Iterator[None]:
     """During one invocation, the function's Powertools log lines (their handlers hold the stream of
-    the moment they were created) and EMF metrics (printed) go to `log`; the console stays readable."""
-    if log is None:
-        yield
-        return
+    the moment they were created) and EMF metrics (printed) go to `log`, so the console stays
+    readable; the log lines are also copied to `copy`. Without a log (tests), output stays where it
+    goes, and only the log lines are copied."""
     from ntp_webhooks.observability import logger  # the functions' own copy, once they are imported
 
     handlers = [h for h in logging.getLogger(logger.name).handlers if isinstance(h, logging.StreamHandler)]
-    saved = [(h, h.setStream(log)) for h in handlers]
+    saved = [(h, h.setStream(cast(TextIO, _Tee(log if log is not None else h.stream, copy)))) for h in handlers]
     try:
-        with _stdout_of_this_thread(log):
+        if log is None:
             yield
+        else:
+            with _stdout_of_this_thread(log):
+                yield
     finally:
         for handler, stream in saved:
             handler.setStream(stream)

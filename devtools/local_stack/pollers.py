@@ -21,17 +21,18 @@ class DeadLetter:
     family: str
 
 
-def handlers_run(log: str) -> dict[str, list[str]]:
-    """message ID -> the partner handlers that ran, from the consumer's "event processed" log lines
-    (what an operator reads on AWS too)."""
-    ran: dict[str, list[str]] = {}
+def handlers_run(log: str) -> dict[str, tuple[str, list[str]]]:
+    """message ID -> (processed or replayed, the partner handlers that ran), from the consumer's
+    "event processed" and "event replayed" log lines (what an operator reads on AWS too)."""
+    ran: dict[str, tuple[str, list[str]]] = {}
     for line in log.splitlines():
         try:
             entry = json.loads(line)
         except ValueError:
             continue
-        if isinstance(entry, dict) and entry.get("message") == "event processed" and "message_id" in entry:
-            ran[entry["message_id"]] = list(entry.get("handlers_run", []))
+        outcome = str(entry.get("message", "")).removeprefix("event ") if isinstance(entry, dict) else ""
+        if outcome in ("processed", "replayed") and "message_id" in entry:
+            ran[entry["message_id"]] = (outcome, list(entry.get("handlers_run", [])))
     return ran
 
 
@@ -64,8 +65,8 @@ def consumer_invoker(
             except (ValueError, AttributeError):
                 what = "unparseable body"
             receive = record["attributes"].get("ApproximateReceiveCount", "?")
-            names = ran.get(record["messageId"])
-            outcome = "processed" + (f"; handlers run: {', '.join(names) or 'none'}" if names is not None else "")
+            done, names = ran.get(record["messageId"], ("processed", None))
+            outcome = done + (f"; handlers run: {', '.join(names) or 'none'}" if names is not None else "")
             if record["messageId"] in failed:
                 why = errors.get(record["messageId"], "")
                 outcome = f"FAILED (receive {receive} of {dead_letter.max_receives}){': ' + why if why else ''}"

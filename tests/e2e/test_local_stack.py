@@ -19,6 +19,7 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO, cast
 
@@ -657,3 +658,64 @@ def test_install_secret_refuses_surrounding_whitespace_on_both_routes(
     code, out, _ = install(issued + "\n" if route == "stdin" else issued)
     assert code == 0 and "installed as AWSCURRENT" in out
     assert stack.current_secret() == issued
+
+
+# --- the archive and `ntp replay` -------------------------------------------------------------------
+
+
+def test_ntp_replay_reruns_the_named_handler_from_the_archive(
+    fresh: tuple[DevStack, io.StringIO, Path], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stack, console, state_dir = fresh
+    payload = envelope("order.confirmed", data={"orderId": "ord_replay_cli"})
+    assert post(stack.webhook_url, encode(payload))[0] == 202
+    eventually(lambda: f"{payload['id']} processed" in console.getvalue())
+    # Archived byte for byte in the local stack too.
+    from ntp_webhooks.archive import PREFIX, records_in
+
+    (record,) = [
+        r
+        for r in records_in(stack.client("s3"), stack.stack.refs["ArchiveBucket"], [PREFIX])
+        if r.event_id == payload["id"]  # type: ignore[union-attr]
+    ]
+    assert record.body.encode() == encode(payload)
+
+    handler = "business_logic.start_production"
+    code, _, err = ntp(
+        state_dir, monkeypatch, capsys, "replay", "--local", "--event-id", payload["id"], "--handler", "nope"
+    )
+    assert code == 2 and err.startswith("ntp: unknown handler nope (known: ") and len(err.strip().splitlines()) == 1
+    code, out, _ = ntp(
+        state_dir,
+        monkeypatch,
+        capsys,
+        "replay",
+        "--local",
+        "--event-id",
+        payload["id"],
+        "--handler",
+        handler,
+        "--dry-run",
+    )
+    assert code == 0 and f"would replay order.confirmed {payload['id']}" in out and "1 events would be replayed" in out
+    assert f"{payload['id']} replayed" not in console.getvalue()  # a dry run sends nothing
+    code, out, err = ntp(
+        state_dir, monkeypatch, capsys, "replay", "--local", "--event-id", payload["id"], "--handler", handler
+    )
+    assert code == 0 and f"replayed 1 events into {handler}" in out and "replayed 1 of 1" in err
+    eventually(lambda: f"{payload['id']} replayed; handlers run: {handler}" in console.getvalue())
+    since = (datetime.now(UTC) - timedelta(minutes=5)).isoformat()
+    code, out, _ = ntp(
+        state_dir,
+        monkeypatch,
+        capsys,
+        "replay",
+        "--local",
+        "--since",
+        since,
+        "--event",
+        "order.shipped",
+        "--handler",
+        handler,
+    )
+    assert code == 1 and "nothing in the archive matches" in out

@@ -22,7 +22,7 @@ from devtools.provision import Stack
 from devtools.rotation_service import RotationService
 from ntp_webhooks.item_size import ITEM_LIMIT_BYTES, PARTITION_KEY_LIMIT_BYTES
 from ntp_webhooks.projection import read_item
-from tests.conftest import TEMPLATE, Faults, function_env, load_function_module
+from tests.conftest import TEMPLATE, Faults, archived, function_env, load_function_module
 from tests.dynamodb_writes import ItemsAfterWrites
 
 
@@ -163,10 +163,12 @@ def test_a_large_field_is_not_stored_twice(
     assert drain(consumer_handlers("quote"), stack, "quote") == 0
     assert max(writes.sizes) <= ITEM_LIMIT_BYTES
     item = read_item(boto3.client("dynamodb"), stack.refs["StateTable"], "quote", "quote_big")
-    assert item is not None and item["rfqId"] == rfq_id and item["bodyOmitted"] is True
+    assert item is not None and item["rfqId"] == rfq_id and "body" not in item  # the body is archived
+    (record,) = archived(stack)[json.loads(body)["id"]]
+    assert record.body.encode() == body
 
 
-def test_a_largest_body_with_small_fields_keeps_its_body(
+def test_a_largest_body_is_archived_byte_for_byte_and_the_state_item_stays_small(
     stack: Stack, ingest_env: dict[str, str], consumer_handlers: Any, writes: ItemsAfterWrites
 ) -> None:
     ingest = load_function_module(TEMPLATE, "IngestFunction")
@@ -178,14 +180,17 @@ def test_a_largest_body_with_small_fields_keeps_its_body(
     assert drain(consumer_handlers("order"), stack, "order") == 0
     assert max(writes.sizes) <= ITEM_LIMIT_BYTES
     item = read_item(boto3.client("dynamodb"), stack.refs["StateTable"], "order", "ord_big")
-    assert item is not None and item["body"] == encode(payload).decode()
+    assert item is not None and "body" not in item and item["archiveHour"]
+    assert max(writes.sizes) <= 1024  # every state write within one write unit, whatever the body
+    (record,) = archived(stack)[payload["id"]]
+    assert record.body.encode() == encode(payload)
 
 
 def test_an_older_event_with_a_large_field_after_a_large_body_still_fits(
     stack: Stack, ingest_env: dict[str, str], consumer_handlers: Any, writes: ItemsAfterWrites
 ) -> None:
-    """The newest event's 250 KB body is stored; then an older event brings a 200,000-character rfqId,
-    which must be kept (it is the newest carrier). The write leaves the body out to stay under 400 KB."""
+    """The newest event has a 250 KB body; then an older event brings a 200,000-character rfqId, which
+    must be kept (it is the newest carrier). Bodies are archived, so the item only holds the field."""
     from datetime import UTC, datetime, timedelta
 
     ingest = load_function_module(TEMPLATE, "IngestFunction")
@@ -200,7 +205,8 @@ def test_an_older_event_with_a_large_field_after_a_large_body_still_fits(
     assert max(writes.sizes) <= ITEM_LIMIT_BYTES
     item = read_item(boto3.client("dynamodb"), stack.refs["StateTable"], "quote", "quote_mixed")
     assert item is not None and item["rfqId"] == older["data"]["rfqId"] and item["lastEventId"] == newest["id"]
-    assert item["bodyOmitted"] is True and item["lastEvent"] == "quote.updated"
+    assert "body" not in item and item["lastEvent"] == "quote.updated"
+    assert set(archived(stack)) >= {newest["id"], older["id"]}
 
 
 # --- 11. a deadline per request -----------------------------------------------------------------------

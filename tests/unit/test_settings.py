@@ -44,7 +44,12 @@ def test_invalid_numbers_fail_loudly(name: str, value: str) -> None:
 
 
 def test_consumer_settings_refuse_an_unknown_family() -> None:
-    env = {"EVENT_FAMILY": "orders", "STATE_TABLE_NAME": "t", "HANDLED_RETENTION_DAYS": "15"}
+    env = {
+        "EVENT_FAMILY": "orders",
+        "STATE_TABLE_NAME": "t",
+        "HANDLED_RETENTION_DAYS": "15",
+        "ARCHIVE_STREAM_NAME": "a",
+    }
     with pytest.raises(SettingsError, match="EVENT_FAMILY"):
         load_consumer_settings(env)
     assert load_consumer_settings({**env, "EVENT_FAMILY": "order"}).state_history_length == 8

@@ -1,4 +1,5 @@
-"""One SQS record -> typed event -> projection -> the partner's handlers, each step once per event ID."""
+"""One SQS record -> typed event -> archive -> projection -> the partner's handlers, each step once per
+event ID. A record that `ntp replay` sent runs only the handlers it names, once per replay."""
 
 from __future__ import annotations
 
@@ -11,14 +12,25 @@ from typing import TYPE_CHECKING
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 
+from ntp_webhooks import archive as archive_step
+from ntp_webhooks.archive import Archive, ArchiveRecord
 from ntp_webhooks.aws_clients import deadline
 from ntp_webhooks.envelope import EnvelopeError
 from ntp_webhooks.errors import aws_error
 from ntp_webhooks.events import parse_event
+from ntp_webhooks.family_queues import (
+    ATTR_API_REQUEST_ID,
+    ATTR_KEY_STAGE,
+    ATTR_KEY_VERSION,
+    ATTR_RECEIVED_AT,
+    ATTR_REPLAY_HANDLERS,
+    ATTR_REPLAY_ID,
+    ATTR_SENDER_REQUEST_ID,
+)
 from ntp_webhooks.handler_runs import PROJECTION_STEP, ClaimHeld, HandlerRuns
 from ntp_webhooks.observability import count, logger
 from ntp_webhooks.projection import Projection
-from ntp_webhooks.subscriptions import Subscriptions
+from ntp_webhooks.subscriptions import Handler, Subscriptions
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -47,17 +59,45 @@ class RecordInFlight(RuntimeError):
 FINISH_BACKOFF = (0.1, 0.2, 0.4, 0.8, 1.6)
 
 
+def attributes_of(record: SQSRecord) -> dict[str, str]:
+    """The record's string message attributes (what the ingest, or `ntp replay`, set)."""
+    return {
+        name: value.string_value
+        for name, value in (record.message_attributes or {}).items()
+        if value is not None and value.string_value is not None
+    }
+
+
+def archive_record(event: EventBase, family: str, attributes: dict[str, str]) -> ArchiveRecord:
+    return ArchiveRecord(
+        event_id=event.id,
+        event_type=event.event,
+        family=family,
+        received_at=attributes.get(ATTR_RECEIVED_AT, ""),
+        sender_request_id=attributes.get(ATTR_SENDER_REQUEST_ID, ""),
+        api_request_id=attributes.get(ATTR_API_REQUEST_ID, ""),
+        key_stage=attributes.get(ATTR_KEY_STAGE, ""),
+        key_version=attributes.get(ATTR_KEY_VERSION, ""),
+        body=event.body,
+    )
+
+
 class Consumer:
     def __init__(
         self,
         projection: Projection,
         runs: HandlerRuns,
         subscriptions: Subscriptions,
+        archive: Archive,
+        *,
+        family: str,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._projection = projection
         self._runs = runs
         self._subscriptions = subscriptions
+        self._archive = archive
+        self._family = family
         self._sleep = sleep
 
     def handle(self, record: SQSRecord) -> int:
@@ -66,9 +106,12 @@ class Consumer:
         receive_count = record.attributes.get("ApproximateReceiveCount")  # always set by SQS; tolerate hand-made events
         with logger.append_context_keys(message_id=record.message_id, receive_count=receive_count):
             event = self._parse(record)
+            attributes = attributes_of(record)
             with logger.append_context_keys(event_id=event.id, event_type=event.event):
                 try:
-                    return self._process(event)
+                    if ATTR_REPLAY_HANDLERS in attributes:
+                        return self._replay(event, attributes)
+                    return self._process(event, attributes)
                 except (HandlersFailed, RecordInFlight):
                     raise
                 except Exception as exc:
@@ -95,13 +138,13 @@ class Consumer:
             logger.error("record is not a NowToPrint event", extra={"reason": reason})
             raise InvalidEventBody(reason) from None
 
-    def _process(self, event: EventBase) -> int:
-        started = time.perf_counter()
+    def _claim(self, key: str) -> tuple[str, frozenset[str]]:
+        """Take the claim of `key` (an event ID, or a replay of one): (the token, the steps done)."""
         remaining = deadline.remaining_seconds()
         lease = DEFAULT_LEASE_SECONDS if remaining is None else remaining
         token = uuid.uuid4().hex
         try:
-            done = self._runs.claim(event.id, token, lease)
+            return token, self._runs.claim(key, token, lease)
         except ClaimHeld as held:
             logger.info("another copy of this event is being processed; this one will be redelivered later")
             raise RecordInFlight(str(held)) from None
@@ -109,30 +152,32 @@ class Consumer:
             # The claim may have taken effect with its answer lost: release it (best effort; else it
             # expires with its lease, before SQS redelivers the record).
             with contextlib.suppress(BotoCoreError, ClientError):
-                self._runs.release(event.id, token)
+                self._runs.release(key, token)
             raise
+
+    def _process(self, event: EventBase, attributes: dict[str, str]) -> int:
+        started = time.perf_counter()
+        _, done = self._claim(event.id)
         succeeded: list[str] = []
         failed: list[str] = []
         projection = "already recorded"
         try:
+            # The archive first: the record is not done until its bytes are kept, and the state item
+            # points at the hour its archive object lands under.
+            archived = archive_step.archived_hour(done)
+            if archived is None:
+                archived = self._archive.put(archive_record(event, self._family, attributes))
+                succeeded.append(archive_step.step_name(archived))
             if PROJECTION_STEP not in done:
-                projection = self._projection.apply(event).value
+                projection = self._projection.apply(event, archived).value
                 succeeded.append(PROJECTION_STEP)
             pending = [h for h in self._subscriptions.handlers_for(event) if h.name not in done]
-            for handler in pending:
-                try:
-                    handler(event)
-                except Exception as exc:
-                    failed.append(f"{handler.name} ({type(exc).__name__}: {exc})")
-                    count("RecordFailed", reason="handler_failed")
-                    logger.exception("partner handler failed; it alone will run again", extra={"handler": handler.name})
-                else:
-                    succeeded.append(handler.name)
+            failed = self._run(event, pending, succeeded)
         except BaseException:
             self._finish(event.id, succeeded, record_retried=True)  # record what succeeded, release
             raise
         recorded = self._finish(event.id, succeeded, record_retried=bool(failed))
-        ran = [name for name in succeeded if name != PROJECTION_STEP]
+        ran = [name for name in succeeded if not name.startswith("#")]
         if failed:
             raise HandlersFailed("; ".join(failed))
         logger.info(
@@ -145,6 +190,49 @@ class Consumer:
             },
         )
         return len(ran)
+
+    def _replay(self, event: EventBase, attributes: dict[str, str]) -> int:
+        """Run the named handlers once more for this replay: not the projection, not the archive, no
+        other handler. The event's own `handled#` record is left as it is; the replay has its own
+        (`<event id>#replay:<replay id>`), so SQS delivering the replay twice runs them once."""
+        started = time.perf_counter()
+        names = set(attributes[ATTR_REPLAY_HANDLERS].split(","))
+        key = f"{event.id}#replay:{attributes.get(ATTR_REPLAY_ID, '')}"
+        _, done = self._claim(key)
+        subscribed = [h for h in self._subscriptions.handlers_for(event) if h.name in names]
+        succeeded: list[str] = []
+        try:
+            failed = self._run(event, [h for h in subscribed if h.name not in done], succeeded)
+        except BaseException:
+            self._finish(key, succeeded, record_retried=True)
+            raise
+        self._finish(key, succeeded, record_retried=bool(failed))
+        if failed:
+            raise HandlersFailed("; ".join(failed))
+        logger.info(
+            "event replayed",
+            extra={
+                "handlers_run": succeeded,
+                "not_subscribed": sorted(names - {h.name for h in subscribed}),
+                "replay_id": attributes.get(ATTR_REPLAY_ID, ""),
+                "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+            },
+        )
+        return len(succeeded)
+
+    def _run(self, event: EventBase, handlers: list[Handler], succeeded: list[str]) -> list[str]:
+        """Run each handler; append the names that succeeded, return one line per failure."""
+        failed: list[str] = []
+        for handler in handlers:
+            try:
+                handler(event)
+            except Exception as exc:
+                failed.append(f"{handler.name} ({type(exc).__name__}: {exc})")
+                count("RecordFailed", reason="handler_failed")
+                logger.exception("partner handler failed; it alone will run again", extra={"handler": handler.name})
+            else:
+                succeeded.append(handler.name)
+        return failed
 
     def _finish(self, event_id: str, succeeded: list[str], *, record_retried: bool) -> bool:
         """Write the completion record, retrying with back-off while the invocation has time: once
@@ -161,7 +249,7 @@ class Consumer:
                     break
                 logger.warning("completion record not written yet; retrying", extra=error)
                 self._sleep(backoff)
-        ran = [name for name in succeeded if name != PROJECTION_STEP]
+        ran = [name for name in succeeded if not name.startswith("#")]
         if not succeeded:
             logger.warning("claim not released; it expires with its lease", extra=error)
             return False
@@ -173,7 +261,12 @@ class Consumer:
                 if record_retried
                 else "if a copy of this message is delivered again (the record itself is not retried for it)"
             ),
-            extra={**error, "handlers_ran": ran, "projection_applied": PROJECTION_STEP in succeeded},
+            extra={
+                **error,
+                "handlers_ran": ran,
+                "projection_applied": PROJECTION_STEP in succeeded,
+                "archived": archive_step.archived_hour(succeeded) is not None,
+            },
         )
         return False
 
@@ -186,4 +279,6 @@ def build_consumer(settings: ConsumerSettings, subscriptions: Subscriptions) -> 
         Projection(dynamodb, settings.state_table_name, settings.state_history_length),
         HandlerRuns(dynamodb, settings.state_table_name, settings.handled_retention_days * 86400),
         subscriptions,
+        Archive(client("firehose"), settings.archive_stream_name),
+        family=settings.event_family,
     )

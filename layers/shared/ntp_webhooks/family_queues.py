@@ -10,13 +10,17 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs.type_defs import MessageAttributeValueTypeDef
 
 #: SQS message attribute names: who sent what, readable by an operator (a DLQ, a redrive) without the
-#: body. The consumers read only the body.
+#: body. The consumers archive them with the body.
 ATTR_EVENT_TYPE = "eventType"
 ATTR_EVENT_ID = "eventId"
 ATTR_API_REQUEST_ID = "apiRequestId"
 ATTR_KEY_STAGE = "keyStage"
+ATTR_KEY_VERSION = "keyVersion"
 ATTR_RECEIVED_AT = "receivedAt"
 ATTR_SENDER_REQUEST_ID = "senderRequestId"
+#: Set by `ntp replay` only: run these handlers (comma-separated) once more, as replay `replayId`.
+ATTR_REPLAY_HANDLERS = "replayHandlers"
+ATTR_REPLAY_ID = "replayId"
 
 
 class FamilyQueues:

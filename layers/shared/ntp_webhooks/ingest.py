@@ -29,11 +29,12 @@ from ntp_webhooks.family_queues import (
     ATTR_EVENT_ID,
     ATTR_EVENT_TYPE,
     ATTR_KEY_STAGE,
+    ATTR_KEY_VERSION,
     ATTR_RECEIVED_AT,
     ATTR_SENDER_REQUEST_ID,
     FamilyQueues,
 )
-from ntp_webhooks.keyring import PENDING, PREVIOUS, Keyring, KeyringUnavailable
+from ntp_webhooks.keyring import PENDING, PREVIOUS, Keyring, KeyringUnavailable, SigningKey
 from ntp_webhooks.observability import count, logger
 from ntp_webhooks.responses import Rejection, json_response, unauthorized
 from ntp_webhooks.routing import family_of
@@ -148,7 +149,8 @@ class Ingest:
             logger.append_keys(sender_request_id=sender_request_id[:_MAX_LOGGED_HEADER])
 
         raw = raw_body(event, self._settings.max_body_bytes)
-        key_stage = self._verify(raw, signature.find_header(headers, self._settings.signature_header))
+        key = self._verify(raw, signature.find_header(headers, self._settings.signature_header))
+        key_stage = key.stage
 
         try:
             envelope = parse_envelope(raw)
@@ -163,6 +165,7 @@ class Ingest:
             ATTR_EVENT_ID: envelope.id,
             ATTR_API_REQUEST_ID: event.get("requestContext", {}).get("requestId", ""),
             ATTR_KEY_STAGE: key_stage,
+            ATTR_KEY_VERSION: key.version_id,
             ATTR_SENDER_REQUEST_ID: (sender_request_id or "")[:_MAX_LOGGED_HEADER],
         }
 
@@ -187,21 +190,21 @@ class Ingest:
         self._sent.value = enqueued
         return enqueued
 
-    def _verify(self, raw: bytes, header_value: str | None) -> str:
-        """The stage of the key that signed `raw`; refreshes keys once (rate-limited) on a miss."""
+    def _verify(self, raw: bytes, header_value: str | None) -> SigningKey:
+        """The key that signed `raw`; refreshes keys once (rate-limited) on a miss."""
         digest = signature.parse_header(header_value)
         if digest is None:
             raise unauthorized()
         try:
-            stage = signature.verify(raw, digest, self._keyring.accepted_keys())
-            if stage is None and self._keyring.refresh_after_miss():
-                stage = signature.verify(raw, digest, self._keyring.accepted_keys())
+            key = signature.matching_key(raw, digest, self._keyring.accepted_keys())
+            if key is None and self._keyring.refresh_after_miss():
+                key = signature.matching_key(raw, digest, self._keyring.accepted_keys())
         except KeyringUnavailable as exc:
             logger.error("signing keys unavailable", extra={"reason": str(exc)})
             raise Rejection(503, "unavailable", "signing keys unavailable, retry later", self._retry_after) from None
-        if stage is None:
+        if key is None:
             raise unauthorized()
-        return stage
+        return key
 
     def _accept(self, claim: dict[str, str], delivery: Delivery, context: LambdaContext) -> Enqueued:
         """Claim the event ID and enqueue, once; Powertools' outcomes become the sender's answers."""

@@ -3,30 +3,28 @@
 One item per entity (`quote#<quoteId>`, `order#<orderId>`; workflow signals per event), read then
 written with one conditional write guarded by the item's `revision` (which event wins is decided in
 `ordering`):
-- Newest event: the state, the exact body and the bounded history are set.
+- Newest event: the state, the pointer to its archive record and the bounded history are set.
 - Older event (stale-write fencing): the state is left alone; the event joins the history.
 - An event already in the history, or older than a full history: nothing is written.
 - A field that only some events carry (`rfqId`) holds the value of the newest event that carries it,
   whatever the arrival order: the item keeps which event set it (`rfqIdFrom`, its `seq:id`).
 
+The body is not kept here: it lives in the archive (`ntp_webhooks.archive`), and the item holds the
+hour prefix of the newest event's archive object (`archiveHour`). So an item's size does not depend on
+the body's, and an update costs one DynamoDB write unit (1 KB) for a typical order whatever the body,
+with the history as compact `seq:event:id` strings, `history_length` of them (8 by default). Items
+written before the archive existed lose their `body` at their next write.
+
 Every item the ingest could accept must fit DynamoDB's limits:
 - An entity ID whose key would pass `MAX_KEY_BYTES` is keyed by its SHA-256 (`order#sha256:<hex>`),
   with the full ID in `entityId`.
-- The body is left out of the item (`bodyOmitted`) when, with the other attributes, the item would
-  pass `ITEM_BUDGET_BYTES`: a field as large as the body would otherwise be stored twice. This holds
-  for every write, an older event's too (its `rfqId` may grow an item whose body is stored).
-
-The item stays within one DynamoDB write unit (1 KB) for a typical order: the latest event is kept as
-its exact body (a string, which also fits any body ingest accepts: numbers of any size, any nesting),
-and the history as compact `seq:event:id` strings, `history_length` of them (8 by default).
+- A carried field (`rfqId`) that would take the item past `ITEM_BUDGET_BYTES` is not kept.
 """
 
 from __future__ import annotations
 
 import enum
 import hashlib
-import json
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.types import TypeDeserializer
@@ -47,13 +45,13 @@ DEFAULT_HISTORY_LENGTH = 8
 _MAX_ATTEMPTS = 5
 #: Longest key kept as written; longer ones are hashed (DynamoDB allows 2,048 bytes).
 MAX_KEY_BYTES = PARTITION_KEY_LIMIT_BYTES // 2
-#: Largest item written with its body; the rest of the limit is margin for the history's growth.
+#: Largest item written; the rest of the limit is margin for the history's growth.
 ITEM_BUDGET_BYTES = ITEM_LIMIT_BYTES - 16 * 1024
-#: Everything read back before a write: all attributes but the body, whose size `bodyBytes` holds.
+#: Everything read back before a write (never a body an older version stored).
 _READ_ATTRIBUTES = ("pk", "#status", "lastEventId", "lastEventSeq", "history", "rfqId", "rfqIdFrom", "entityId")
-_READ = ", ".join((*_READ_ATTRIBUTES, "entityIdMissing", "bodyOmitted", "bodyBytes", "revision"))
-#: A stored body of unknown size (items written before `bodyBytes`) counts as the largest accepted.
-LEGACY_BODY_BYTES = "262144"
+_READ = ", ".join((*_READ_ATTRIBUTES, "entityIdMissing", "revision"))
+#: What items written before the archive held; removed at their next write.
+LEGACY_ATTRIBUTES = ("body", "bodyBytes", "bodyOmitted")
 _deserialize = TypeDeserializer().deserialize
 
 
@@ -93,7 +91,8 @@ class Projection:
         self._table = table_name
         self._history_length = history_length
 
-    def apply(self, event: EventBase) -> Outcome:
+    def apply(self, event: EventBase, archived: str | None = None) -> Outcome:
+        """Project `event`; `archived` is the hour prefix of its archive record (`YYYY/MM/DD/HH`)."""
         entity_type, entity_id, missing = entity_of(event)
         if missing:
             logger.warning("event has no entity ID; stored under its event ID", extra={"entity_type": entity_type})
@@ -116,7 +115,7 @@ class Projection:
             if merged is None:
                 return Outcome.DUPLICATE  # older than everything a full history keeps
             try:
-                self._write(key, event, entity_id, merged, stored, newest=newest, missing=missing)
+                self._write(key, event, entity_id, merged, stored, newest=newest, missing=missing, archived=archived)
             except ClientError as exc:
                 if not is_condition_failure(exc):
                     raise
@@ -134,6 +133,7 @@ class Projection:
         *,
         newest: bool,
         missing: bool,
+        archived: str | None,
     ) -> None:
         entry = HistoryEntry.of(event)
         sets: dict[str, dict[str, Any]] = {"history": {"L": [{"S": h.encode()} for h in history]}}
@@ -143,17 +143,20 @@ class Projection:
                 "lastEventId": {"S": event.id},
                 "lastEventSeq": {"N": str(entry.seq)},
             }
+            if archived:
+                sets["archiveHour"] = {"S": archived}
         if missing:
             sets["entityIdMissing"] = {"BOOL": True}
         if key[KEY_ATTRIBUTE]["S"] != f"{event.family}#{entity_id}":
             sets["entityId"] = {"S": entity_id}  # hashed key: the full ID lives here
-        removes = _fit(sets, key, event, stored, newest=newest)
+        sets |= _carried_that_fit(sets, key, event, stored)
+        removes = list(LEGACY_ATTRIBUTES)
         names = {f"#a{i}": name for i, name in enumerate(sets)}
         values: dict[str, Any] = {f":v{i}": value for i, value in enumerate(sets.values())} | {":one": {"N": "1"}}
         update = "SET " + ", ".join(f"#a{i} = :v{i}" for i in range(len(sets)))
-        if removes:  # first: an engine that checks the size after each action sees it shrink first
-            update = "REMOVE " + ", ".join(f"#r{i}" for i in range(len(removes))) + " " + update
-            names |= {f"#r{i}": name for i, name in enumerate(removes)}
+        # REMOVE first: an engine that checks the size after each action sees the item shrink first.
+        update = "REMOVE " + ", ".join(f"#r{i}" for i in range(len(removes))) + " " + update
+        names |= {f"#r{i}": name for i, name in enumerate(removes)}
         if stored is None:
             condition = "attribute_not_exists(pk)"
         else:
@@ -169,46 +172,21 @@ class Projection:
         )
 
 
-def _fit(
-    sets: dict[str, dict[str, Any]],
-    key: dict[str, Any],
-    event: EventBase,
-    stored: dict[str, Any] | None,
-    *,
-    newest: bool,
-) -> list[str]:
-    """Add the carried fields and the body to `sets` as far as the item stays under the budget;
-    returns the attributes to remove."""
+def _carried_that_fit(
+    sets: dict[str, dict[str, Any]], key: dict[str, Any], event: EventBase, stored: dict[str, Any] | None
+) -> dict[str, dict[str, Any]]:
+    """The carried fields this event sets: when it is their newest carrier, and the item stays under
+    the budget with them (only with an entity ID and a field each near the body limit)."""
     entry = HistoryEntry.of(event)
     carried: dict[str, dict[str, Any]] = {}
     for name, value in _carried(event).items():
         carrier = (stored or {}).get(f"{name}From", {}).get("S")
         if carrier is None or is_newer(entry, *_decode_carrier(carrier)):
             carried |= {name: {"S": value}, f"{name}From": {"S": f"{entry.seq}:{event.id}"}}
-    rest = {**(stored or {}), **key, **sets, **carried, "revision": {"N": "1"}}
-    if carried and item_size(rest) > ITEM_BUDGET_BYTES:
-        # Only with an entity ID and a field each near the body limit, from two events.
+    if carried and item_size({**(stored or {}), **key, **sets, **carried, "revision": {"N": "1"}}) > ITEM_BUDGET_BYTES:
         logger.warning("a projected field is too large to keep with the entity ID", extra={"fields": list(carried)})
-        carried, rest = {}, {**(stored or {}), **key, **sets, "revision": {"N": "1"}}
-    sets |= carried
-    # Every write, not only the newest event's, must leave the item under DynamoDB's limit: the
-    # body (the new one, or the one stored) is left out when the other attributes leave no room.
-    if newest:
-        body_bytes = len(event.body.encode())
-    elif stored is None or "bodyOmitted" in stored:
-        body_bytes = 0
-    else:  # items written before bodyBytes existed: assume the largest body ingest accepts
-        body_bytes = int(stored.get("bodyBytes", {}).get("N", LEGACY_BODY_BYTES))
-    removes: list[str] = []
-    if item_size(rest) + len("body") + body_bytes + len("bodyBytes") + 4 <= ITEM_BUDGET_BYTES:
-        if newest:
-            sets |= {"body": {"S": event.body}, "bodyBytes": {"N": str(body_bytes)}}
-            removes.append("bodyOmitted")
-    else:
-        sets["bodyOmitted"] = {"BOOL": True}
-        removes += ["body", "bodyBytes"]
-        logger.warning("body left out of the state item: the item would be too large")
-    return removes
+        return {}
+    return carried
 
 
 def _decode_carrier(text: str) -> tuple[int, str]:
@@ -218,23 +196,21 @@ def _decode_carrier(text: str) -> tuple[int, str]:
 
 def read_item(client: DynamoDBClient, table_name: str, entity_type: str, entity_id: str) -> dict[str, Any] | None:
     """An entity's projection as plain Python values, for the CLI and tests: the stored attributes,
-    the history expanded to `{seq, timestamp, event, id}`, and the latest event's `event`, `timestamp`
-    and `data` (numbers as exact Decimals) read from its body."""
+    the history expanded to `{seq, timestamp, event, id}`, and the latest event's name and timestamp
+    (its body is in the archive, under the hour prefix `archiveHour`)."""
     key = {KEY_ATTRIBUTE: {"S": state_key(entity_type, entity_id)}}
     item = client.get_item(TableName=table_name, Key=key).get("Item")
     if item is None:
         return None
     values = {name: _deserialize(value) for name, value in item.items()}
     history = [HistoryEntry.decode(text) for text in values["history"]]
-    body = json.loads(values["body"], parse_float=Decimal) if "body" in values else {"event": None, "data": None}
     newest = next(h for h in history if h.id == values["lastEventId"]) if history else None
     return {
         **values,
         "entityType": entity_type,
         "entityId": entity_id,
-        "lastEvent": body["event"] or (newest.event if newest else None),
+        "lastEvent": newest.event if newest else None,
         "lastEventTimestamp": newest.timestamp.isoformat() if newest else None,
-        "data": body["data"],
         "history": [
             {"seq": h.seq, "timestamp": h.timestamp.isoformat(), "event": h.event, "id": h.id} for h in history
         ],

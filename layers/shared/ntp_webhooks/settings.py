@@ -44,6 +44,8 @@ class ConsumerSettings:
 
     event_family: str
     state_table_name: str
+    #: The Firehose stream that writes the archive bucket.
+    archive_stream_name: str
     #: Days a `handled#` record lives after its last write: longer than any message can still be
     #: redelivered or redriven (the DLQ's retention), or a redrive would run handlers again.
     handled_retention_days: int
@@ -113,6 +115,7 @@ def load_consumer_settings(environ: Mapping[str, str] | None = None) -> Consumer
     return ConsumerSettings(
         event_family=family,
         state_table_name=_text(env, "state_table_name"),
+        archive_stream_name=_text(env, "archive_stream_name"),
         handled_retention_days=_int(env, "handled_retention_days"),
         state_history_length=_int(env, "state_history_length", default=8),
     )

@@ -49,16 +49,22 @@ def parse_header(value: str | None) -> str | None:
     return match.group(1).lower() if match else None
 
 
-def verify(body: bytes, digest_hex: str, keys: Iterable[VerificationKey]) -> str | None:
-    """Return the stage of the first key whose HMAC of `body` equals `digest_hex`, else None.
+def matching_key[K: VerificationKey](body: bytes, digest_hex: str, keys: Iterable[K]) -> K | None:
+    """The first key whose HMAC of `body` equals `digest_hex`, else None.
 
     Every candidate is compared in constant time; the loop does not stop early on a match so the
     time taken does not reveal which stage matched.
     """
     received = digest_hex.encode("ascii")
-    matched: str | None = None
+    matched: K | None = None
     for key in keys:
         expected = hmac.new(key.secret, body, hashlib.sha256).hexdigest().encode("ascii")
         if hmac.compare_digest(expected, received) and matched is None:
-            matched = key.stage
+            matched = key
     return matched
+
+
+def verify(body: bytes, digest_hex: str, keys: Iterable[VerificationKey]) -> str | None:
+    """The stage of the key that signed `body` (see `matching_key`), else None."""
+    key = matching_key(body, digest_hex, keys)
+    return key.stage if key is not None else None

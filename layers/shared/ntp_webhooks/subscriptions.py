@@ -64,6 +64,10 @@ class Subscriptions:
             found += [h for h in self._handlers.get(selector, []) if h not in found]
         return found
 
+    def names(self) -> set[str]:
+        """Every registered handler's name (what `ntp replay --handler` accepts)."""
+        return set(self._names)
+
     def snapshot(self) -> dict[str, list[Handler]]:
         return {selector: list(handlers) for selector, handlers in self._handlers.items()}
 

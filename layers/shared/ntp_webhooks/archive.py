@@ -1,0 +1,124 @@
+"""The evidence archive: every accepted delivery, exactly as received, with who sent it and which key
+verified it, in the stack's S3 bucket.
+
+A record is a line of JSON metadata (with the body's length), then the body's bytes as they came,
+then a newline. The body is not a JSON string inside the metadata: escaping would change what is
+stored and grow it (a 4 KB body would pass Firehose's 5 KB billing step).
+
+The consumers put each event on a Firehose stream once (a step of its `handled#` record, like the
+projection), and Firehose writes batched objects under `events/YYYY/MM/DD/HH/` (UTC, the hour the
+record arrived). The step's name keeps that hour, so the state item can point at the newest event's
+archive object and `ntp replay` reads a time range as a prefix listing.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mypy_boto3_firehose import FirehoseClient
+
+#: Where Firehose writes (its `Prefix` in template.yaml); it adds YYYY/MM/DD/HH/.
+PREFIX = "events/"
+#: The archive step in a `handled#` record's `done` set: `#archive:YYYY/MM/DD/HH`.
+STEP = "#archive"
+_HOUR = "%Y/%m/%d/%H"
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+class ArchiveFormatError(ValueError):
+    """An archive object that is not a sequence of records."""
+
+
+@dataclass(frozen=True)
+class ArchiveRecord:
+    """One accepted delivery. `body` is the webhook's exact text (valid UTF-8, as ingest accepted it),
+    so its bytes are `body.encode()`."""
+
+    event_id: str
+    event_type: str
+    family: str
+    received_at: str
+    sender_request_id: str
+    api_request_id: str
+    key_stage: str
+    key_version: str
+    body: str
+
+    def encode(self) -> bytes:
+        """Metadata line, body bytes, newline: Firehose concatenates records as they are."""
+        body = self.body.encode()
+        meta = {name: value for name, value in asdict(self).items() if name != "body"} | {"body_bytes": len(body)}
+        return json.dumps(meta, separators=(",", ":")).encode() + b"\n" + body + b"\n"
+
+
+def decode_all(data: bytes) -> Iterator[ArchiveRecord]:
+    """The records of one archive object, in order."""
+    position = 0
+    while position < len(data):
+        end = data.find(b"\n", position)
+        if end < 0:
+            raise ArchiveFormatError(f"metadata without its body at byte {position}")
+        meta: dict[str, Any] = json.loads(data[position:end])
+        length = int(meta.pop("body_bytes"))
+        body = data[end + 1 : end + 1 + length]
+        if len(body) != length or data[end + 1 + length : end + 2 + length] != b"\n":
+            raise ArchiveFormatError(f"a body shorter than its {length} bytes at byte {end + 1}")
+        fields = {name: str(meta.get(name, "")) for name in ArchiveRecord.__dataclass_fields__ if name != "body"}
+        yield ArchiveRecord(**fields, body=body.decode())
+        position = end + 2 + length
+
+
+def hour_of(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime(_HOUR)
+
+
+def step_name(hour: str) -> str:
+    return f"{STEP}:{hour}"
+
+
+def archived_hour(done: Iterable[str]) -> str | None:
+    """The hour of the archive step in a `done` set, or None if the event is not archived yet."""
+    return next((name.split(":", 1)[1] for name in done if name.startswith(f"{STEP}:")), None)
+
+
+def hour_prefixes(since: datetime, until: datetime) -> list[str]:
+    """The object prefixes that can hold records that arrived between `since` and `until`."""
+    hour = since.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    prefixes = []
+    while hour <= until.astimezone(UTC):
+        prefixes.append(f"{PREFIX}{hour.strftime(_HOUR)}/")
+        hour += timedelta(hours=1)
+    return prefixes
+
+
+class Archive:
+    def __init__(
+        self, client: FirehoseClient, stream_name: str, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    ) -> None:
+        self._client = client
+        self._stream = stream_name
+        self._clock = clock
+
+    def put(self, record: ArchiveRecord) -> str:
+        """Archive one record; returns its hour (`YYYY/MM/DD/HH`), the object prefix it lands under."""
+        hour = hour_of(self._clock())
+        self._client.put_record(DeliveryStreamName=self._stream, Record={"Data": record.encode()})
+        return hour
+
+
+def records_in(s3: Any, bucket: str, prefixes: Iterable[str]) -> Iterator[ArchiveRecord]:
+    """Every record under `prefixes`, oldest object first (for `ntp replay` and `ntp status`)."""
+    paginator = s3.get_paginator("list_objects_v2")
+    for prefix in prefixes:
+        for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+            for listed in sorted(page.get("Contents", []), key=lambda o: (o["LastModified"], o["Key"])):
+                body = s3.get_object(Bucket=bucket, Key=listed["Key"])["Body"].read()
+                if body[:2] == GZIP_MAGIC:  # Firehose's GZIP objects (moto writes them as they came)
+                    body = gzip.decompress(body)
+                yield from decode_all(body)

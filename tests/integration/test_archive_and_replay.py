@@ -1,0 +1,206 @@
+"""The evidence archive and `ntp replay`, through the real functions on moto: every accepted delivery
+archived once, byte for byte, before anything else is done; a replay runs exactly the named handlers
+once more, and nothing else."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from devtools import replay
+from devtools.deliveries import encode, envelope, signed_event
+from devtools.event_source import QueuePoller
+from devtools.lambda_events import LambdaContext
+from devtools.provision import Stack
+from ntp_webhooks.archive import ArchiveRecord
+from ntp_webhooks.events import EventBase
+from ntp_webhooks.handler_runs import KEY_PREFIX
+from ntp_webhooks.subscriptions import on
+from tests.conftest import TEMPLATE, Faults, archived, load_function_module
+
+LoadConsumer = Callable[[str], ModuleType]
+
+
+class Runs:
+    def __init__(self) -> None:
+        self.count: Counter[str] = Counter()
+        for name in ("erp", "crm"):
+            on("order", name=name)(self._handler(name))
+
+    def _handler(self, name: str) -> Callable[[EventBase], None]:
+        def handle(event: EventBase) -> None:
+            self.count[name] += 1
+
+        return handle
+
+
+@pytest.fixture
+def runs(isolated_subscriptions: None) -> Runs:
+    return Runs()
+
+
+@pytest.fixture
+def ingest(ingest_env: dict[str, str]) -> ModuleType:
+    return load_function_module(TEMPLATE, "IngestFunction")
+
+
+@pytest.fixture
+def poller(consumer_handlers: LoadConsumer, stack: Stack) -> QueuePoller:
+    handler = consumer_handlers("order")
+    return QueuePoller(boto3.client("sqs"), stack.refs["OrderEventsQueue"], handler.lambda_handler, wait_seconds=0)
+
+
+def invoke(handler: ModuleType, event: dict[str, Any]) -> dict[str, Any]:
+    response: dict[str, Any] = handler.lambda_handler(event, LambdaContext(function_name="IngestFunction"))
+    return response
+
+
+def accept(ingest: ModuleType, payload: dict[str, Any], **headers: str) -> bytes:
+    body = encode(payload)
+    assert invoke(ingest, signed_event(body, headers=headers))["statusCode"] == 202
+    return body
+
+
+def queues(stack: Stack) -> dict[str, str]:
+    return {family: stack.refs[f"{family.capitalize()}EventsQueue"] for family in ("quote", "order", "workflow")}
+
+
+def state_item(stack: Stack, key: str) -> dict[str, Any]:
+    item: dict[str, Any] = boto3.client("dynamodb").get_item(
+        TableName=stack.refs["StateTable"], Key={"pk": {"S": key}}
+    )["Item"]
+    return item
+
+
+def test_an_accepted_delivery_is_archived_byte_for_byte_with_who_sent_it_and_which_key(
+    runs: Runs, ingest: ModuleType, poller: QueuePoller, stack: Stack
+) -> None:
+    payload = envelope("order.created", data={"orderId": "ord_archive", "total": 12.340})
+    body = accept(ingest, payload, **{"X-Request-Id": "req-from-nowtoprint-1"})
+    assert poller.poll_once().failed == 0
+    (record,) = archived(stack)[payload["id"]]
+    assert record.body.encode() == body  # the exact bytes, `12.34` not re-serialised
+    versions = boto3.client("secretsmanager").describe_secret(SecretId=stack.refs["WebhookSigningSecret"])
+    current = next(v for v, stages in versions["VersionIdsToStages"].items() if "AWSCURRENT" in stages)
+    assert (record.event_type, record.family, record.key_stage, record.key_version) == (
+        "order.created",
+        "order",
+        "AWSCURRENT",
+        current,
+    )
+    assert record.sender_request_id == "req-from-nowtoprint-1" and record.api_request_id and record.received_at
+    # The state item points at the hour the archive object lands under, and holds no body.
+    item = state_item(stack, "order#ord_archive")
+    assert "body" not in item and item["archiveHour"]["S"] in {key for key in _object_hours(stack)}
+
+
+def _object_hours(stack: Stack) -> set[str]:
+    listed = boto3.client("s3").list_objects_v2(Bucket=stack.refs["ArchiveBucket"], Prefix="events/")
+    return {"/".join(obj["Key"].split("/")[1:5]) for obj in listed.get("Contents", [])}
+
+
+def test_a_redelivered_or_duplicated_message_is_not_archived_twice(
+    runs: Runs, ingest: ModuleType, poller: QueuePoller, stack: Stack
+) -> None:
+    payload = envelope("order.created", data={"orderId": "ord_twice"})
+    body = accept(ingest, payload)
+    assert poller.poll_once().failed == 0
+    # An SQS duplicate: the same body again on the queue.
+    boto3.client("sqs").send_message(QueueUrl=stack.refs["OrderEventsQueue"], MessageBody=body.decode())
+    assert poller.poll_once().failed == 0
+    assert len(archived(stack)[payload["id"]]) == 1
+    assert runs.count == {"erp": 1, "crm": 1}
+
+
+def test_a_failed_archive_write_fails_the_record_before_anything_else_and_the_retry_finishes_it(
+    runs: Runs, ingest: ModuleType, poller: QueuePoller, stack: Stack, faults: Faults
+) -> None:
+    payload = envelope("order.created", data={"orderId": "ord_archive_fault"})
+    accept(ingest, payload)
+    failures = faults.fail("firehose.PutRecord", ClientError({"Error": {"Code": "ServiceUnavailableException"}}, "x"))
+    assert poller.poll_once().failed == 1
+    assert failures == [1] and runs.count == {} and payload["id"] not in archived(stack)
+    with pytest.raises(KeyError):
+        state_item(stack, "order#ord_archive_fault")  # nothing projected either
+    assert poller.poll_once().failed == 0
+    assert len(archived(stack)[payload["id"]]) == 1 and runs.count == {"erp": 1, "crm": 1}
+
+
+def test_a_replay_runs_exactly_the_named_handlers_once_more_and_nothing_else(
+    runs: Runs, ingest: ModuleType, poller: QueuePoller, stack: Stack
+) -> None:
+    payload = envelope("order.created", data={"orderId": "ord_replay"})
+    accept(ingest, payload)
+    assert poller.poll_once().failed == 0
+    before = state_item(stack, "order#ord_replay")
+    done_before = state_item(stack, KEY_PREFIX + payload["id"])["done"]["SS"]
+    records = replay.find(boto3.client("s3"), stack.refs["ArchiveBucket"], event_ids=[payload["id"]])
+    sqs = boto3.client("sqs")
+
+    (message_id,) = replay.send(sqs, queues(stack), records, ["erp"])
+    assert message_id
+    assert poller.poll_once().failed == 0
+    assert runs.count == {"erp": 2, "crm": 1}  # erp once more, crm not
+    assert state_item(stack, "order#ord_replay") == before  # no projection change
+    assert state_item(stack, KEY_PREFIX + payload["id"])["done"]["SS"] == done_before  # bypassed, not erased
+    assert len(archived(stack)[payload["id"]]) == 1  # not archived again
+
+    # A second replay runs it again; one replay delivered twice by SQS runs it once.
+    list(replay.send(sqs, queues(stack), records, ["erp"]))
+    message = sqs.receive_message(QueueUrl=stack.refs["OrderEventsQueue"], MessageAttributeNames=["All"])["Messages"][0]
+    sqs.change_message_visibility(
+        QueueUrl=stack.refs["OrderEventsQueue"], ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+    )
+    sqs.send_message(
+        QueueUrl=stack.refs["OrderEventsQueue"],
+        MessageBody=message["Body"],
+        MessageAttributes=message["MessageAttributes"],
+    )
+    while poller.poll_once().received:
+        pass
+    assert runs.count == {"erp": 3, "crm": 1}
+
+
+def test_replay_works_after_the_state_and_once_records_expired(
+    runs: Runs, ingest: ModuleType, poller: QueuePoller, stack: Stack
+) -> None:
+    payload = envelope("order.confirmed", data={"orderId": "ord_expired"})
+    accept(ingest, payload)
+    assert poller.poll_once().failed == 0
+    ddb = boto3.client("dynamodb")
+    for key in ("order#ord_expired", KEY_PREFIX + payload["id"]):  # what TTL and time do
+        ddb.delete_item(TableName=stack.refs["StateTable"], Key={"pk": {"S": key}})
+    records = replay.find(boto3.client("s3"), stack.refs["ArchiveBucket"], event_ids=[payload["id"]])
+    list(replay.send(boto3.client("sqs"), queues(stack), records, ["erp", "crm"]))
+    assert poller.poll_once().failed == 0
+    assert runs.count == {"erp": 2, "crm": 2}
+
+
+def test_find_reads_a_time_range_as_hour_prefixes_and_counts_an_event_archived_twice_once(stack: Stack) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    s3, bucket = boto3.client("s3"), stack.refs["ArchiveBucket"]
+    now = datetime.now(UTC)
+
+    def put(key: str, *records: ArchiveRecord) -> None:
+        s3.put_object(Bucket=bucket, Key=key, Body=b"".join(r.encode() for r in records))
+
+    def record(event_id: str, received: datetime, event_type: str = "order.created") -> ArchiveRecord:
+        return ArchiveRecord(event_id, event_type, "order", received.isoformat(), "", "", "AWSCURRENT", "v", "{}")
+
+    old, recent = now - timedelta(days=2), now - timedelta(minutes=5)
+    put(f"events/{old:%Y/%m/%d/%H}/a", record("evt_old", old))
+    put(f"events/{recent:%Y/%m/%d/%H}/b", record("evt_new", recent), record("evt_other", recent, "order.shipped"))
+    put(f"events/{recent:%Y/%m/%d/%H}/c", record("evt_new", recent))  # archived again after a crash
+    found = replay.find(s3, bucket, since=now - timedelta(hours=1))
+    assert [r.event_id for r in found] == ["evt_new", "evt_other"]
+    assert [
+        r.event_id for r in replay.find(s3, bucket, since=now - timedelta(hours=1), event_type="order.shipped")
+    ] == ["evt_other"]
+    assert [r.event_id for r in replay.find(s3, bucket, event_ids=["evt_old"])] == ["evt_old"]
