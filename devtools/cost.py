@@ -236,15 +236,18 @@ def _run(pipeline: Pipeline, meter: Meter, body_bytes: int | None) -> Measuremen
         poller.drain()
     metering = True
     bodies = [_padded(payload, body_bytes) for payload in payloads]
-    for body in bodies:
+    def deliver(body: bytes, phase: Phase, expected: int) -> None:
         captured = _capture_stdout()
         with captured:
-            meter.phase = ingest
+            meter.phase = phase
             status = pipeline.deliver(_delivery(body))["statusCode"]
             meter.phase = None
-        if status != 202:
-            raise RuntimeError(f"the workload's webhook got {status}")
-        ingest.log_bytes += _normalized_bytes(captured.text)
+        if status != expected:
+            raise RuntimeError(f"the workload's webhook got {status}, not {expected}")
+        phase.log_bytes += _normalized_bytes(captured.text)
+
+    for body in bodies:
+        deliver(body, ingest, 202)
         captured = _capture_stdout()
         with captured:
             result = poller.poll_once()
@@ -253,14 +256,7 @@ def _run(pipeline: Pipeline, meter: Meter, body_bytes: int | None) -> Measuremen
         consumer.log_bytes += _normalized_bytes(captured.text)
     resent = bodies[:: max(1, len(bodies) // 10)]  # the sender's retries of events already accepted
     for body in resent:
-        captured = _capture_stdout()
-        with captured:
-            meter.phase = duplicate
-            status = pipeline.deliver(_delivery(body))["statusCode"]
-            meter.phase = None
-        if status != 200:
-            raise RuntimeError(f"the workload's duplicate got {status}")
-        duplicate.log_bytes += _normalized_bytes(captured.text)
+        deliver(body, duplicate, 200)
     ddb, refs = boto3.client("dynamodb"), pipeline.stack.refs
     item: Any = ddb.get_item(TableName=refs["StateTable"], Key={"pk": {"S": f"order#{orders[0]}"}})["Item"]
     event_id = json.loads(bodies[-1])["id"]

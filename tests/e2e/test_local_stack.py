@@ -675,8 +675,8 @@ def test_ntp_replay_reruns_the_named_handler_from_the_archive(
 
     (record,) = [
         r
-        for r in records_in(stack.client("s3"), stack.stack.refs["ArchiveBucket"], [PREFIX])
-        if r.event_id == payload["id"]  # type: ignore[union-attr]
+        for r in records_in(stack.client("s3"), stack.outputs()["ArchiveBucketName"], [PREFIX])
+        if r.event_id == payload["id"]
     ]
     assert record.body.encode() == encode(payload)
 
