@@ -142,10 +142,12 @@ deploy: build
 # Deletes the stack. The tables are kept (DeletionPolicy: Retain); the note says how to delete them.
 delete: $(STAMP)
 	$(BIN)/sam delete --config-file $(CURDIR)/samconfig.toml --config-env $(CONFIG_ENV) $(ARGS)
-	@echo "Kept on purpose (DeletionPolicy: Retain): the state table and the dedup table of $(STACK)."
-	@echo "To delete them too: aws dynamodb delete-table --region $(REGION) --table-name <name>"
-	@echo "(names: aws dynamodb list-tables --region $(REGION) | grep $(STACK)). The alarm topic's KMS key"
-	@echo "is scheduled for deletion by CloudFormation (7-30 days, cancellable)."
+	@echo "Kept on purpose (DeletionPolicy: Retain): the state table, the dedup table and the archive bucket of $(STACK)."
+	@echo "To delete the tables too: aws dynamodb delete-table --region $(REGION) --table-name <name>"
+	@echo "(names: aws dynamodb list-tables --region $(REGION) | grep $(STACK))."
+	@echo "To delete the archive (every event received, for replay and audit): aws s3 rb s3://<bucket> --force"
+	@echo "(name: aws s3 ls | grep $(STACK)-archivebucket; with ArchiveVersioning=true, delete its object versions first)."
+	@echo "The alarm topic's KMS key is scheduled for deletion by CloudFormation (7-30 days, cancellable)."
 
 # Follows one function's logs on AWS: FUNCTION=ingest|quote-consumer|order-consumer|workflow-consumer|rotation
 FUNCTION ?= ingest

@@ -17,7 +17,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -287,12 +287,26 @@ def cmd_status(args: argparse.Namespace) -> int:
         for entity, entity_id in (("order", args.order), ("quote", args.quote)):
             if entity_id:
                 item = read_item(target.client("dynamodb"), target.output("StateTableName"), entity, entity_id)
+                if item and item.get("archiveHour"):
+                    item["data"] = _newest_data(target, item)
                 print(
                     json.dumps(item, indent=2, default=str) if item else f"no {entity} {entity_id!r} in the projection"
                 )
     except (ClientError, BotoCoreError) as exc:
         raise UsageError(f"cannot read the stack: {exc}") from None
     return 0
+
+
+def _newest_data(target: Target, item: dict[str, Any]) -> Any:
+    """The newest event's `data`, read from its archive record (the state item keeps no body)."""
+    from ntp_webhooks.archive import hour_prefixes, records_in
+
+    hour = datetime.strptime(item["archiveHour"], "%Y/%m/%d/%H").replace(tzinfo=UTC)
+    prefixes = hour_prefixes(hour, hour + timedelta(hours=1))  # Firehose may file it in the next hour
+    for record in records_in(target.client("s3"), target.output("ArchiveBucketName"), prefixes):
+        if record.event_id == item["lastEventId"]:
+            return json.loads(record.body).get("data")
+    return "(not in the archive yet: Firehose writes its buffer every few minutes)"
 
 
 def redrive(target: Target, family: str) -> str:

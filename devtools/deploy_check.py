@@ -51,6 +51,9 @@ NOT_VERIFIED = {
     "PointInTimeRecoverySpecification of the tables": "LocalStack community does not apply it",
     "RetentionInDays of the log groups": "LocalStack community does not apply it (the template tests check it)",
     "AWS::CloudWatch::Dashboard": "LocalStack community accepts it and does not store it",
+    "LifecycleConfiguration of the archive bucket (ArchiveRetentionDays)": (
+        "LocalStack community's S3 provider does not apply it (the template and local-stack tests check it)"
+    ),
 }
 
 
@@ -238,6 +241,7 @@ def verify(client: Callable[[str], Any], stack: str, template: dict[str, Any]) -
         check_secrets,
         check_alarms,
         check_log_groups,
+        check_archive,
     )
     for check in checks:
         results += check(deployed)
@@ -456,6 +460,39 @@ def check_log_groups(deployed: Deployed) -> list[Result]:
         found = logs.describe_log_groups(logGroupNamePrefix=name)["logGroups"]
         results.append(Result(f"log group {lid} exists", any(g["logGroupName"] == name for g in found)))
     return results
+
+
+def check_archive(deployed: Deployed) -> list[Result]:
+    """The evidence archive: a private, encrypted, TLS-only bucket, and the Firehose stream that
+    writes gzip objects into it (the lifecycle rule is listed as not verified here)."""
+    s3, physical = deployed.client("s3"), deployed.physical
+    bucket = physical["ArchiveBucket"]
+    rules = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"]
+    blocked = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
+    policy = json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])
+    stream = deployed.client("firehose").describe_delivery_stream(DeliveryStreamName=physical["ArchiveStream"])
+    (destination,) = stream["DeliveryStreamDescription"]["Destinations"]
+    s3_destination = destination.get("ExtendedS3DestinationDescription", {})
+    return [
+        Result(
+            "archive bucket: encrypted, all public access blocked",
+            bool(rules and rules[0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"]) and all(blocked.values()),
+        ),
+        Result(
+            "archive bucket policy: TLS only",
+            any(
+                st["Effect"] == "Deny" and st.get("Condition") == {"Bool": {"aws:SecureTransport": "false"}}
+                for st in policy["Statement"]
+            ),
+        ),
+        Result(
+            "archive stream: to the bucket, under events/, gzip",
+            s3_destination.get("BucketARN", "").endswith(f":::{bucket}")
+            and s3_destination.get("Prefix") == "events/"
+            and s3_destination.get("CompressionFormat") == "GZIP",
+            json.dumps({k: s3_destination.get(k) for k in ("BucketARN", "Prefix", "CompressionFormat")}),
+        ),
+    ]
 
 
 def broken_variant(template: dict[str, Any]) -> dict[str, Any]:

@@ -48,6 +48,8 @@ def offline_stack(template: SamTemplate) -> Stack:
             stack.attributes[(logical_id, "Arn")] = f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{name}"
         elif kind == "AWS::SNS::Topic":
             stack.refs[logical_id] = f"arn:aws:sns:{REGION}:{ACCOUNT_ID}:{name}"
+        elif kind == "AWS::KinesisFirehose::DeliveryStream" and "DeliveryStreamName" in resource["Properties"]:
+            stack.refs[logical_id] = stack.resolve(resource["Properties"]["DeliveryStreamName"])
         else:
             stack.refs[logical_id] = name  # tables by name; the secret by name (SecretId accepts it)
     return stack

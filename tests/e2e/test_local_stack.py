@@ -253,12 +253,13 @@ def test_cli_status_shows_depths_and_the_projection(
 ) -> None:
     stack, _, state_dir = local
     ddb, table = stack.client("dynamodb"), stack.stack.refs["StateTable"]  # type: ignore[union-attr]
-    post(stack.webhook_url, encode(envelope("order.created", data={"orderId": "ord_status"})))
+    post(stack.webhook_url, encode(envelope("order.created", data={"orderId": "ord_status", "copies": 250})))
     eventually(lambda: read_item(ddb, table, "order", "ord_status") is not None)
     code, out, _ = ntp(state_dir, monkeypatch, capsys, "status", "--local", "--order", "ord_status")
     assert code == 0
     assert out.splitlines()[0].split() == ["family", "queued", "in", "flight", "dead"]
     assert '"pk": "order#ord_status"' in out
+    assert '"copies": 250' in out  # the newest event's data, read from the archive
 
 
 def test_cli_redrive_moves_dead_letters_back(

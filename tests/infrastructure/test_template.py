@@ -283,6 +283,7 @@ def test_consumer_role_is_scoped_to_its_queue_the_state_table_and_its_config(
             "sqs:GetQueueAttributes",
         },
         json.dumps({"Fn::GetAtt": ["StateTable", "Arn"]}): {"dynamodb:UpdateItem", "dynamodb:GetItem"},
+        json.dumps({"Fn::GetAtt": ["ArchiveStream", "Arn"]}): {"firehose:PutRecord"},
         json.dumps(
             {"Fn::Sub": "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/${AWS::StackName}/*"}
         ): {"ssm:GetParameter", "ssm:GetParameters", "ssm:GetParametersByPath"},
@@ -442,3 +443,51 @@ def test_the_largest_accepted_body_fits_the_state_item() -> None:
     history = template.doc["Parameters"]["StateHistoryLength"]["MaxValue"]
     entry = 20 + 128 + 128  # seq, event name, event ID at their longest
     assert largest + history * entry + 1024 <= 400 * 1024
+
+
+# --- the evidence archive ---------------------------------------------------------------------------
+
+
+def test_the_archive_bucket_is_private_encrypted_tls_only_retained_and_expires_on_retention(
+    template: SamTemplate,
+) -> None:
+    bucket = template.resources["ArchiveBucket"]
+    assert (bucket["DeletionPolicy"], bucket["UpdateReplacePolicy"]) == ("Retain", "Retain")
+    props_ = bucket["Properties"]
+    (sse,) = props_["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert sse["ServerSideEncryptionByDefault"]["SSEAlgorithm"] in ("AES256", "aws:kms")
+    assert set(props_["PublicAccessBlockConfiguration"].values()) == {True}
+    assert len(props_["PublicAccessBlockConfiguration"]) == 4
+    (rule,) = props_["LifecycleConfiguration"]["Rules"]
+    assert rule["ExpirationInDays"] == {"Ref": "ArchiveRetentionDays"}
+    assert rule["NoncurrentVersionExpiration"] == {"NoncurrentDays": {"Ref": "ArchiveRetentionDays"}}
+    assert template.doc["Parameters"]["ArchiveRetentionDays"]["Default"] == 90
+    assert props_["VersioningConfiguration"]["Status"] == {"Fn::If": ["ArchiveVersioned", "Enabled", "Suspended"]}
+    (statement,) = props(template, "ArchiveBucketPolicy")["PolicyDocument"]["Statement"]
+    assert statement["Effect"] == "Deny" and statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_the_archive_stream_writes_gzip_objects_under_dated_prefixes_with_a_role_scoped_to_the_bucket(
+    template: SamTemplate,
+) -> None:
+    from ntp_webhooks.archive import PREFIX
+
+    stream = props(template, "ArchiveStream")
+    destination = stream["ExtendedS3DestinationConfiguration"]
+    assert destination["Prefix"] == PREFIX  # Firehose adds YYYY/MM/DD/HH/: the reader's hour prefixes
+    assert destination["CompressionFormat"] == "GZIP"
+    assert destination["BucketARN"] == {"Fn::GetAtt": ["ArchiveBucket", "Arn"]}
+    assert stream["DeliveryStreamEncryptionConfigurationInput"]["KeyType"] in ("AWS_OWNED_CMK", "CUSTOMER_MANAGED_CMK")
+    statements = props(template, "ArchiveStreamRole")["Policies"][0]["PolicyDocument"]["Statement"]
+    resources = {json.dumps(s["Resource"]) for s in statements}
+    assert resources == {
+        json.dumps({"Fn::Sub": "${ArchiveBucket.Arn}/*"}),
+        json.dumps({"Fn::GetAtt": ["ArchiveBucket", "Arn"]}),
+    }
+    assert not any("*" in a for s in statements for a in s["Action"])
+
+
+def test_each_consumer_is_given_the_archive_stream(template: SamTemplate) -> None:
+    for family in ("Quote", "Order", "Workflow"):
+        environment = template.function(f"{family}ConsumerFunction").environment
+        assert environment["ARCHIVE_STREAM_NAME"] == {"Ref": "ArchiveStream"}

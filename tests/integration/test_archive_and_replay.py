@@ -204,3 +204,12 @@ def test_find_reads_a_time_range_as_hour_prefixes_and_counts_an_event_archived_t
         r.event_id for r in replay.find(s3, bucket, since=now - timedelta(hours=1), event_type="order.shipped")
     ] == ["evt_other"]
     assert [r.event_id for r in replay.find(s3, bucket, event_ids=["evt_old"])] == ["evt_old"]
+
+
+def test_the_provisioned_bucket_expires_objects_at_the_retention_and_is_private(stack: Stack, template: Any) -> None:
+    s3, bucket = boto3.client("s3"), stack.refs["ArchiveBucket"]
+    (rule,) = s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]
+    assert rule["Expiration"]["Days"] == int(template.parameter_defaults()["ArchiveRetentionDays"])
+    assert all(s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"].values())
+    (sse,) = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"]
+    assert sse["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
