@@ -94,6 +94,132 @@ def cold_imports(template: SamTemplate, runs: int) -> list[tuple[str, float, flo
     return rows
 
 
+_COLD_START = r"""
+import json, sys, time
+sys.path[:0] = json.loads(sys.argv[1])
+event = json.loads(sys.argv[3])
+
+
+class Context:
+    function_name = "IngestFunction"
+    function_version = "$LATEST"
+    aws_request_id = "3f0c9d4e-8b1a-4c55-9a7e-2d6f1b0c7a11"
+    memory_limit_in_mb = 256
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:IngestFunction"
+    log_group_name = log_stream_name = "bench"
+
+    def get_remaining_time_in_millis(self):
+        return 10000
+
+
+started = time.perf_counter()
+module = __import__(sys.argv[2])
+imported = time.perf_counter()
+response = module.lambda_handler(event, Context())
+answered = time.perf_counter()
+print(json.dumps({"init_ms": (imported - started) * 1000, "first_ms": (answered - imported) * 1000,
+                  "status": response["statusCode"]}))
+"""
+
+#: What a webhook receiver without this project's guarantees does on its first request: read the
+#: secret, verify, one conditional write, one send. The cold-start budget is measured against it.
+NAIVE_HANDLER = """
+import hashlib, hmac, json, os
+import boto3
+
+_secrets, _dynamodb, _sqs = boto3.client("secretsmanager"), boto3.client("dynamodb"), boto3.client("sqs")
+
+
+def lambda_handler(event, context):
+    secret = _secrets.get_secret_value(SecretId=os.environ["SIGNING_SECRET_ARN"])["SecretString"].encode()
+    body = event["body"].encode()
+    received = event["headers"].get("x-webhook-signature", "").removeprefix("sha256=")
+    if not hmac.compare_digest(hmac.new(secret, body, hashlib.sha256).hexdigest(), received):
+        return {"statusCode": 401}
+    event_id = json.loads(body)["id"]
+    _dynamodb.put_item(TableName=os.environ["DEDUP_TABLE_NAME"], Item={"id": {"S": event_id}},
+                       ConditionExpression="attribute_not_exists(id)")
+    _sqs.send_message(QueueUrl=os.environ["ORDER_QUEUE_URL"], MessageBody=event["body"])
+    return {"statusCode": 202}
+"""
+
+
+def cold_starts(template: SamTemplate, runs: int) -> dict[str, float]:
+    """Init plus the first request of IngestFunction, against a naive handler, each in a fresh
+    `python -S` process with the Lambda path, talking to a moto server: medians (ms) and the median
+    ratio of back-to-back pairs. Budget: at most 1.1."""
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    from devtools.deliveries import LOCAL_DEV_SECRET, envelope, signed_event
+    from devtools.pipeline import global_environment
+    from devtools.provision import Provisioner
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        aws = {
+            "AWS_ENDPOINT_URL": f"http://{host}:{port}",
+            "AWS_ACCESS_KEY_ID": "bench",
+            "AWS_SECRET_ACCESS_KEY": "bench",  # noqa: S105 - moto's fake credentials
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }
+
+        def client(service: str) -> Any:
+            return boto3.client(  # type: ignore[call-overload]
+                service,
+                endpoint_url=aws["AWS_ENDPOINT_URL"],
+                region_name="us-east-1",
+                aws_access_key_id="bench",
+                aws_secret_access_key="bench",  # noqa: S106 - moto's fake credentials
+            )
+
+        stack = Provisioner(template, client, secret_values={"WebhookSigningSecret": LOCAL_DEV_SECRET}).provision()
+        function_env = {
+            **global_environment(template),
+            **stack.function_environment(template, "IngestFunction"),
+            **aws,
+            "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",  # as Lambda sets it
+        }
+        naive_dir = Path(tempfile.mkdtemp(prefix="bench-naive-"))
+        (naive_dir / "naive_handler.py").write_text(NAIVE_HANDLER)
+        paths = [str(BUILD_DIR / "IngestFunction"), str(_native_shim()), str(LAYER_DIR), str(RUNTIME_DIR)]
+        spec = template.function("IngestFunction")
+
+        def start(module: str, where: list[str]) -> dict[str, float]:
+            event = json.dumps(signed_event(envelope("order.created")))
+            result = subprocess.run(
+                [sys.executable, "-S", "-c", _COLD_START, json.dumps(where), module, event],
+                capture_output=True,
+                text=True,
+                env={"PATH": os.environ["PATH"], "PYTHONDONTWRITEBYTECODE": "1", **function_env},
+                check=True,
+            )
+            measured: dict[str, float] = json.loads(result.stdout.strip().splitlines()[-1])
+            if measured["status"] != 202:
+                raise RuntimeError(f"{module}: the first request got {measured['status']}")
+            return measured
+
+        ours: list[dict[str, float]] = []
+        naive: list[dict[str, float]] = []
+        for run in range(runs):
+            pair = [(ours, spec.module, paths), (naive, "naive_handler", [str(naive_dir), str(RUNTIME_DIR)])]
+            for into, module, where in pair if run % 2 else list(reversed(pair)):
+                into.append(start(module, where))
+    finally:
+        server.stop()
+    total = [o["init_ms"] + o["first_ms"] for o in ours]
+    naive_total = [n["init_ms"] + n["first_ms"] for n in naive]
+    return {
+        "init_ms": statistics.median(o["init_ms"] for o in ours),
+        "first_ms": statistics.median(o["first_ms"] for o in ours),
+        "naive_init_ms": statistics.median(n["init_ms"] for n in naive),
+        "naive_first_ms": statistics.median(n["first_ms"] for n in naive),
+        "ratio": statistics.median(t / n for t, n in zip(total, naive_total, strict=True)),
+    }
+
+
 def _quiet_logs() -> Any:
     """Logs and metrics are formatted as in Lambda, then written to /dev/null instead of a terminal."""
     import logging
@@ -419,6 +545,14 @@ def run(template: SamTemplate, args: argparse.Namespace) -> None:
             f"  {logical_id:<26} handler {handler_ms:7.1f} ms   boto3 alone {boto3_ms:7.1f} ms"
             f"   ratio {ratio:4.2f} {budget}"
         )
+
+    runs = max(5, args.import_runs // 2)
+    cold = cold_starts(template, runs)
+    print(f"IngestFunction cold start: init + first request (median of {runs}, python -S, moto server)")
+    print(f"  ours    init {cold['init_ms']:7.1f} ms   first request {cold['first_ms']:6.1f} ms")
+    print(f"  naive   init {cold['naive_init_ms']:7.1f} ms   first request {cold['naive_first_ms']:6.1f} ms")
+    verdict = "ok" if cold["ratio"] <= 1.1 else "OVER BUDGET"
+    print(f"  ratio {cold['ratio']:.2f} (budget 1.10) {verdict}")
 
     result = request_overhead(template, args.requests)
     print(f"IngestFunction overhead per request (median of {args.requests}, warm, logs formatted to /dev/null)")

@@ -27,8 +27,12 @@ SETTINGS = load_ingest_settings()
 
 @cache
 def _ingest() -> Ingest:
-    # Built on first use, once per execution environment: clients, key cache and dedup config.
+    # Once per execution environment: clients, key cache and dedup config.
     return build_ingest(SETTINGS)
+
+
+# On Lambda, built in init with the signing keys loaded, so the first request does not wait for them.
+init_phase.prepare(lambda: _ingest().prepare())
 
 
 @metrics.log_metrics

@@ -137,6 +137,10 @@ class Ingest:
             logger.exception("unexpected error while ingesting a delivery")
             return json_response(500, {"error": "internal_error", "message": "unexpected error"})
 
+    def prepare(self) -> None:
+        """Load the signing keys now (Lambda's init), not on the first request."""
+        self._keyring.accepted_keys()
+
     def _handle(self, event: Mapping[str, Any], context: LambdaContext, started: float) -> dict[str, Any]:
         http = event.get("requestContext", {}).get("http", {})
         if event.get("rawPath") != WEBHOOK_PATH:

@@ -7,7 +7,10 @@ the imports only rescans it. Measured at about 10% of the ingest function's cold
 
 from __future__ import annotations
 
+import contextlib
 import gc
+import os
+from collections.abc import Callable
 
 gc.disable()
 
@@ -20,3 +23,17 @@ def finished() -> None:
     """Move init's objects to the permanent generation (later collections skip them) and resume GC."""
     gc.freeze()
     gc.enable()
+
+
+def on_lambda() -> bool:
+    """Whether this is a Lambda execution environment's init (Lambda sets this variable)."""
+    return bool(os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE"))
+
+
+def prepare(step: Callable[[], None]) -> None:
+    """Run `step` (clients, the first key load) during init, where the first request does not wait
+    for it. Whatever fails here is done again by the first request, which reports it."""
+    if not on_lambda():
+        return
+    with contextlib.suppress(Exception):  # the first request repeats the step and reports what fails
+        step()
