@@ -162,7 +162,7 @@ def cold_starts(template: SamTemplate, runs: int) -> dict[str, float]:
         aws = {
             "AWS_ENDPOINT_URL": f"http://{host}:{port}",
             "AWS_ACCESS_KEY_ID": "bench",
-            "AWS_SECRET_ACCESS_KEY": "bench",  # noqa: S105 - moto's fake credentials
+            "AWS_SECRET_ACCESS_KEY": "bench",
             "AWS_DEFAULT_REGION": "us-east-1",
         }
 
