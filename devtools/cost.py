@@ -42,6 +42,7 @@ from devtools.pipeline import FAKE_AWS, Pipeline, environment, global_environmen
 from devtools.provision import resources_at
 from devtools.sam_template import REPO_ROOT, SamTemplate
 from ntp_webhooks.item_size import item_size, read_units, write_units
+from ntp_webhooks.routing import FAMILIES
 
 PRICES = REPO_ROOT / "devtools" / "prices.json"
 ASSUMPTIONS = REPO_ROOT / "devtools" / "cost_assumptions.json"
@@ -369,12 +370,11 @@ def access_log_bytes(template: SamTemplate) -> int:
 
 def settings_of(template: SamTemplate, overrides: dict[str, str]) -> Settings:
     parameters = {**template.parameter_defaults(), **overrides}
-    (event,) = template.function("OrderConsumerFunction").events.values()
     return Settings(
         front_door=parameters["FrontDoor"],
         ingest_memory_mb=int(parameters["IngestMemorySize"]),
         consumer_memory_mb=int(parameters["ConsumerMemorySize"]),
-        batch_size=int(event["Properties"]["BatchSize"]),
+        batch_size=int(parameters["ConsumerBatchSize"]),
         batching_window_s=float(parameters["ConsumerBatchingWindowSeconds"]),
         history_length=int(parameters["StateHistoryLength"]),
         platform_logs=parameters["LambdaSystemLogLevel"] != "WARN",
@@ -621,7 +621,7 @@ def fixed_monthly(
     custom_metrics = len(custom_metric_identities(template, overrides))
     keys = of_type_at(template, "AWS::KMS::Key", overrides)
     buffer = settings_of(template, overrides).archive_buffer_seconds
-    queues = len(template.of_type("AWS::Serverless::Function")) - 2  # the consumer functions
+    queues = len(FAMILIES)  # a queue and a consumer per family
     polls = queues * a["idle_pollers_per_queue"] * a["seconds_per_month"] / a["long_poll_seconds"]
     refreshes = a["warm_ingest_environments"] * a["seconds_per_month"] / a["keyring_refresh_seconds"]
     return [

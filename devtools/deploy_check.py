@@ -33,6 +33,7 @@ import boto3
 
 from devtools import samconfig
 from devtools.sam_template import REPO_ROOT, SamTemplate
+from ntp_webhooks.routing import FAMILIES
 
 BUILT_TEMPLATE = REPO_ROOT / ".aws-sam" / "build" / "template.yaml"
 SAM = REPO_ROOT / ".venv" / "bin" / "sam"
@@ -393,7 +394,11 @@ def check_functions(deployed: Deployed) -> list[Result]:
             mapping.get("ScalingConfig", {}).get("MaximumConcurrency")
         )
         results.append(Result(f"event source mapping {lid}: ReportBatchItemFailures, MaximumConcurrency", ok))
-    results.append(Result("three event source mappings", len(mappings) == 3, str(len(mappings))))
+    results.append(
+        Result(
+            f"one event source mapping per family ({len(FAMILIES)})", len(mappings) == len(FAMILIES), str(len(mappings))
+        )
+    )
     return results
 
 

@@ -17,6 +17,7 @@ from devtools.deliveries import LOCAL_DEV_SECRET, SAMPLE_DATA, encode, signed_ev
 from devtools.provision import ACCOUNT_ID, Stack
 from devtools.sam_template import REPO_ROOT, SamTemplate
 from ntp_webhooks.rotation import STEPS
+from ntp_webhooks.routing import FAMILIES
 
 EVENTS_DIR = REPO_ROOT / "events"
 PREFIX = "local"  # the local stack's (and the tests') resource name prefix
@@ -89,7 +90,7 @@ def generate(template: SamTemplate | None = None) -> tuple[dict[str, Any], list[
     binary = {**payloads["order.confirmed"], "id": "evt_sample_base64"}
     ingest("base64-body", api_event(binary, "sample-request-b64", base64_encoded=True), 202, "isBase64Encoded body")
 
-    for family in ("quote", "order", "workflow"):
+    for family in FAMILIES:
         records = []
         for index, payload in enumerate(p for n, p in payloads.items() if n.startswith(family)):
             body = encode(payload).decode()

@@ -223,7 +223,7 @@ class DevStack:
                     self.client("sqs"),
                     self._stack().refs[queue_id],
                     consumer_invoker(logical_id, self._invoke_batch, self.say, dead_letter),
-                    batch_size=int(event["Properties"].get("BatchSize", 10)),
+                    batch_size=int(self._stack().resolve(event["Properties"]["BatchSize"])),
                     wait_seconds=self._wait,
                     retry_delay=self._retry_delay,
                     function_name=logical_id,

@@ -247,7 +247,9 @@ def test_consumer_reads_its_family_queue_with_partial_batch_responses(template: 
     (source,) = spec.events.values()
     assert source["Type"] == "SQS"
     assert source["Properties"]["Queue"] == {"Fn::GetAtt": [f"{family}EventsQueue", "Arn"]}
-    assert source["Properties"]["BatchSize"] == 10
+    assert source["Properties"]["BatchSize"] == {"Ref": "ConsumerBatchSize"}
+    # The README's budget: about 2 s per event, so the largest batch fits the consumers' timeout.
+    assert template.doc["Parameters"]["ConsumerBatchSize"]["MaxValue"] * 2 <= spec.timeout
     assert source["Properties"]["MaximumBatchingWindowInSeconds"] == {"Ref": "ConsumerBatchingWindowSeconds"}
     assert source["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     # AWS: the queue's visibility timeout should be six times the consumer's timeout plus the window.

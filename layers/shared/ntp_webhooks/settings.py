@@ -10,6 +10,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from ntp_webhooks.routing import FAMILIES
+
 #: Replay guard: the dedup record must outlive the oldest acceptable event by this margin.
 MIN_RETENTION_MARGIN_HOURS = 24
 
@@ -35,7 +37,7 @@ class IngestSettings:
 
     @property
     def queue_urls(self) -> dict[str, str]:
-        return {"quote": self.quote_queue_url, "order": self.order_queue_url, "workflow": self.workflow_queue_url}
+        return {family: getattr(self, f"{family}_queue_url") for family in FAMILIES}
 
 
 @dataclass(frozen=True)
@@ -110,8 +112,8 @@ def load_ingest_settings(environ: Mapping[str, str] | None = None) -> IngestSett
 def load_consumer_settings(environ: Mapping[str, str] | None = None) -> ConsumerSettings:
     env = os.environ if environ is None else environ
     family = _text(env, "event_family")
-    if family not in ("quote", "order", "workflow"):
-        raise SettingsError(f"EVENT_FAMILY must be quote, order or workflow, not {family!r}")
+    if family not in FAMILIES:
+        raise SettingsError(f"EVENT_FAMILY must be one of {', '.join(FAMILIES)}, not {family!r}")
     return ConsumerSettings(
         event_family=family,
         state_table_name=_text(env, "state_table_name"),
