@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from ntp_webhooks import archive as archive_step
 from ntp_webhooks.archive import Archive, ArchiveRecord
 from ntp_webhooks.aws_clients import deadline
-from ntp_webhooks.envelope import EnvelopeError
+from ntp_webhooks.envelope import EnvelopeError, describe
 from ntp_webhooks.errors import aws_error
 from ntp_webhooks.events import parse_event
 from ntp_webhooks.family_queues import (
@@ -126,14 +126,9 @@ class Consumer:
     def _parse(self, record: SQSRecord) -> EventBase:
         try:
             return parse_event(record.body)
-        except EnvelopeError as exc:
-            count("RecordFailed", reason="invalid_event")
-            logger.error("record is not a NowToPrint event", extra={"reason": exc.reason})
-            raise InvalidEventBody(exc.reason) from None
-        except ValidationError as exc:
-            first = exc.errors(include_url=False, include_input=False, include_context=False)[0]
-            where = ".".join(str(part) for part in first["loc"]) or "body"
-            reason = f"{exc.error_count()} error(s), first at {where}: {first['msg']}"
+        except (EnvelopeError, ValidationError) as exc:
+            # The ingest's own words for what is wrong (never the offending value).
+            reason = exc.reason if isinstance(exc, EnvelopeError) else describe(exc)
             count("RecordFailed", reason="invalid_event")
             logger.error("record is not a NowToPrint event", extra={"reason": reason})
             raise InvalidEventBody(reason) from None

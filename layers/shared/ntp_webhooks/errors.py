@@ -1,8 +1,18 @@
-"""What went wrong in an AWS call, as log keys (code and message, never the request)."""
+"""What went wrong in an AWS call: its error code, and log keys (code and message, never the request)."""
 
 from __future__ import annotations
 
 from botocore.exceptions import BotoCoreError, ClientError
+
+
+def error_code(exc: ClientError) -> str:
+    """The service's error code (`ConditionalCheckFailedException`, `ResourceNotFoundException`...)."""
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def is_condition_failure(exc: ClientError) -> bool:
+    """True when a conditional write was refused because its condition did not hold."""
+    return error_code(exc) == "ConditionalCheckFailedException"
 
 
 def aws_error(exc: BaseException) -> dict[str, str]:

@@ -23,7 +23,7 @@ from ntp_webhooks import signature
 from ntp_webhooks.aws_clients import deadline
 from ntp_webhooks.dedup import Enqueued, claim_of
 from ntp_webhooks.envelope import EnvelopeError, check_age, parse_envelope
-from ntp_webhooks.errors import aws_error
+from ntp_webhooks.errors import aws_error, error_code
 from ntp_webhooks.family_queues import (
     ATTR_API_REQUEST_ID,
     ATTR_EVENT_ID,
@@ -235,7 +235,7 @@ class Ingest:
                     extra={**aws_error(exc), "message_id": sent.message_id},
                 )
                 return sent
-            if isinstance(exc, ClientError) and exc.response.get("Error", {}).get("Code") == "InvalidMessageContents":
+            if isinstance(exc, ClientError) and error_code(exc) == "InvalidMessageContents":
                 raise Rejection(400, "invalid_body", "body has characters SQS cannot carry") from None
             # The claim was released (or, if even that failed, expires with its lease): a retry succeeds.
             logger.error("AWS call failed while accepting a delivery; answered 503", extra=aws_error(exc))

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ntp_webhooks.errors import aws_error
+from ntp_webhooks.errors import aws_error, error_code
 from ntp_webhooks.observability import count, logger
 
 if TYPE_CHECKING:
@@ -187,7 +187,7 @@ class Keyring:
             value: Any = self._client.get_secret_value(SecretId=self._secret_id, VersionId=version_id)
         except ClientError as exc:
             # A rotation has labelled AWSPENDING but createSecret has not stored a value yet.
-            if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+            if error_code(exc) == "ResourceNotFoundException":
                 return False
             raise
         secret_string = value.get("SecretString")

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import ClientError
 
-from ntp_webhooks.dynamo import is_condition_failure
+from ntp_webhooks.errors import is_condition_failure
 from ntp_webhooks.events import EventBase, QuoteEvent
 from ntp_webhooks.item_size import ITEM_LIMIT_BYTES, PARTITION_KEY_LIMIT_BYTES, item_size
 from ntp_webhooks.observability import logger

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from botocore.exceptions import ClientError
 
 from ntp_webhooks import signature
+from ntp_webhooks.errors import error_code
 from ntp_webhooks.keyring import CURRENT, PENDING, Keyring
 from ntp_webhooks.observability import logger
 
@@ -124,7 +125,7 @@ class Rotator:
             self._client.get_secret_value(SecretId=secret_id, VersionId=token, VersionStage=PENDING)
             return  # created by an earlier attempt of this step
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
+            if error_code(exc) != "ResourceNotFoundException":
                 raise
         self._client.put_secret_value(
             SecretId=secret_id, ClientRequestToken=token, SecretString=self._new_key(), VersionStages=[PENDING]
