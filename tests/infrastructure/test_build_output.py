@@ -79,10 +79,12 @@ def moto_server() -> Iterator[str]:
     server.start()
     host, port = server.get_host_and_port()
     url = f"http://{host}:{port}"
+    # Backends live in this process, shared by every server (a local stack test on this worker may
+    # have left its resources): start from nothing, and leave nothing behind.
+    urllib.request.urlopen(urllib.request.Request(f"{url}/moto-api/reset", method="POST"), timeout=10).close()
     try:
         yield url
     finally:
-        # Backends live in this process, shared by every server: leave no state for the next test.
         urllib.request.urlopen(urllib.request.Request(f"{url}/moto-api/reset", method="POST"), timeout=10).close()
         server.stop()
 
