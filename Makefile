@@ -58,7 +58,7 @@ $(RUNTIME_DIR)/.installed: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
-	$(BIN)/mypy layers/shared functions devtools tests
+	$(BIN)/mypy layers/shared functions devtools tools tests
 
 fmt: $(STAMP)
 	$(BIN)/ruff format .
@@ -89,7 +89,7 @@ infra: validate build
 	$(PY) -m pytest tests/infrastructure
 
 bench: build
-	$(PY) -m devtools.bench $(ARGS)
+	$(PY) -m tools.bench $(ARGS)
 
 # The local stack: moto + the functions in-process, provisioned from template.yaml. Ctrl-C stops it.
 run: $(STAMP)
@@ -97,21 +97,21 @@ run: $(STAMP)
 
 # Regenerate events/ (signed sample events, SQS batches, rotation steps, env.json) from one source.
 events: $(STAMP)
-	$(PY) -m devtools.sample_events
+	$(PY) -m tools.sample_events
 
 # What 1, 10 and 100 million webhooks a month cost (ARGS=--write updates docs/cost.md;
 # ARGS="--set FrontDoor=HttpApi" at other parameters).
 cost: $(STAMP)
-	$(PY) -W ignore -m devtools.cost $(ARGS)
+	$(PY) -W ignore -m tools.cost $(ARGS)
 
 # A month of faults in one process: 20,000 deliveries, re-sends, SQS duplicates, 1% faulted AWS calls
 # (ARGS=--write records the figures in docs/reliability.md; --deliveries N for a shorter run).
 soak: $(STAMP)
-	$(PY) -m devtools.soak $(ARGS)
+	$(PY) -m tools.soak $(ARGS)
 
 # Regenerate docs/reliability.md: a fault at every AWS call of ingest and consumer, and the outcome.
 reliability: $(STAMP)
-	$(PY) -m devtools.fault_table
+	$(PY) -m tools.fault_table
 
 # Wrappers around the `ntp` CLI. TARGET=--local for the local stack, or --stack NAME (default from samconfig).
 # `make rotate` waits until the new key is AWSCURRENT (a local rotation is synchronous anyway).
@@ -157,29 +157,29 @@ logs: $(STAMP)
 # The real `sam deploy` into LocalStack on the host (no Docker), checked through the AWS APIs, then an
 # update, a delete and a broken variant that must be refused. LocalStack lives in its own venv.
 LOCALSTACK_VENV := .aws-sam/localstack-venv
-$(LOCALSTACK_VENV)/.installed: devtools/localstack-requirements.txt devtools/localstack_plugins/pyproject.toml devtools/localstack_plugins/ntp_localstack_plugins.py
+$(LOCALSTACK_VENV)/.installed: tools/localstack-requirements.txt tools/localstack_plugins/pyproject.toml tools/localstack_plugins/ntp_localstack_plugins.py
 	@test -n "$(PYTHON313)" || { echo "python3.13 not found"; exit 1; }
 	$(PYTHON313) -m venv $(LOCALSTACK_VENV)
-	$(LOCALSTACK_VENV)/bin/python -m pip install -qq -r devtools/localstack-requirements.txt
-	$(LOCALSTACK_VENV)/bin/python -m pip install -qq ./devtools/localstack_plugins
+	$(LOCALSTACK_VENV)/bin/python -m pip install -qq -r tools/localstack-requirements.txt
+	$(LOCALSTACK_VENV)/bin/python -m pip install -qq ./tools/localstack_plugins
 	@touch $@
 
 deploy-check: build $(LOCALSTACK_VENV)/.installed
-	$(PY) -m devtools.deploy_check --localstack-python $(CURDIR)/$(LOCALSTACK_VENV)/bin/python
+	$(PY) -m tools.deploy_check --localstack-python $(CURDIR)/$(LOCALSTACK_VENV)/bin/python
 
 # Static checks, offline: checkov on the template, bandit on the code. Skips are listed with reasons
 # in .checkov.yaml and pyproject.toml [tool.bandit]. Own venv: checkov pins boto3 below sam's.
 AUDIT_VENV := .aws-sam/audit-venv
-$(AUDIT_VENV)/.installed: devtools/audit-requirements.txt
+$(AUDIT_VENV)/.installed: tools/audit-requirements.txt
 	@test -n "$(PYTHON313)" || { echo "python3.13 not found"; exit 1; }
 	$(PYTHON313) -m venv $(AUDIT_VENV)
-	$(AUDIT_VENV)/bin/python -m pip install --quiet -r devtools/audit-requirements.txt
+	$(AUDIT_VENV)/bin/python -m pip install --quiet -r tools/audit-requirements.txt
 	@touch $@
 
 audit: $(AUDIT_VENV)/.installed
 	$(AUDIT_VENV)/bin/checkov --config-file .checkov.yaml --quiet --compact
 	@echo "checkov: $$(grep -c '^  - CKV_' .checkov.yaml) checks not run on purpose, each with its reason in .checkov.yaml (its \"Skipped checks\" counts only inline skips)"
-	$(AUDIT_VENV)/bin/bandit -c pyproject.toml -q -r layers functions devtools
+	$(AUDIT_VENV)/bin/bandit -c pyproject.toml -q -r layers functions devtools tools
 
 clean:
 	rm -rf $(VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -16,8 +16,8 @@ from devtools.lambda_events import LambdaContext
 from devtools.provision import Provisioner
 from devtools.rotation_service import RotationService
 from devtools.sam_template import SamTemplate
-from devtools.sample_events import EVENTS_DIR, PREFIX, ROTATION_TOKEN, WIDE_WINDOW, generate, render
 from tests.conftest import load_function_module
+from tools.sample_events import EVENTS_DIR, PREFIX, ROTATION_TOKEN, WIDE_WINDOW, generate, render
 
 FILES, OUTCOMES = generate()
 

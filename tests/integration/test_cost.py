@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from devtools import cost
 from devtools.sam_template import SamTemplate
+from tools import cost
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +43,7 @@ def test_aws_calls_per_webhook(measured: cost.Measurements) -> None:
 
 
 def test_one_lean_log_line_per_webhook_in_each_function(measured: cost.Measurements) -> None:
-    from devtools.bench import COST_BUDGETS
+    from tools.bench import COST_BUDGETS
 
     per = measured.webhooks
     assert measured.ingest.log_bytes / per <= COST_BUDGETS["ingest log bytes"]
@@ -109,7 +109,7 @@ def test_the_committed_table_is_current(
 
 
 def test_junk_costs_one_secrets_manager_call_a_second_and_cannot_delay_a_new_key(template: SamTemplate) -> None:
-    from devtools.bench import junk_flood
+    from tools.bench import junk_flood
 
     flood = junk_flood(template, seconds=30.0, step=0.01)  # 3,000 bad signatures, a new key at 20.3 s
     assert flood["describe_calls"] <= 31
@@ -118,7 +118,7 @@ def test_junk_costs_one_secrets_manager_call_a_second_and_cannot_delay_a_new_key
 
 def test_the_recorded_bench_block_is_current_where_it_is_deterministic(template: SamTemplate) -> None:
     """docs/performance.md holds `make bench ARGS=--write`'s output: its counted lines must be today's."""
-    from devtools import bench
+    from tools import bench
 
     block = bench.committed_block()
     assert block.strip(), "run `make bench ARGS=--write`"

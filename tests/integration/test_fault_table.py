@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from devtools import fault_table
 from devtools.sam_template import SamTemplate
+from tools import fault_table
 
 
 @pytest.fixture(scope="module")

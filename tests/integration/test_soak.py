@@ -6,7 +6,7 @@ from __future__ import annotations
 from moto import mock_aws
 
 from devtools.sam_template import SamTemplate
-from devtools.soak import Profile, Soak
+from tools.soak import Profile, Soak
 
 
 def test_a_small_seeded_soak_keeps_every_promise(template: SamTemplate) -> None:

@@ -25,10 +25,14 @@ def named(text: str) -> set[str]:
     return set(re.findall(r"[A-Za-z_][A-Za-z0-9_\-.]*", text))
 
 
-def test_the_layout_names_every_shared_module_devtools_module_and_docs_page() -> None:
+def test_the_layout_names_every_shared_module_tool_and_docs_page() -> None:
     layout = named(section("Layout"))
     shared = module_names(REPO_ROOT / "layers" / "shared" / "ntp_webhooks")
-    devtools = module_names(REPO_ROOT / "devtools") | module_names(REPO_ROOT / "devtools" / "local_stack")
+    devtools = (
+        module_names(REPO_ROOT / "devtools")
+        | module_names(REPO_ROOT / "devtools" / "local_stack")
+        | module_names(REPO_ROOT / "tools")
+    )
     pages = {p.name for p in (REPO_ROOT / "docs").glob("*.md")}
     assert shared - layout == set(), "add them to the README's Layout"
     assert devtools - layout == set(), "add them to the README's Layout"

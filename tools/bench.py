@@ -594,7 +594,7 @@ COST_BUDGETS = {
 
 def per_webhook(template: SamTemplate) -> list[str]:
     """The deterministic part of the output: counted on moto, the same on every run."""
-    from devtools import cost
+    from tools import cost
 
     measured = cost.measure(template)
     n = measured.webhooks

@@ -3,7 +3,7 @@ CloudFormation created, an update that switches the front door, a delete, and pr
 template is refused.
 
 LocalStack's community core runs on the host from its own venv (.aws-sam/localstack-venv), with
-plugins (devtools/localstack_plugins): DynamoDB and API Gateway v2 served by moto (with
+plugins (tools/localstack_plugins): DynamoDB and API Gateway v2 served by moto (with
 CloudFormation resource providers for the HTTP API's four types), and Lambda functions created but
 not run (no Docker). What it only fakes or stores without acting on (requests through the HTTP API,
 the rotation schedule, point-in-time recovery, log retention, dashboards) is listed as "not verified
