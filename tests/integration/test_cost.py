@@ -116,11 +116,13 @@ def test_junk_costs_one_secrets_manager_call_a_second_and_cannot_delay_a_new_key
     assert flood["new_key_delay_s"] <= 2.0
 
 
-def test_the_recorded_bench_block_is_current_where_it_is_deterministic(template: SamTemplate) -> None:
+def test_the_recorded_bench_block_is_current_where_it_is_deterministic(
+    template: SamTemplate, measured: cost.Measurements
+) -> None:
     """docs/performance.md holds `make bench ARGS=--write`'s output: its counted lines must be today's."""
     from tools import bench
 
     block = bench.committed_block()
     assert block.strip(), "run `make bench ARGS=--write`"
-    stale = [line for line in bench.per_webhook(template) if line not in block.splitlines()]
+    stale = [line for line in bench.per_webhook(template, measured) if line not in block.splitlines()]
     assert stale == [], "run `make bench ARGS=--write`"
