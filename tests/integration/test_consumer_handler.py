@@ -62,16 +62,6 @@ def test_batch_with_one_poison_record_reports_only_that_record(
         assert item is not None and item["status"] == "confirmed" and item["lastEventId"] == payload["id"]
 
 
-def test_redelivered_batch_changes_nothing(consumer_handlers: LoadConsumer, stack: Stack) -> None:
-    handler = consumer_handlers("order")
-    payload = envelope("order.created", data={"orderId": "ord_redelivered"})
-    batch = sqs_batch(stack, "OrderEventsQueue", [json.dumps(payload)])
-    assert handler.lambda_handler(batch, LambdaContext()) == {"batchItemFailures": []}
-    before = projected(stack, "order", "ord_redelivered")
-    assert handler.lambda_handler(batch, LambdaContext()) == {"batchItemFailures": []}
-    assert projected(stack, "order", "ord_redelivered") == before
-
-
 def test_registered_handler_receives_the_typed_model(
     consumer_handlers: LoadConsumer, stack: Stack, isolated_subscriptions: None
 ) -> None:

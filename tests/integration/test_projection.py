@@ -141,19 +141,6 @@ def test_any_arrival_order_with_duplicates_ends_like_in_order_delivery(
     assert actual == expected
 
 
-def test_all_six_permutations_explicitly(state: tuple[Projection, Any, str]) -> None:
-    projection, *_ = state
-    finals = set()
-    for order in itertools.permutations(range(3)):
-        order_id = f"ord_{uuid.uuid4().hex[:8]}"
-        events = order_events(order_id)
-        for index in order:
-            projection.apply(events[index])
-        item = final(state, "order", order_id)
-        finals.add((item["status"], tuple(h["event"] for h in item["history"])))
-    assert finals == {("shipped", LIFECYCLE)}
-
-
 def test_quote_keeps_its_rfq_link(state: tuple[Projection, Any, str]) -> None:
     projection, *_ = state
     quote_id = f"quote_{uuid.uuid4().hex[:8]}"
