@@ -56,9 +56,10 @@ def find(
     event_type: str | None = None,
 ) -> list[ArchiveRecord]:
     """The archived events that match, each once (a record archived twice after a crash counts once),
-    oldest first. Event IDs without a time range read the whole archive."""
+    oldest first. Event IDs without a time range read the whole archive. `until` filters on when the
+    event was received, not on its object's hour: an event redriven from a DLQ is archived later."""
     wanted = set(event_ids)
-    prefixes = hour_prefixes(since, until or datetime.now(UTC)) if since else [PREFIX]
+    prefixes = hour_prefixes(since, datetime.now(UTC)) if since else [PREFIX]
     found: dict[str, ArchiveRecord] = {}
     for record in records_in(s3, bucket, prefixes):
         if wanted and record.event_id not in wanted:

@@ -164,14 +164,14 @@ def _steady(data: bytes) -> bytes:
 
 
 #: The service name of metric lines: a function module imported earlier in the same process (tests)
-#: keeps the name it was imported with; counted at the template's default.
+#: keeps the name it was imported with; counted at the template's.
 _SERVICE = re.compile(r'"service":"[^"]*"')
-_DEFAULT_SERVICE = '"service":"nowtoprint-webhooks-dev"'
 
 
-def _normalized_bytes(text: str) -> int:
+def _normalized_bytes(text: str, service: str) -> int:
+    named = f'"service":"{service}"'
     return sum(
-        len(_SERVICE.sub(_DEFAULT_SERVICE, _VARIABLE.sub('"duration_ms":12.3', line)).encode()) + 1
+        len(_SERVICE.sub(named, _VARIABLE.sub('"duration_ms":12.3', line)).encode()) + 1
         for line in text.splitlines()
         if line
     )
@@ -221,6 +221,8 @@ _PAPERS = ("gloss 170g", "matt 300g", "uncoated 90g", "silk 135g", "recycled 120
 
 
 def _run(pipeline: Pipeline, meter: Meter, body_bytes: int | None, order_count: int) -> Measurements:
+    # As deployed (the template's Sub resolved), whatever name the functions were imported with.
+    service = pipeline.stack.function_environment(pipeline.template, "IngestFunction")["POWERTOOLS_SERVICE_NAME"]
     ingest, consumer, duplicate = Phase(), Phase(), Phase()
     function = pipeline.consumers["order"].lambda_handler
 
@@ -256,7 +258,7 @@ def _run(pipeline: Pipeline, meter: Meter, body_bytes: int | None, order_count: 
             meter.phase = None
         if status != expected:
             raise RuntimeError(f"the workload's webhook got {status}, not {expected}")
-        phase.log_bytes += _normalized_bytes(captured.text)
+        phase.log_bytes += _normalized_bytes(captured.text, service)
 
     for body in bodies:
         deliver(body, ingest, 202)
@@ -265,7 +267,7 @@ def _run(pipeline: Pipeline, meter: Meter, body_bytes: int | None, order_count: 
             result = poller.poll_once()
         if (result.received, result.failed) != (1, 0):
             raise RuntimeError(f"the consumer did not process the webhook: {result}")
-        consumer.log_bytes += _normalized_bytes(captured.text)
+        consumer.log_bytes += _normalized_bytes(captured.text, service)
     resent = bodies[:: max(1, len(bodies) // 10)]  # the sender's retries of events already accepted
     for body in resent:
         deliver(body, duplicate, 200)

@@ -493,3 +493,11 @@ def test_each_consumer_is_given_the_archive_stream(template: SamTemplate) -> Non
     for family in ("Quote", "Order", "Workflow"):
         environment = template.function(f"{family}ConsumerFunction").environment
         assert environment["ARCHIVE_STREAM_NAME"] == {"Ref": "ArchiveStream"}
+
+
+def test_a_failing_archive_delivery_is_alarmed_after_the_buffer_and_its_retries(template: SamTemplate) -> None:
+    alarm = props(template, "ArchiveDeliveryAlarm")
+    buffer = props(template, "ArchiveStream")["ExtendedS3DestinationConfiguration"]["BufferingHints"]
+    assert (alarm["Namespace"], alarm["MetricName"]) == ("AWS/Firehose", "DeliveryToS3.DataFreshness")
+    assert alarm["Dimensions"] == [{"Name": "DeliveryStreamName", "Value": {"Ref": "ArchiveStream"}}]
+    assert alarm["Statistic"] == "Maximum" and alarm["Threshold"] > buffer["IntervalInSeconds"]

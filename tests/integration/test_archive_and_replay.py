@@ -205,6 +205,10 @@ def test_find_reads_a_time_range_as_hour_prefixes_and_counts_an_event_archived_t
         r.event_id for r in replay.find(s3, bucket, since=now - timedelta(hours=1), event_type="order.shipped")
     ] == ["evt_other"]
     assert [r.event_id for r in replay.find(s3, bucket, event_ids=["evt_old"])] == ["evt_old"]
+    # Received two days ago, archived now (redriven from a DLQ): `--until` is about receipt, not the object.
+    put(f"events/{recent:%Y/%m/%d/%H}/d", record("evt_redriven", old))
+    found = replay.find(s3, bucket, since=old - timedelta(hours=1), until=old + timedelta(hours=1))
+    assert [r.event_id for r in found] == ["evt_old", "evt_redriven"]
 
 
 def test_the_provisioned_bucket_expires_objects_at_the_retention_and_is_private(stack: Stack, template: Any) -> None:

@@ -133,13 +133,13 @@ class Consumer:
             logger.error("record is not a NowToPrint event", extra={"reason": reason})
             raise InvalidEventBody(reason) from None
 
-    def _claim(self, key: str) -> tuple[str, frozenset[str]]:
-        """Take the claim of `key` (an event ID, or a replay of one): (the token, the steps done)."""
+    def _claim(self, key: str) -> frozenset[str]:
+        """Take the claim of `key` (an event ID, or a replay of one); returns the steps done."""
         remaining = deadline.remaining_seconds()
         lease = DEFAULT_LEASE_SECONDS if remaining is None else remaining
         token = uuid.uuid4().hex
         try:
-            return token, self._runs.claim(key, token, lease)
+            return self._runs.claim(key, token, lease)
         except ClaimHeld as held:
             logger.info("another copy of this event is being processed; this one will be redelivered later")
             raise RecordInFlight(str(held)) from None
@@ -152,7 +152,7 @@ class Consumer:
 
     def _process(self, event: EventBase, attributes: dict[str, str]) -> int:
         started = time.perf_counter()
-        _, done = self._claim(event.id)
+        done = self._claim(event.id)
         succeeded: list[str] = []
         failed: list[str] = []
         projection = "already recorded"
@@ -193,7 +193,7 @@ class Consumer:
         started = time.perf_counter()
         names = set(attributes[ATTR_REPLAY_HANDLERS].split(","))
         key = f"{event.id}#replay:{attributes.get(ATTR_REPLAY_ID, '')}"
-        _, done = self._claim(key)
+        done = self._claim(key)
         subscribed = [h for h in self._subscriptions.handlers_for(event) if h.name in names]
         succeeded: list[str] = []
         try:
