@@ -64,6 +64,9 @@ class AwsCalls:
     def count(self, service: str | None = None) -> int:
         return sum(1 for s, _ in self.calls if service is None or s == service)
 
+    def names(self, service: str) -> list[str]:
+        return [o for s, o in self.calls if s == service]
+
     def reset(self) -> None:
         self.calls.clear()
 

@@ -31,7 +31,7 @@ def _ingest() -> Ingest:
     return build_ingest(SETTINGS)
 
 
-# On Lambda, built in init with the signing keys loaded, so the first request does not wait for them.
+# On Lambda, built in init with the current signing key loaded, so the first request waits for neither.
 init_phase.prepare(lambda: _ingest().prepare())
 
 

@@ -84,6 +84,20 @@ def test_warm_reads_make_no_calls(sm: Any, clock: Clock, calls: list[str]) -> No
     assert len(calls) == first
 
 
+def test_the_init_load_is_one_call_and_the_first_miss_completes_the_stage_map(
+    sm: Any, clock: Clock, calls: list[str]
+) -> None:
+    version = add_pending(sm, "key-two")
+    promote(sm, version)  # key-one is now AWSPREVIOUS, within its grace
+    keyring = make(sm, clock)
+    calls.clear()
+    keyring.load_current()
+    assert calls == ["GetSecretValue"] and secrets_by_stage(keyring) == {CURRENT: b"key-two"}
+    assert keyring.refresh_after_miss()  # a delivery signed with the previous key: never rate-limited
+    assert calls[1:] == ["DescribeSecret", "GetSecretValue"]  # the current value stays cached
+    assert secrets_by_stage(keyring) == {CURRENT: b"key-two", PREVIOUS: b"key-one"}
+
+
 def test_refresh_after_max_age_reads_only_the_stage_map(sm: Any, clock: Clock, calls: list[str]) -> None:
     keyring = make(sm, clock)
     keyring.accepted_keys()

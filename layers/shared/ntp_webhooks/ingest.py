@@ -138,8 +138,8 @@ class Ingest:
             return json_response(500, {"error": "internal_error", "message": "unexpected error"})
 
     def prepare(self) -> None:
-        """Load the signing keys now (Lambda's init), not on the first request."""
-        self._keyring.accepted_keys()
+        """Load the current signing key now (Lambda's init), not on the first request."""
+        self._keyring.load_current()
 
     def _handle(self, event: Mapping[str, Any], context: LambdaContext, started: float) -> dict[str, Any]:
         http = event.get("requestContext", {}).get("http", {})

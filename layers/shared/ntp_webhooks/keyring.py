@@ -14,6 +14,9 @@ Design:
   such refresh. A key switch is therefore seen within `miss_interval` whatever junk arrives, and a
   flood of bad signatures costs at most one `DescribeSecret` per second per execution environment.
   If that refresh fails, the delivery gets 503 (its key may be the sender's new one), not 401.
+- Lambda's init loads AWSCURRENT alone (`load_current`: one `GetSecretValue`, no `DescribeSecret`),
+  which is what nearly every delivery is signed with. AWSPENDING/AWSPREVIOUS follow at the first
+  signature miss (never rate-limited: it is the first) or at `max_age`, whichever comes first.
 - A failed refresh is logged at ERROR and counted (`KeyRefreshFailed`, alarmed), and retried at
   most once per `miss_interval`. The cached keys are used until the last successful load is
   `max_staleness` old: past that, a key may have been revoked meanwhile, so nothing is accepted
@@ -125,6 +128,17 @@ class Keyring:
             )
         return self._snapshot()
 
+    def load_current(self) -> None:
+        """The first load, in init: AWSCURRENT alone, one call (see the module docstring). Whatever
+        fails here is left to the first request's full load, which reports it."""
+        with self._lock:
+            value: Any = self._client.get_secret_value(SecretId=self._secret_id, VersionStage=CURRENT)
+            if not self._store(value["VersionId"], value):
+                return
+            self._stages = {value["VersionId"]: CURRENT}
+            self._build_snapshot()
+            self._loaded_at = self._monotonic()
+
     def refresh_after_miss(self) -> bool:
         """Reload because no cached key verified a delivery. False when rate-limited; raises
         `KeyringUnavailable` when the reload fails (the sender's new key cannot be ruled out)."""
@@ -190,6 +204,9 @@ class Keyring:
             if error_code(exc) == "ResourceNotFoundException":
                 return False
             raise
+        return self._store(version_id, value)
+
+    def _store(self, version_id: str, value: Any) -> bool:
         secret_string = value.get("SecretString")
         if not secret_string:
             return False
