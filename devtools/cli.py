@@ -311,13 +311,7 @@ def _newest_data(target: Target, item: dict[str, Any]) -> Any:
 
 def redrive(target: Target, family: str) -> str:
     """Move a family's dead letters back to its queue. Returns what was done, for the user."""
-    title = family.title()
-    return operations.redrive(
-        target.client("sqs"),
-        target.output(f"{title}DeadLetterQueueUrl"),
-        target.output(f"{title}QueueUrl"),
-        move_task=not target.is_local,
-    )
+    return operations.redrive(target.client("sqs"), target.output(f"{family.title()}DeadLetterQueueUrl"))
 
 
 def cmd_redrive(args: argparse.Namespace) -> int:

@@ -104,26 +104,12 @@ def emergency_rotate(
     return {"new_version": token, "revoked_version": revoked, "epoch": epoch}
 
 
-def redrive(sqs: Any, dlq_url: str, queue_url: str, *, move_task: bool = True) -> str:
-    """Move dead letters back to their queue; returns what was done, for the user. On AWS that is
-    StartMessageMoveTask; moto lacks it, so `move_task=False` does the same with receive/send/delete."""
-    if move_task:
-        arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        handle = sqs.start_message_move_task(SourceArn=arn)["TaskHandle"]  # back to the source queue
-        return f"StartMessageMoveTask started ({handle})"
-    moved = 0
-    while True:
-        messages = sqs.receive_message(
-            QueueUrl=dlq_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"], WaitTimeSeconds=0
-        ).get("Messages", [])
-        if not messages:
-            return f"local redrive (receive/send/delete, as moto lacks StartMessageMoveTask): {moved} moved"
-        for message in messages:
-            sqs.send_message(
-                QueueUrl=queue_url, MessageBody=message["Body"], MessageAttributes=message.get("MessageAttributes", {})
-            )
-            sqs.delete_message(QueueUrl=dlq_url, ReceiptHandle=message["ReceiptHandle"])
-            moved += 1
+def redrive(sqs: Any, dlq_url: str) -> str:
+    """Move dead letters back to the queue they came from (StartMessageMoveTask); returns what was
+    done, for the user."""
+    arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    handle = sqs.start_message_move_task(SourceArn=arn)["TaskHandle"]
+    return f"StartMessageMoveTask started ({handle}): the dead letters go back to their queue"
 
 
 #: Below this, a shared secret is weak; NowToPrint's choice, so a warning, not a refusal.

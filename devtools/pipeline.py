@@ -19,7 +19,7 @@ import boto3
 from devtools.deliveries import LOCAL_DEV_SECRET
 from devtools.event_source import QueuePoller
 from devtools.lambda_events import LambdaContext
-from devtools.moto_fidelity import make_dynamodb_writes_atomic
+from devtools import moto_patches
 from devtools.provision import Provisioner, Stack
 from devtools.sam_template import SamTemplate, load_function_module
 from ntp_webhooks.routing import FAMILIES
@@ -73,7 +73,7 @@ class Pipeline:
     """Functions of a template, provisioned on moto (the caller holds `mock_aws`)."""
 
     def __init__(self, template: SamTemplate, parameter_overrides: dict[str, str] | None = None) -> None:
-        make_dynamodb_writes_atomic()
+        moto_patches.apply()
         self.template = template
         self.stack: Stack = Provisioner(
             template,

@@ -2,19 +2,16 @@
 
 `RotateSecret` enables rotation, attaches AWSPENDING to a new version that has no value yet, then
 invokes the function once per step with `{"Step", "SecretId", "ClientRequestToken"}`. moto's API
-cannot create a version without a value, so `start` makes it in moto's in-process backend. That
-works with `mock_aws` and with a `ThreadedMotoServer` in this process.
+cannot create a version without a value: `moto_patches.label_pending_version` does.
 """
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Callable
 from typing import Any
 
-from moto.secretsmanager.models import secretsmanager_backends
-
+from devtools.moto_patches import label_pending_version
 from devtools.provision import ACCOUNT_ID
 from ntp_webhooks.rotation import STEPS
 
@@ -29,15 +26,14 @@ class RotationService:
 
     def start(self, rotation_days: int = 30, token: str | None = None) -> str:
         """Begin a rotation: enable it, label a value-less new version AWSPENDING; returns its token."""
-        secret: Any = secretsmanager_backends[ACCOUNT_ID][self._region].secrets[self.secret_id]
         token = token or str(uuid.uuid4())
-        secret.remove_version_stages_from_old_versions(["AWSPENDING"])
-        secret.versions[token] = {"createdate": int(time.time()), "version_id": token, "version_stages": ["AWSPENDING"]}
-        secret.rotation_requested = True
-        secret.rotation_enabled = True
-        secret.rotation_lambda_arn = f"arn:aws:lambda:{self._region}:{ACCOUNT_ID}:function:RotationFunction"
-        secret.auto_rotate_after_days = rotation_days
-        secret.last_rotation_date = int(time.time())
+        label_pending_version(
+            self.secret_id,
+            token,
+            rotation_lambda_arn=f"arn:aws:lambda:{self._region}:{ACCOUNT_ID}:function:RotationFunction",
+            rotation_days=rotation_days,
+            region=self._region,
+        )
         return token
 
     def step(self, step: str, token: str) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import itertools
 import json
@@ -18,7 +19,7 @@ from moto import mock_aws
 
 from devtools.deliveries import LOCAL_DEV_SECRET
 from devtools.lambda_events import LambdaContext
-from devtools.moto_fidelity import make_dynamodb_writes_atomic
+from devtools import moto_patches
 from devtools.pipeline import Pipeline, global_environment, hooked
 from devtools.provision import Provisioner, Stack
 from devtools.sam_template import SamTemplate
@@ -40,7 +41,7 @@ for _name, _value in global_environment(TEMPLATE).items():
     os.environ.setdefault(_name, _value)
 os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "nowtoprint-webhooks-test")
 
-make_dynamodb_writes_atomic()
+moto_patches.apply()
 
 _module_ids = itertools.count()
 
@@ -76,9 +77,18 @@ def template() -> SamTemplate:
     return TEMPLATE
 
 
+@functools.cache
+def _warm_session() -> boto3.Session:
+    return boto3.Session()
+
+
 @pytest.fixture
 def aws() -> Iterator[None]:
     with mock_aws():
+        # mock_aws resets boto3's default session, so each test would load every service model
+        # again (about 0.1 s a test); one session for the process keeps them loaded. Its credentials
+        # are the fake ones above, and moto intercepts every session's clients alike.
+        boto3.DEFAULT_SESSION = _warm_session()
         yield
 
 

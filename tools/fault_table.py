@@ -25,6 +25,7 @@ import boto3
 from botocore.exceptions import ClientError, ReadTimeoutError
 
 from devtools.deliveries import encode, envelope, signed_event
+from devtools.moto_patches import retries_without_backoff
 from devtools.pipeline import FAKE_AWS, Pipeline, environment, global_environment, hooked
 from devtools.sam_template import REPO_ROOT, SamTemplate
 from ntp_webhooks.events import EventBase
@@ -224,7 +225,8 @@ def generate(template: SamTemplate | None = None) -> list[tuple[CallPoint, str, 
     # Faults here are instant and the lease is 1 s: scale the per-attempt budget down with it.
     deadline.attempt_seconds, deadline.reserve_seconds = 0.1, 0.1
     injector = Injector()
-    with environment(FAKE_AWS), mock_aws(), injector.installed():
+    # Faults are instant: no need to wait before a retry.
+    with environment(FAKE_AWS), mock_aws(), injector.installed(), retries_without_backoff():
         run = FaultRun(injector, template)
         try:
             baseline = run.scenario(None, "")

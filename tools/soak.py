@@ -34,6 +34,7 @@ from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ReadTimeoutError
 
 from devtools.deliveries import encode, envelope, signed_event
+from devtools.moto_patches import retries_without_backoff
 from devtools.pipeline import FAKE_AWS, Pipeline, environment, global_environment, hooked
 from devtools.sam_template import REPO_ROOT, SamTemplate
 from ntp_webhooks.routing import FAMILIES
@@ -181,6 +182,7 @@ class Soak:
             with (
                 hooked("before-send.*.*", self.injector.before_send),
                 hooked("after-call.*.*", self.injector.after_call),
+                retries_without_backoff(),  # faults are instant here: no need to wait before a retry
             ):
                 pipeline = Pipeline(self.template)
                 self._deliver_all(pipeline, result)

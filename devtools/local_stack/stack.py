@@ -25,7 +25,7 @@ from devtools.local_stack.admin import Admin
 from devtools.local_stack.functions import LocalFunction, code_roots, import_functions, mtimes, purge_code
 from devtools.local_stack.http_api import HttpApi
 from devtools.local_stack.pollers import DeadLetter, batch_errors, consumer_invoker
-from devtools.moto_fidelity import make_dynamodb_writes_atomic
+from devtools import moto_patches
 from devtools.provision import Provisioner, Stack
 from devtools.sam_template import SamTemplate
 
@@ -184,7 +184,7 @@ class DevStack:
         self._moto.start()
         moto_host, moto_port = self._moto.get_host_and_port()
         self.endpoint_url = f"http://{moto_host}:{moto_port}"
-        make_dynamodb_writes_atomic()
+        moto_patches.apply()
         self._saved_environ = dict(os.environ)  # restored by stop(): this process may go on
         os.environ.update(
             AWS_ENDPOINT_URL=self.endpoint_url,

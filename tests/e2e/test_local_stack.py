@@ -77,7 +77,13 @@ def fresh(tmp_path: Path) -> Iterator[tuple[DevStack, io.StringIO, Path]]:
     console, state_dir = io.StringIO(), tmp_path / "stacks"
     # moto's backends are per process: a fresh stack needs resource names of its own.
     stack = DevStack(
-        port=0, moto_port=0, console=console, state_dir=state_dir, name_prefix=f"fresh{uuid.uuid4().hex[:8]}"
+        port=0,
+        moto_port=0,
+        retry_delay=0,
+        wait_seconds=1,
+        console=console,
+        state_dir=state_dir,
+        name_prefix=f"fresh{uuid.uuid4().hex[:8]}",
     )
     try:
         stack.start()
@@ -271,7 +277,7 @@ def test_cli_redrive_moves_dead_letters_back(
     fixed = envelope("workflow.redriven", data={"jobId": "job_redrive"})
     sqs.send_message(QueueUrl=dlq, MessageBody=json.dumps(fixed))  # a message whose cause was fixed
     code, out, _ = ntp(state_dir, monkeypatch, capsys, "redrive", "workflow", "--local")
-    assert code == 0 and "1 moved" in out and "StartMessageMoveTask" in out
+    assert code == 0 and "StartMessageMoveTask started" in out
     eventually(lambda: f"{fixed['id']} processed" in console.getvalue())
     assert depth(stack, "WorkflowEventsDeadLetterQueue") == 0
 

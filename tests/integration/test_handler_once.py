@@ -164,7 +164,7 @@ def test_after_a_redrive_only_the_handler_that_failed_runs(
     assert handlers.runs == {"erp": 1, "crm": 1, "mail": 5}
 
     handlers.failing.clear()  # the partner fixes the mail handler, then redrives
-    operations.redrive(sqs, stack.refs[DLQ], stack.refs[QUEUE], move_task=False)
+    operations.redrive(sqs, stack.refs[DLQ])
     assert poller.drain() == 1
     assert handlers.runs == {"erp": 1, "crm": 1, "mail": 6}
 

@@ -1,0 +1,121 @@
+"""Every change this project makes to moto's internals, in one place.
+
+moto stands in for AWS in `make run` and the tests. Where it is weaker than AWS in a way they
+depend on, or lacks an API the product calls, this module restores AWS's behaviour and nothing
+more. Each patch reaches into moto's private classes, so `tests/unit/test_moto_patches.py` checks
+every one against the installed moto and fails loudly, naming the patch, when moto changes under it.
+
+- DynamoDB: AWS makes every single-item write atomic (a conditional PutItem/UpdateItem checks and
+  writes as one step). moto checks, then writes, with no lock, so two threads can both pass the same
+  condition. A lock per write restores exactly that; code that reads, then writes in a separate
+  call still races, as it would on AWS.
+- SQS: moto lacks `StartMessageMoveTask` (the redrive `ntp redrive` starts). Here it moves every
+  visible message of the dead-letter queue back to its source queue at once (AWS moves them
+  asynchronously, at a rate).
+- Secrets Manager: `RotateSecret` labels AWSPENDING on a new version that has no value yet, which
+  moto's API cannot create (`label_pending_version`).
+- botocore (not moto, but only ever against it): `retries_without_backoff` skips the sleep between a
+  failed attempt and its retry, for the tools that inject thousands of faults (soak, fault table).
+  The retry itself, and every decision around it, is unchanged.
+- KMS: moto generates an RSA-2048 private key for every key, symmetric ones included (40 ms each,
+  for sign/verify, which a symmetric key cannot do). Symmetric keys share one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from types import SimpleNamespace
+from typing import Any
+from unittest import mock
+
+import botocore.endpoint
+
+import moto.kms.models as kms_models
+from moto.core.responses import ActionResult
+from moto.dynamodb.models import DynamoDBBackend
+from moto.secretsmanager.models import secretsmanager_backends
+from moto.sqs.responses import SQSResponse
+
+from devtools.provision import ACCOUNT_ID
+
+_WRITE_LOCK = threading.RLock()
+DYNAMODB_WRITES = ("put_item", "update_item", "delete_item", "transact_write_items")
+_original_private_key: Callable[[str], Any] = kms_models.generate_private_key
+
+
+def apply() -> None:
+    """Idempotent: patches moto once per process."""
+    for name in DYNAMODB_WRITES:
+        method = getattr(DynamoDBBackend, name)
+        if not getattr(method, "__patched__", False):
+            setattr(DynamoDBBackend, name, _atomic(method))
+    if not getattr(kms_models.generate_private_key, "__patched__", False):
+        kms_models.generate_private_key = _private_key
+    SQSResponse.start_message_move_task = _start_message_move_task  # type: ignore[attr-defined]
+
+
+def _atomic(method: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(method)
+    def locked(*args: Any, **kwargs: Any) -> Any:
+        with _WRITE_LOCK:
+            return method(*args, **kwargs)
+
+    locked.__patched__ = True  # type: ignore[attr-defined]
+    return locked
+
+
+@functools.cache
+def _shared_private_key(key_spec: str) -> Any:
+    return _original_private_key(key_spec)
+
+
+def _private_key(key_spec: str) -> Any:
+    if key_spec == "SYMMETRIC_DEFAULT":
+        return _shared_private_key(key_spec)
+    return _original_private_key(key_spec)
+
+
+_private_key.__patched__ = True  # type: ignore[attr-defined]
+
+
+def _start_message_move_task(self: Any) -> ActionResult:
+    backend = self.sqs_backend
+    source_arn = self._get_param("SourceArn")
+    destination_arn = self._get_param("DestinationArn")
+    dead_letter = next(q for q in backend.queues.values() if q.queue_arn == source_arn)
+    if destination_arn:
+        destination = next(q for q in backend.queues.values() if q.queue_arn == destination_arn)
+    else:  # back to the queue whose redrive policy names this one
+        destination = backend.list_dead_letter_source_queues(dead_letter.name)[0]
+    for message in dead_letter.messages:
+        backend.send_message(destination.name, message.body, message_attributes=message.message_attributes)
+        dead_letter._messages.remove(message)
+    return ActionResult({"TaskHandle": str(uuid.uuid4())})
+
+
+def label_pending_version(
+    secret_id: str, token: str, *, rotation_lambda_arn: str, rotation_days: int, region: str = "us-east-1"
+) -> None:
+    """What RotateSecret does before invoking the rotation function: enable rotation and label
+    AWSPENDING on a new version `token` that has no value yet (in moto's in-process backend, so it
+    works with `mock_aws` and with a `ThreadedMotoServer` in this process)."""
+    secret: Any = secretsmanager_backends[ACCOUNT_ID][region].secrets[secret_id]
+    secret.remove_version_stages_from_old_versions(["AWSPENDING"])
+    secret.versions[token] = {"createdate": int(time.time()), "version_id": token, "version_stages": ["AWSPENDING"]}
+    secret.rotation_requested = True
+    secret.rotation_enabled = True
+    secret.rotation_lambda_arn = rotation_lambda_arn
+    secret.auto_rotate_after_days = rotation_days
+    secret.last_rotation_date = int(time.time())
+
+
+@contextlib.contextmanager
+def retries_without_backoff() -> Iterator[None]:
+    """botocore sleeps `time.sleep(delay)` in `Endpoint._needs_retry` before a retry; here it does not."""
+    with mock.patch.object(botocore.endpoint, "time", SimpleNamespace(sleep=lambda _seconds: None)):
+        yield

@@ -1,0 +1,99 @@
+"""The canary for devtools/moto_patches.py: each patch of moto's internals, against the installed moto.
+
+A moto upgrade that renames or reshapes what a patch reaches into fails here, by the patch's name,
+instead of somewhere far away in a pipeline test.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from typing import Any
+
+import boto3
+import moto.kms.models as kms_models
+import pytest
+from botocore.exceptions import ClientError
+from moto.dynamodb.models import DynamoDBBackend
+
+from devtools import moto_patches
+
+
+def test_dynamodb_single_item_writes_are_atomic(aws: None) -> None:
+    assert all(getattr(DynamoDBBackend, name).__patched__ for name in moto_patches.DYNAMODB_WRITES)
+    ddb = boto3.client("dynamodb")
+    ddb.create_table(
+        TableName="claims",
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    won: list[int] = []
+    start = threading.Barrier(8)
+
+    def claim(n: int) -> None:
+        start.wait()
+        try:
+            ddb.put_item(
+                TableName="claims",
+                Item={"id": {"S": "evt"}, "by": {"N": str(n)}},
+                ConditionExpression="attribute_not_exists(id)",
+            )
+            won.append(n)
+        except ClientError as exc:
+            assert exc.response["Error"]["Code"] == "ConditionalCheckFailedException"
+
+    threads = [threading.Thread(target=claim, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(won) == 1
+    assert ddb.get_item(TableName="claims", Key={"id": {"S": "evt"}})["Item"]["by"]["N"] == str(won[0])
+
+
+def test_sqs_start_message_move_task_returns_dead_letters_to_their_source_queue(aws: None) -> None:
+    sqs = boto3.client("sqs")
+    dlq = sqs.create_queue(QueueName="dead")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    policy = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 5})
+    source = sqs.create_queue(QueueName="source", Attributes={"RedrivePolicy": policy})["QueueUrl"]
+    attributes = {"event_id": {"DataType": "String", "StringValue": "evt_1"}}
+    sqs.send_message(QueueUrl=dlq, MessageBody="one", MessageAttributes=attributes)
+    sqs.send_message(QueueUrl=dlq, MessageBody="two")
+
+    assert sqs.start_message_move_task(SourceArn=dlq_arn)["TaskHandle"]
+
+    moved = sqs.receive_message(QueueUrl=source, MaxNumberOfMessages=10, MessageAttributeNames=["All"])["Messages"]
+    assert sorted(m["Body"] for m in moved) == ["one", "two"]
+    assert next(m for m in moved if m["Body"] == "one")["MessageAttributes"]["event_id"]["StringValue"] == "evt_1"
+    assert "Messages" not in sqs.receive_message(QueueUrl=dlq, VisibilityTimeout=0)
+
+
+def test_secrets_manager_pending_version_without_a_value(aws: None) -> None:
+    secrets = boto3.client("secretsmanager")
+    secrets.create_secret(Name="signing", SecretString="key-one")
+    token = str(uuid.uuid4())
+    moto_patches.label_pending_version(
+        "signing", token, rotation_lambda_arn="arn:aws:lambda:us-east-1:123456789012:function:R", rotation_days=30
+    )
+    described = secrets.describe_secret(SecretId="signing")
+    assert described["VersionIdsToStages"][token] == ["AWSPENDING"] and described["RotationEnabled"]
+    with pytest.raises(ClientError) as raised:
+        secrets.get_secret_value(SecretId="signing", VersionStage="AWSPENDING")
+    assert raised.value.response["Error"]["Code"] == "ResourceNotFoundException"
+    assert secrets.get_secret_value(SecretId="signing")["SecretString"] == "key-one"
+
+
+def test_kms_symmetric_keys_share_a_private_key_and_still_encrypt(aws: None) -> None:
+    assert kms_models.generate_private_key.__patched__  # type: ignore[attr-defined]
+    kms = boto3.client("kms")
+    keys: list[Any] = [kms.create_key()["KeyMetadata"]["KeyId"] for _ in range(2)]
+    backend_keys = [kms_models.kms_backends["123456789012"]["us-east-1"].keys[k] for k in keys]
+    assert backend_keys[0].private_key is backend_keys[1].private_key
+    for key in keys:
+        blob = kms.encrypt(KeyId=key, Plaintext=b"archive")["CiphertextBlob"]
+        assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"archive"
+    signing = kms.create_key(KeySpec="RSA_2048", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["KeyId"]
+    assert kms_models.kms_backends["123456789012"]["us-east-1"].keys[signing].private_key is not backend_keys[0].private_key
