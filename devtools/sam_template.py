@@ -9,7 +9,6 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from cfnlint.decode import decode
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE_PATH = REPO_ROOT / "template.yaml"
@@ -43,6 +42,8 @@ class FunctionSpec:
 
 class SamTemplate:
     def __init__(self, path: Path = TEMPLATE_PATH) -> None:
+        from cfnlint.decode import decode  # half a second to import: only `ntp` commands that read the template pay it
+
         doc, matches = decode(str(path))
         if doc is None:
             raise TemplateError(f"cannot read {path}: {matches}")
