@@ -80,6 +80,7 @@ class Pipeline:
             boto3.client,
             parameter_overrides=parameter_overrides,
             secret_values={"WebhookSigningSecret": LOCAL_DEV_SECRET},
+            operations=False,  # the functions call none of it
         ).provision()
         self.ingest_timeout = float(template.function("IngestFunction").timeout)
         self.cold_start()

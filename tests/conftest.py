@@ -138,6 +138,14 @@ def faults(aws: None) -> Iterator[Faults]:
 
 @pytest.fixture
 def stack(aws: None, template: SamTemplate) -> Stack:
+    """What the functions use (no alarms, dashboard or log groups: `full_stack` has them)."""
+    return Provisioner(
+        template, boto3.client, secret_values={"WebhookSigningSecret": LOCAL_DEV_SECRET}, operations=False
+    ).provision()
+
+
+@pytest.fixture
+def full_stack(aws: None, template: SamTemplate) -> Stack:
     return Provisioner(template, boto3.client, secret_values={"WebhookSigningSecret": LOCAL_DEV_SECRET}).provision()
 
 

@@ -111,7 +111,7 @@ def eventually(check: Callable[[], bool], timeout: float = 45.0) -> None:
     while time.monotonic() < deadline:
         if check():
             return
-        time.sleep(0.25)
+        time.sleep(0.05)
     raise AssertionError(f"not reached within {timeout} s")
 
 

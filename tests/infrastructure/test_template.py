@@ -425,8 +425,8 @@ def test_concurrency_limits(template: SamTemplate) -> None:
     assert template.doc["Parameters"]["ConsumerMaxConcurrency"]["MinValue"] == 2  # the SQS minimum
 
 
-def test_the_dashboard_body_is_json_with_every_widget_the_runbook_names(stack: Stack) -> None:
-    dashboard = boto3.client("cloudwatch").get_dashboard(DashboardName=stack.refs["OperationsDashboard"])
+def test_the_dashboard_body_is_json_with_every_widget_the_runbook_names(full_stack: Stack) -> None:
+    dashboard = boto3.client("cloudwatch").get_dashboard(DashboardName=full_stack.refs["OperationsDashboard"])
     body = json.loads(dashboard["DashboardBody"])
     titles = " | ".join(widget["properties"]["title"] for widget in body["widgets"])
     for topic in ("outcome", "Key stage", "Ingest duration", "queues", "Dead-letter", "failures", "duration"):
