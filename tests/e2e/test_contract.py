@@ -88,7 +88,7 @@ def received() -> Any:
     subscriptions.restore(saved)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
 @given(delivery=deliveries())
 @example(delivery=(b'{"id":"evt_num","event":"order.created","timestamp":"%s","data":{"orderId":5550123}}', True))
 @example(delivery=(b'{"id":"evt_big","event":"quote.received","timestamp":"%s","data":{"n":1e200,"m":1e-200}}', True))

@@ -112,7 +112,7 @@ def test_same_timestamp_resolves_the_same_way_in_either_order(state: tuple[Proje
     assert results[0] == results[1] == ("shipped", "evt_b", ["evt_a", "evt_b"])
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     arrival=st.permutations(range(3)).flatmap(
         lambda order: st.lists(st.sampled_from(range(3)), max_size=4).map(lambda extra: [*order, *extra])
