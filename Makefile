@@ -12,6 +12,9 @@ STAMP := $(VENV)/.installed
 # sam needs python3.13 on PATH for BuildMethod python3.13: the venv provides it.
 export PATH := $(BIN):$(PATH)
 export SAM_CLI_TELEMETRY := 0
+# template.yaml writes each event family once with Fn::ForEach (the AWS::LanguageExtensions transform):
+# sam build and sam validate expand it only with this (samconfig.toml sets it for plain `sam` too).
+export SAM_CLI_ENABLE_LANGUAGE_EXTENSIONS := 1
 export AWS_DEFAULT_REGION ?= us-east-1
 BUILD_DIR := .aws-sam/build
 # boto3 alone, as the Lambda runtime provides it: the deployed-artifact tests import handlers with only this.
@@ -176,8 +179,10 @@ $(AUDIT_VENV)/.installed: tools/audit-requirements.txt
 	$(AUDIT_VENV)/bin/python -m pip install --quiet -r tools/audit-requirements.txt
 	@touch $@
 
-audit: $(AUDIT_VENV)/.installed
-	$(AUDIT_VENV)/bin/checkov --config-file .checkov.yaml --quiet --compact
+# checkov skips what is inside a Fn::ForEach: it reads the template as CloudFormation expands it.
+audit: $(AUDIT_VENV)/.installed $(STAMP)
+	$(PY) -m devtools.sam_template .aws-sam/expanded/template.json >/dev/null
+	$(AUDIT_VENV)/bin/checkov --config-file .checkov.yaml --quiet --compact -f .aws-sam/expanded/template.json
 	@echo "checkov: $$(grep -c '^  - CKV_' .checkov.yaml) checks not run on purpose, each with its reason in .checkov.yaml (its \"Skipped checks\" counts only inline skips)"
 	$(AUDIT_VENV)/bin/bandit -c pyproject.toml -q -r layers functions devtools tools
 

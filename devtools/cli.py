@@ -277,7 +277,7 @@ def queue_depths(target: Target) -> dict[str, tuple[int, int, int]]:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from ntp_webhooks.projection import read_item
+    from devtools.operations import read_state
 
     target = resolve_target(args)
     try:
@@ -286,7 +286,7 @@ def cmd_status(args: argparse.Namespace) -> int:
             print(f"{family:<10} {visible:>7} {in_flight:>10} {dead:>6}")
         for entity, entity_id in (("order", args.order), ("quote", args.quote)):
             if entity_id:
-                item = read_item(target.client("dynamodb"), target.output("StateTableName"), entity, entity_id)
+                item = read_state(target.client("dynamodb"), target.output("StateTableName"), entity, entity_id)
                 if item and item.get("archiveHour"):
                     item["data"] = _newest_data(target, item)
                 print(

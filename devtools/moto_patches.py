@@ -34,7 +34,6 @@ from typing import Any
 from unittest import mock
 
 import botocore.endpoint
-
 import moto.kms.models as kms_models
 from moto.core.responses import ActionResult
 from moto.dynamodb.models import DynamoDBBackend
@@ -45,7 +44,7 @@ from devtools.provision import ACCOUNT_ID
 
 _WRITE_LOCK = threading.RLock()
 DYNAMODB_WRITES = ("put_item", "update_item", "delete_item", "transact_write_items")
-_original_private_key: Callable[[str], Any] = kms_models.generate_private_key
+_original_private_key: Callable[[str], Any] = kms_models.generate_private_key  # type: ignore[attr-defined]
 
 
 def apply() -> None:
@@ -54,8 +53,8 @@ def apply() -> None:
         method = getattr(DynamoDBBackend, name)
         if not getattr(method, "__patched__", False):
             setattr(DynamoDBBackend, name, _atomic(method))
-    if not getattr(kms_models.generate_private_key, "__patched__", False):
-        kms_models.generate_private_key = _private_key
+    if not getattr(kms_models.generate_private_key, "__patched__", False):  # type: ignore[attr-defined]
+        kms_models.generate_private_key = _private_key  # type: ignore[attr-defined]
     SQSResponse.start_message_move_task = _start_message_move_task  # type: ignore[attr-defined]
 
 

@@ -120,3 +120,32 @@ def secret_warnings(value: str) -> list[str]:
     if 0 < len(value) < RECOMMENDED_SECRET_LENGTH:
         return [f"the secret has {len(value)} characters; {RECOMMENDED_SECRET_LENGTH} or more are recommended"]
     return []
+
+
+def read_state(client: Any, table_name: str, entity_type: str, entity_id: str) -> dict[str, Any] | None:
+    """An entity's projection as plain Python values (`ntp status`): the stored attributes, the
+    history expanded to `{seq, timestamp, event, id}`, and the latest event's name and timestamp (its
+    body is in the archive, under the hour prefix `archiveHour`)."""
+    from boto3.dynamodb.types import TypeDeserializer
+
+    from ntp_webhooks.ordering import HistoryEntry
+    from ntp_webhooks.projection import KEY_ATTRIBUTE, state_key  # imports Powertools: only when read
+
+    key = {KEY_ATTRIBUTE: {"S": state_key(entity_type, entity_id)}}
+    item = client.get_item(TableName=table_name, Key=key).get("Item")
+    if item is None:
+        return None
+    deserialize = TypeDeserializer().deserialize
+    values = {name: deserialize(value) for name, value in item.items()}
+    history = [HistoryEntry.decode(text) for text in values["history"]]
+    newest = next(h for h in history if h.id == values["lastEventId"]) if history else None
+    return {
+        **values,
+        "entityType": entity_type,
+        "entityId": entity_id,
+        "lastEvent": newest.event if newest else None,
+        "lastEventTimestamp": newest.timestamp.isoformat() if newest else None,
+        "history": [
+            {"seq": h.seq, "timestamp": h.timestamp.isoformat(), "event": h.event, "id": h.id} for h in history
+        ],
+    }

@@ -16,10 +16,10 @@ from typing import Any
 
 import boto3
 
+from devtools import moto_patches
 from devtools.deliveries import LOCAL_DEV_SECRET
 from devtools.event_source import QueuePoller
 from devtools.lambda_events import LambdaContext
-from devtools import moto_patches
 from devtools.provision import Provisioner, Stack
 from devtools.sam_template import SamTemplate, load_function_module
 from ntp_webhooks.routing import FAMILIES

@@ -75,10 +75,12 @@ class Stack:
     attributes: dict[tuple[str, str], str] = field(default_factory=dict)
     pseudo: dict[str, str] = field(default_factory=dict)
     conditions: dict[str, Any] = field(default_factory=dict)
+    mappings: dict[str, Any] = field(default_factory=dict)
 
     def resolve(self, value: Any) -> Any:
-        """Evaluate the intrinsic functions template.yaml uses (Ref, Fn::GetAtt, Fn::Sub, Fn::If and the
-        conditions' Fn::Equals and Fn::Not) in `value`, recursively. Any other one is an error, not a guess."""
+        """Evaluate the intrinsic functions template.yaml uses (Ref, Fn::GetAtt, Fn::Sub, Fn::If,
+        Fn::FindInMap and the conditions' Fn::Equals and Fn::Not) in `value`, recursively. Any other one
+        is an error, not a guess."""
         if isinstance(value, list):
             return [v for v in (self.resolve(v) for v in value) if v is not NO_VALUE]
         if not isinstance(value, Mapping):
@@ -97,6 +99,9 @@ class Stack:
                 return self._get_att(logical_id, attribute)
             if key == "Fn::Sub":
                 return self._sub(arg)
+            if key == "Fn::FindInMap":
+                mapping, top, second = (self.resolve(a) for a in arg)
+                return self.mappings[mapping][top][second]
             if key.startswith("Fn::"):
                 raise TemplateError(f"{key} is not supported by the provisioner: add it to Stack.resolve")
         resolved = {k: self.resolve(v) for k, v in value.items()}
@@ -166,6 +171,7 @@ def resources_at(template: SamTemplate, overrides: Mapping[str, str] | None = No
     stack = Stack(
         parameters={**template.parameter_defaults(), **(overrides or {})},
         conditions=dict(template.doc.get("Conditions", {})),
+        mappings=dict(template.doc.get("Mappings", {})),
     )
 
     def decide(value: Any) -> Any:
@@ -253,6 +259,7 @@ class Provisioner:
             },
         )
         self.stack.conditions = dict(template.doc.get("Conditions", {}))
+        self.stack.mappings = dict(template.doc.get("Mappings", {}))
         self._creators: dict[str, Callable[[str, dict[str, Any]], None]] = {
             "AWS::DynamoDB::Table": self._table,
             "AWS::SQS::Queue": self._queue,

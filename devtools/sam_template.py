@@ -1,14 +1,15 @@
-"""Reads template.yaml (with cfn-lint's decoder, which understands the intrinsic-function tags)."""
+"""Reads template.yaml (with cfn-lint's decoder, which understands the intrinsic-function tags), with
+its `Fn::ForEach` loops expanded as CloudFormation's AWS::LanguageExtensions transform does."""
 
 from __future__ import annotations
 
 import importlib.util
+import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
-
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE_PATH = REPO_ROOT / "template.yaml"
@@ -48,7 +49,10 @@ class SamTemplate:
         if doc is None:
             raise TemplateError(f"cannot read {path}: {matches}")
         self.path = path
-        self.doc: dict[str, Any] = doc
+        #: The template as written (what `sam build` and `sam deploy` read).
+        self.source: dict[str, Any] = doc
+        #: The template as CloudFormation sees it after AWS::LanguageExtensions: every family's resources.
+        self.doc: dict[str, Any] = expand_language_extensions(doc)
 
     @property
     def resources(self) -> dict[str, dict[str, Any]]:
@@ -87,6 +91,44 @@ class SamTemplate:
         return {lid: self.function(lid) for lid in self.of_type("AWS::Serverless::Function")}
 
 
+LANGUAGE_EXTENSIONS = "AWS::LanguageExtensions"
+
+
+def expand_language_extensions(doc: dict[str, Any]) -> dict[str, Any]:
+    """`Fn::ForEach` expanded, everything else as written (parameters stay parameters), and the
+    transform dropped from `Transform`. SAM CLI's own implementation of the transform (the one
+    `sam build --language-extensions` runs), limited to its ForEach step: the full pipeline would
+    also resolve every Ref to a parameter's default."""
+    transforms = doc.get("Transform", [])
+    transforms = [transforms] if isinstance(transforms, str) else list(transforms)
+    if LANGUAGE_EXTENSIONS not in transforms:
+        return doc
+    from samcli.lib.cfn_language_extensions.models import ResolutionMode, TemplateProcessingContext
+    from samcli.lib.cfn_language_extensions.pipeline import ProcessingPipeline
+    from samcli.lib.cfn_language_extensions.processors import ForEachProcessor, TemplateParsingProcessor
+
+    context = TemplateProcessingContext(
+        fragment=json.loads(json.dumps(doc)), parameter_values={}, resolution_mode=ResolutionMode.PARTIAL
+    )
+    expanded = ProcessingPipeline([TemplateParsingProcessor(), ForEachProcessor()]).process_template(context)
+    expanded = _plain_subs(expanded)
+    remaining = [t for t in transforms if t != LANGUAGE_EXTENSIONS]
+    expanded["Transform"] = remaining[0] if len(remaining) == 1 else remaining
+    return dict(expanded)
+
+
+def _plain_subs(value: Any) -> Any:
+    """`{"Fn::Sub": "QuoteEventsQueue"}` (a loop's logical ID, once substituted) -> "QuoteEventsQueue":
+    a Sub without variables is its string, and Ref/GetAtt need the literal name."""
+    if isinstance(value, dict):
+        if list(value) == ["Fn::Sub"] and isinstance(value["Fn::Sub"], str) and "${" not in value["Fn::Sub"]:
+            return value["Fn::Sub"]
+        return {k: _plain_subs(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain_subs(v) for v in value]
+    return value
+
+
 def load_function_module(template: SamTemplate, logical_id: str, module_name: str) -> ModuleType:
     """Import a function's handler module as Lambda does: its CodeUri on sys.path (like /var/task),
     the module named by Handler. Reads the environment as it is now: set the function's first."""
@@ -100,3 +142,15 @@ def load_function_module(template: SamTemplate, logical_id: str, module_name: st
     module = importlib.util.module_from_spec(module_spec)
     module_spec.loader.exec_module(module)
     return module
+
+
+def write_expanded(out: Path, path: Path = TEMPLATE_PATH) -> Path:
+    """The template with its loops expanded, as JSON: what checkov reads (it skips what is inside a
+    `Fn::ForEach`) and what `make deploy-check` deploys to LocalStack (its `Fn::ForEach` is partial)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(SamTemplate(path).doc, indent=1))
+    return out
+
+
+if __name__ == "__main__":  # python -m devtools.sam_template OUT [TEMPLATE]
+    print(write_expanded(Path(sys.argv[1]), *(Path(a) for a in sys.argv[2:3])))

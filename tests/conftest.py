@@ -17,9 +17,9 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from devtools import moto_patches, registrations
 from devtools.deliveries import LOCAL_DEV_SECRET
 from devtools.lambda_events import LambdaContext
-from devtools import moto_patches
 from devtools.pipeline import Pipeline, global_environment, hooked
 from devtools.provision import Provisioner, Stack
 from devtools.sam_template import SamTemplate
@@ -218,11 +218,8 @@ def consumer_handlers(
 @pytest.fixture
 def isolated_subscriptions() -> Iterator[None]:
     """Handlers a test registers are gone after it; the examples in business_logic stay."""
-    from ntp_webhooks.subscriptions import subscriptions
-
-    saved = subscriptions.snapshot()
-    yield
-    subscriptions.restore(saved)
+    with registrations.temporary():
+        yield
 
 
 @pytest.fixture(scope="module")

@@ -37,6 +37,7 @@ from typing import Any
 
 import boto3
 
+from devtools import registrations
 from devtools.deliveries import encode, envelope, signed_event
 from devtools.pipeline import FAKE_AWS, Pipeline, environment, global_environment, hooked
 from devtools.provision import resources_at
@@ -186,21 +187,13 @@ def measure(
     with `body_bytes`, every body is padded to that size."""
     from moto import mock_aws
 
-    from ntp_webhooks.subscriptions import subscriptions
-
-    saved = subscriptions.snapshot()
     # The functions' own environment (the service name is in every metric line), whoever calls this.
     with environment({**FAKE_AWS, **TRACE_HEADER, **global_environment(template)}), mock_aws():
         meter = Meter()
-        with meter.installed():
-            try:
-                subscriptions.restore({})
-                subscriptions.on("order", name="partner-noop")(lambda event: None)
-                pipeline = Pipeline(template)
-                result = _run(pipeline, meter, body_bytes, orders, events)
-            finally:
-                subscriptions.restore(saved)
-    return result
+        with meter.installed(), registrations.temporary(without_examples=True) as subscriptions:
+            subscriptions.on("order", name="partner-noop")(lambda event: None)
+            pipeline = Pipeline(template)
+            return _run(pipeline, meter, body_bytes, orders, events)
 
 
 def _padded(payload: dict[str, Any], size: int | None) -> bytes:

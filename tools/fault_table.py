@@ -24,6 +24,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError, ReadTimeoutError
 
+from devtools import registrations
 from devtools.deliveries import encode, envelope, signed_event
 from devtools.moto_patches import retries_without_backoff
 from devtools.pipeline import FAKE_AWS, Pipeline, environment, global_environment, hooked
@@ -197,10 +198,10 @@ class FaultRun:
         )
 
     def _final_state(self, payload: dict[str, Any]) -> str:
-        from ntp_webhooks.projection import read_item  # imports Powertools, which reads its environment
+        from devtools.operations import read_state  # imports Powertools, which reads its environment
 
         stack, client = self.pipeline.stack, boto3.client("dynamodb")
-        item = read_item(client, stack.refs["StateTable"], "order", payload["data"]["orderId"])
+        item = read_state(client, stack.refs["StateTable"], "order", payload["data"]["orderId"])
         done = client.get_item(
             TableName=stack.refs["StateTable"], Key={"pk": {"S": KEY_PREFIX + payload["id"]}}, ConsistentRead=True
         ).get("Item", {})
@@ -220,13 +221,12 @@ def generate(template: SamTemplate | None = None) -> list[tuple[CallPoint, str, 
 
     from ntp_webhooks.aws_clients import deadline
 
-    saved = subscriptions.snapshot()
     saved_budget = deadline.attempt_seconds, deadline.reserve_seconds
     # Faults here are instant and the lease is 1 s: scale the per-attempt budget down with it.
     deadline.attempt_seconds, deadline.reserve_seconds = 0.1, 0.1
     injector = Injector()
     # Faults are instant: no need to wait before a retry.
-    with environment(FAKE_AWS), mock_aws(), injector.installed(), retries_without_backoff():
+    with environment(FAKE_AWS), mock_aws(), injector.installed(), retries_without_backoff(), registrations.temporary():
         run = FaultRun(injector, template)
         try:
             baseline = run.scenario(None, "")
@@ -237,7 +237,6 @@ def generate(template: SamTemplate | None = None) -> list[tuple[CallPoint, str, 
                 for kind in KINDS:
                     rows.append((point, kind, run.scenario(point, kind)))
         finally:
-            subscriptions.restore(saved)
             deadline.attempt_seconds, deadline.reserve_seconds = saved_budget
     return rows
 

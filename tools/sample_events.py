@@ -33,7 +33,7 @@ _NOW = datetime(2026, 4, 16, 10, 0, 1, tzinfo=UTC)
 
 def offline_stack(template: SamTemplate) -> Stack:
     """The names and URLs the local stack (and moto in tests) gives each resource."""
-    stack = Stack(parameters=template.parameter_defaults())
+    stack = Stack(parameters=template.parameter_defaults(), mappings=dict(template.doc.get("Mappings", {})))
     stack.pseudo = {
         "AWS::Region": REGION,
         "AWS::AccountId": ACCOUNT_ID,

@@ -33,6 +33,7 @@ import boto3
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ReadTimeoutError
 
+from devtools import registrations
 from devtools.deliveries import encode, envelope, signed_event
 from devtools.moto_patches import retries_without_backoff
 from devtools.pipeline import FAKE_AWS, Pipeline, environment, global_environment, hooked
@@ -165,10 +166,8 @@ class Soak:
 
     def run(self) -> Result:
         from ntp_webhooks.aws_clients import deadline
-        from ntp_webhooks.subscriptions import subscriptions
 
         started = time.monotonic()
-        saved = subscriptions.snapshot()
         saved_budget = deadline.attempt_seconds, deadline.reserve_seconds
         deadline.attempt_seconds, deadline.reserve_seconds = 0.05, 0.05  # faults are instant here
         from ntp_webhooks.observability import logger
@@ -178,12 +177,13 @@ class Soak:
         capture.setFormatter(logger.registered_formatter)
         logging.getLogger(logger.name).addHandler(capture)
         try:
-            subscriptions.on("*", name="soak.recorder")(self._record)
             with (
+                registrations.temporary() as subscriptions,
                 hooked("before-send.*.*", self.injector.before_send),
                 hooked("after-call.*.*", self.injector.after_call),
                 retries_without_backoff(),  # faults are instant here: no need to wait before a retry
             ):
+                subscriptions.on("*", name="soak.recorder")(self._record)
                 pipeline = Pipeline(self.template)
                 self._deliver_all(pipeline, result)
                 self._drain(pipeline)
@@ -191,7 +191,6 @@ class Soak:
                 self._check(pipeline, result)
         finally:
             logging.getLogger(logger.name).removeHandler(capture)
-            subscriptions.restore(saved)
             deadline.attempt_seconds, deadline.reserve_seconds = saved_budget
         result.injected = self.injector.injected
         result.seconds = time.monotonic() - started
@@ -281,9 +280,9 @@ class Soak:
             time.sleep(0.2)
 
     def _check(self, pipeline: Pipeline, result: Result) -> None:
+        from devtools.operations import read_state
         from ntp_webhooks.events import parse_event
         from ntp_webhooks.ordering import HistoryEntry
-        from ntp_webhooks.projection import read_item
 
         client, table = boto3.client("dynamodb"), pipeline.stack.refs["StateTable"]
         for event_id in sorted(result.accepted):
@@ -304,7 +303,7 @@ class Soak:
             newest = max(events, key=lambda e: (HistoryEntry.of(e).seq, e.id))
             carriers = [e for e in events if getattr(e.data, "rfqId", None)]
             rfq = max(carriers, key=lambda e: (HistoryEntry.of(e).seq, e.id)).data.rfqId if carriers else None
-            item = read_item(client, table, family, entity_id)
+            item = read_state(client, table, family, entity_id)
             if item is None or item["lastEventId"] != newest.id or item.get("rfqId") != rfq:
                 result.state_differences.append(f"{family}#{entity_id}")
 

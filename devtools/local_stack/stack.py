@@ -18,6 +18,7 @@ import boto3
 from moto.server import ThreadedMotoServer
 from werkzeug.serving import BaseWSGIServer, make_server
 
+from devtools import moto_patches
 from devtools.deliveries import LOCAL_DEV_SECRET
 from devtools.event_source import QueuePoller
 from devtools.local_stack import state
@@ -25,7 +26,6 @@ from devtools.local_stack.admin import Admin
 from devtools.local_stack.functions import LocalFunction, code_roots, import_functions, mtimes, purge_code
 from devtools.local_stack.http_api import HttpApi
 from devtools.local_stack.pollers import DeadLetter, batch_errors, consumer_invoker
-from devtools import moto_patches
 from devtools.provision import Provisioner, Stack
 from devtools.sam_template import SamTemplate
 

@@ -13,12 +13,12 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from devtools import registrations
 from devtools.deliveries import signed_event
 from devtools.pipeline import Pipeline
 from ntp_webhooks.envelope import MAX_DEPTH
 from ntp_webhooks.events import REGISTRY, EventBase, parse_event
 from ntp_webhooks.routing import FAMILIES, family_of
-from ntp_webhooks.subscriptions import subscriptions
 
 QUEUES = [f"{family.title()}EventsQueue" for family in FAMILIES]
 
@@ -82,10 +82,9 @@ def deliveries(draw: st.DrawFn) -> tuple[bytes, bool]:
 def received() -> Any:
     """Everything a catch-all partner handler is given."""
     seen: list[EventBase] = []
-    saved = subscriptions.snapshot()
-    subscriptions.on("*", name="contract-recorder")(seen.append)
-    yield seen
-    subscriptions.restore(saved)
+    with registrations.temporary() as subscriptions:
+        subscriptions.on("*", name="contract-recorder")(seen.append)
+        yield seen
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))

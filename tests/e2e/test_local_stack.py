@@ -29,8 +29,8 @@ from devtools import cli
 from devtools.deliveries import LOCAL_DEV_SECRET, encode, envelope
 from devtools.local_stack.functions import TimestampedLog
 from devtools.local_stack.stack import DevStack
+from devtools.operations import read_state
 from devtools.sam_template import REPO_ROOT
-from ntp_webhooks.projection import read_item
 from ntp_webhooks.signature import sign
 
 
@@ -140,18 +140,18 @@ def test_every_family_over_http_to_the_projection(
     ddb, table = stack.client("dynamodb"), stack.stack.refs["StateTable"]  # type: ignore[union-attr]
 
     def settled() -> bool:
-        item = read_item(ddb, table, "order", "ord_http")
+        item = read_state(ddb, table, "order", "ord_http")
         return (
             item is not None
             and len(item["history"]) == 3
             and depth(stack, "OrderEventsDeadLetterQueue") == 1
             and all(depth(stack, q) == 0 for q in ("OrderEventsQueue", "QuoteEventsQueue", "WorkflowEventsQueue"))
-            and read_item(ddb, table, "quote", "quote_http") is not None
-            and read_item(ddb, table, "workflow", signal["id"]) is not None
+            and read_state(ddb, table, "quote", "quote_http") is not None
+            and read_state(ddb, table, "workflow", signal["id"]) is not None
         )
 
     eventually(settled)
-    item = read_item(ddb, table, "order", "ord_http")
+    item = read_state(ddb, table, "order", "ord_http")
     assert item is not None and item["status"] == "shipped"
     assert [h["id"] for h in item["history"]] == [p["id"] for p in order]
     lines = console.getvalue().splitlines()
@@ -260,7 +260,7 @@ def test_cli_status_shows_depths_and_the_projection(
     stack, _, state_dir = local
     ddb, table = stack.client("dynamodb"), stack.stack.refs["StateTable"]  # type: ignore[union-attr]
     post(stack.webhook_url, encode(envelope("order.created", data={"orderId": "ord_status", "copies": 250})))
-    eventually(lambda: read_item(ddb, table, "order", "ord_status") is not None)
+    eventually(lambda: read_state(ddb, table, "order", "ord_status") is not None)
     code, out, _ = ntp(state_dir, monkeypatch, capsys, "status", "--local", "--order", "ord_status")
     assert code == 0
     assert out.splitlines()[0].split() == ["family", "queued", "in", "flight", "dead"]

@@ -13,9 +13,9 @@ import pytest
 from devtools.deliveries import encode, envelope
 from devtools.event_source import QueuePoller, lambda_sqs_record
 from devtools.lambda_events import LambdaContext
+from devtools.operations import read_state
 from devtools.provision import Stack
 from ntp_webhooks.events import OrderConfirmed, QuoteReceived
-from ntp_webhooks.projection import read_item
 from ntp_webhooks.subscriptions import on
 from tests.conftest import JsonLogs
 
@@ -36,7 +36,7 @@ def sqs_batch(stack: Stack, queue: str, bodies: list[str]) -> dict[str, Any]:
 
 
 def projected(stack: Stack, entity: str, entity_id: str) -> dict[str, Any] | None:
-    return read_item(boto3.client("dynamodb"), stack.refs["StateTable"], entity, entity_id)
+    return read_state(boto3.client("dynamodb"), stack.refs["StateTable"], entity, entity_id)
 
 
 def test_batch_with_one_poison_record_reports_only_that_record(

@@ -17,11 +17,11 @@ from botocore.exceptions import ReadTimeoutError
 from devtools.deliveries import LOCAL_DEV_SECRET, encode, envelope, signed_event
 from devtools.event_source import QueuePoller
 from devtools.lambda_events import LambdaContext
+from devtools.operations import read_state
 from devtools.pipeline import hooked
 from devtools.provision import Stack
 from devtools.rotation_service import RotationService
 from ntp_webhooks.item_size import ITEM_LIMIT_BYTES, PARTITION_KEY_LIMIT_BYTES
-from ntp_webhooks.projection import read_item
 from tests.conftest import TEMPLATE, Faults, archived, function_env, load_function_module
 from tests.dynamodb_writes import ItemsAfterWrites
 
@@ -147,7 +147,7 @@ def test_entity_ids_past_the_key_limit_are_accepted_and_kept(
     assert drain(consumer_handlers(family), stack, family) == 0
     assert writes.keys and all(len(key.encode()) <= PARTITION_KEY_LIMIT_BYTES for key in writes.keys)
     entity_id = data[f"{family}Id"]
-    item = read_item(boto3.client("dynamodb"), stack.refs["StateTable"], family, entity_id)
+    item = read_state(boto3.client("dynamodb"), stack.refs["StateTable"], family, entity_id)
     assert item is not None and item["entityId"] == entity_id and item["status"] == event.split(".")[1]
 
 
@@ -162,7 +162,7 @@ def test_a_large_field_is_not_stored_twice(
     assert invoke(ingest, signed_event(body))["statusCode"] == 202
     assert drain(consumer_handlers("quote"), stack, "quote") == 0
     assert max(writes.sizes) <= ITEM_LIMIT_BYTES
-    item = read_item(boto3.client("dynamodb"), stack.refs["StateTable"], "quote", "quote_big")
+    item = read_state(boto3.client("dynamodb"), stack.refs["StateTable"], "quote", "quote_big")
     assert item is not None and item["rfqId"] == rfq_id and "body" not in item  # the body is archived
     (record,) = archived(stack)[json.loads(body)["id"]]
     assert record.body.encode() == body
@@ -179,7 +179,7 @@ def test_a_largest_body_is_archived_byte_for_byte_and_the_state_item_stays_small
     assert invoke(ingest, signed_event(encode(payload)))["statusCode"] == 202
     assert drain(consumer_handlers("order"), stack, "order") == 0
     assert max(writes.sizes) <= ITEM_LIMIT_BYTES
-    item = read_item(boto3.client("dynamodb"), stack.refs["StateTable"], "order", "ord_big")
+    item = read_state(boto3.client("dynamodb"), stack.refs["StateTable"], "order", "ord_big")
     assert item is not None and "body" not in item and item["archiveHour"]
     assert max(writes.sizes) <= 1024  # every state write within one write unit, whatever the body
     (record,) = archived(stack)[payload["id"]]
@@ -203,7 +203,7 @@ def test_an_older_event_with_a_large_field_after_a_large_body_still_fits(
         assert invoke(ingest, signed_event(encode(payload)))["statusCode"] == 202
         assert drain(consumer, stack, "quote") == 0
     assert max(writes.sizes) <= ITEM_LIMIT_BYTES
-    item = read_item(boto3.client("dynamodb"), stack.refs["StateTable"], "quote", "quote_mixed")
+    item = read_state(boto3.client("dynamodb"), stack.refs["StateTable"], "quote", "quote_mixed")
     assert item is not None and item["rfqId"] == older["data"]["rfqId"] and item["lastEventId"] == newest["id"]
     assert "body" not in item and item["lastEvent"] == "quote.updated"
     assert set(archived(stack)) >= {newest["id"], older["id"]}

@@ -15,11 +15,12 @@ from hypothesis import strategies as st
 from moto import mock_aws
 
 from devtools.deliveries import encode, envelope
+from devtools.operations import read_state
 from devtools.provision import Provisioner
 from devtools.sam_template import SamTemplate
 from ntp_webhooks.events import EventBase, parse_event
 from ntp_webhooks.projection import DEFAULT_HISTORY_LENGTH as HISTORY_LIMIT
-from ntp_webhooks.projection import Outcome, Projection, read_item
+from ntp_webhooks.projection import Outcome, Projection
 from tests.conftest import TEMPLATE, JsonLogs
 
 T0 = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
@@ -46,7 +47,7 @@ def order_events(
 
 def final(state: tuple[Projection, Any, str], entity: str, entity_id: str) -> dict[str, Any]:
     _, client, table = state
-    item = read_item(client, table, entity, entity_id)
+    item = read_state(client, table, entity, entity_id)
     assert item is not None
     item.pop("revision")  # counts writes, which depends on arrival order by design
     return item
@@ -90,10 +91,10 @@ def test_the_same_event_twice_changes_nothing(state: tuple[Projection, Any, str]
     projection.apply(created)
     projection.apply(confirmed)
     _, client, table = state
-    before = read_item(client, table, "order", order_id)
+    before = read_state(client, table, "order", order_id)
     assert projection.apply(confirmed) == Outcome.DUPLICATE
     assert projection.apply(created) == Outcome.DUPLICATE
-    assert read_item(client, table, "order", order_id) == before  # revision included: nothing written
+    assert read_state(client, table, "order", order_id) == before  # revision included: nothing written
 
 
 def test_same_timestamp_resolves_the_same_way_in_either_order(state: tuple[Projection, Any, str]) -> None:

@@ -59,7 +59,7 @@ def test_sqs_start_message_move_task_returns_dead_letters_to_their_source_queue(
     dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     policy = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 5})
     source = sqs.create_queue(QueueName="source", Attributes={"RedrivePolicy": policy})["QueueUrl"]
-    attributes = {"event_id": {"DataType": "String", "StringValue": "evt_1"}}
+    attributes: dict[str, Any] = {"event_id": {"DataType": "String", "StringValue": "evt_1"}}
     sqs.send_message(QueueUrl=dlq, MessageBody="one", MessageAttributes=attributes)
     sqs.send_message(QueueUrl=dlq, MessageBody="two")
 
@@ -96,4 +96,7 @@ def test_kms_symmetric_keys_share_a_private_key_and_still_encrypt(aws: None) -> 
         blob = kms.encrypt(KeyId=key, Plaintext=b"archive")["CiphertextBlob"]
         assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"archive"
     signing = kms.create_key(KeySpec="RSA_2048", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["KeyId"]
-    assert kms_models.kms_backends["123456789012"]["us-east-1"].keys[signing].private_key is not backend_keys[0].private_key
+    assert (
+        kms_models.kms_backends["123456789012"]["us-east-1"].keys[signing].private_key
+        is not backend_keys[0].private_key
+    )

@@ -27,7 +27,6 @@ import enum
 import hashlib
 from typing import TYPE_CHECKING, Any
 
-from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import ClientError
 
 from ntp_webhooks.errors import is_condition_failure
@@ -52,7 +51,6 @@ _READ_ATTRIBUTES = ("pk", "#status", "lastEventId", "lastEventSeq", "history", "
 _READ = ", ".join((*_READ_ATTRIBUTES, "entityIdMissing", "revision"))
 #: What items written before the archive held; removed at their next write.
 LEGACY_ATTRIBUTES = ("body", "bodyBytes", "bodyOmitted")
-_deserialize = TypeDeserializer().deserialize
 
 
 class Outcome(enum.StrEnum):
@@ -192,26 +190,3 @@ def _carried_that_fit(
 def _decode_carrier(text: str) -> tuple[int, str]:
     seq, event_id = text.split(":", 1)
     return int(seq), event_id
-
-
-def read_item(client: DynamoDBClient, table_name: str, entity_type: str, entity_id: str) -> dict[str, Any] | None:
-    """An entity's projection as plain Python values, for the CLI and tests: the stored attributes,
-    the history expanded to `{seq, timestamp, event, id}`, and the latest event's name and timestamp
-    (its body is in the archive, under the hour prefix `archiveHour`)."""
-    key = {KEY_ATTRIBUTE: {"S": state_key(entity_type, entity_id)}}
-    item = client.get_item(TableName=table_name, Key=key).get("Item")
-    if item is None:
-        return None
-    values = {name: _deserialize(value) for name, value in item.items()}
-    history = [HistoryEntry.decode(text) for text in values["history"]]
-    newest = next(h for h in history if h.id == values["lastEventId"]) if history else None
-    return {
-        **values,
-        "entityType": entity_type,
-        "entityId": entity_id,
-        "lastEvent": newest.event if newest else None,
-        "lastEventTimestamp": newest.timestamp.isoformat() if newest else None,
-        "history": [
-            {"seq": h.seq, "timestamp": h.timestamp.isoformat(), "event": h.event, "id": h.id} for h in history
-        ],
-    }

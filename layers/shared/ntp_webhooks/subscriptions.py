@@ -68,13 +68,6 @@ class Subscriptions:
         """Every registered handler's name (what `ntp replay --handler` accepts)."""
         return set(self._names)
 
-    def snapshot(self) -> dict[str, list[Handler]]:
-        return {selector: list(handlers) for selector, handlers in self._handlers.items()}
-
-    def restore(self, saved: dict[str, list[Handler]]) -> None:
-        self._handlers = {selector: list(handlers) for selector, handlers in saved.items()}
-        self._names = {h.name for handlers in self._handlers.values() for h in handlers}
-
 
 def check_selector(selector: str, *, unregistered: bool = False) -> None:
     """Raise ValueError for a selector that can never match: not `*`, a family or a known name."""
