@@ -80,11 +80,8 @@ def test_entity_ids_are_strings_whatever_was_sent(name: str, data: dict[str, Any
     assert json.loads(event.body)["data"] == data  # the data as sent stays available
 
 
-def test_the_registry_defines_each_type_once_with_its_family_model() -> None:
-    for name, event_type in events.REGISTRY.items():
-        assert issubclass(event_type.model, events.FAMILY_MODELS[event_type.family])
-        event = events.parse_event(encode(envelope(name, data=event_type.sample)))
-        assert type(event) is event_type.model
+def test_every_registered_type_has_a_sample_and_a_lifecycle_rank() -> None:
+    assert set(SAMPLE_DATA) == set(events.REGISTRY)  # each parses into its model: the test above
     ranks = {t.name: t.rank for t in events.REGISTRY.values()}
     assert ranks["order.shipped"] > ranks["order.confirmed"] > ranks["order.created"]
     assert events.rank_of("order.not_in_registry") == 0
@@ -92,7 +89,7 @@ def test_the_registry_defines_each_type_once_with_its_family_model() -> None:
 
 def test_a_model_outside_its_family_cannot_be_registered() -> None:
     with pytest.raises(TypeError):
-        events.event_type("order.refunded", rank=4, sample={})(events.QuoteEvent)
+        events.event_type("order.refunded", rank=4)(events.QuoteEvent)
     assert "order.refunded" not in events.REGISTRY
 
 

@@ -5,8 +5,8 @@ keeps every other field (`extra="allow"`): a new field never breaks parsing. An 
 in a known family parses into that family's generic model; any other family is a workflow signal.
 
 The registry is the one place that defines an event type: its name (and so its family), its model,
-the entity key it is projected under, its lifecycle rank and the sample data that `make events` and
-`ntp send` use. Adding a type is one `@event_type(...)` class here, then `make events`.
+the entity key it is projected under and its lifecycle rank. Adding a type is one
+`@event_type(...)` class here, its sample `data` in devtools/deliveries.py, then `make events`.
 """
 
 from __future__ import annotations
@@ -122,8 +122,6 @@ class EventType:
     model: type[EventBase]
     #: Tie-break between events of one entity with equal timestamps: the higher rank wins.
     rank: int
-    #: `data` for sample deliveries (events/, `ntp send`).
-    sample: dict[str, Any]
 
     @property
     def family(self) -> str:
@@ -136,7 +134,7 @@ REGISTRY: dict[str, EventType] = {}
 FAMILY_MODELS: dict[str, type[EventBase]] = {QUOTE: QuoteEvent, ORDER: OrderEvent, WORKFLOW: WorkflowSignal}
 
 
-def event_type[M: type[EventBase]](name: str, *, rank: int, sample: dict[str, Any]) -> Any:
+def event_type[M: type[EventBase]](name: str, *, rank: int) -> Any:
     """Register `name` with the decorated model (a subclass of its family's generic model)."""
 
     def register(model: M) -> M:
@@ -145,42 +143,38 @@ def event_type[M: type[EventBase]](name: str, *, rank: int, sample: dict[str, An
             raise TypeError(f"{model.__name__} must subclass {family_model.__name__} for {name!r}")
         if name in REGISTRY:
             raise ValueError(f"event type {name!r} registered twice")
-        REGISTRY[name] = EventType(name, model, rank, sample)
+        REGISTRY[name] = EventType(name, model, rank)
         return model
 
     return register
 
 
-@event_type("quote.received", rank=1, sample={"rfqId": "rfq_123456", "quoteId": "quote_987654"})
+@event_type("quote.received", rank=1)
 class QuoteReceived(QuoteEvent):
     """NowToPrint's published example: a quote was requested for an RFQ."""
 
 
-@event_type(
-    "quote.updated",
-    rank=2,
-    sample={"rfqId": "rfq_123456", "quoteId": "quote_987654", "total": {"amount": 1249, "currency": "EUR"}},
-)
+@event_type("quote.updated", rank=2)
 class QuoteUpdated(QuoteEvent):
     pass
 
 
-@event_type("order.created", rank=1, sample={"orderId": "ord_555001", "quoteId": "quote_987654"})
+@event_type("order.created", rank=1)
 class OrderCreated(OrderEvent):
     pass
 
 
-@event_type("order.confirmed", rank=2, sample={"orderId": "ord_555001"})
+@event_type("order.confirmed", rank=2)
 class OrderConfirmed(OrderEvent):
     pass
 
 
-@event_type("order.shipped", rank=3, sample={"orderId": "ord_555001", "trackingNumber": "1Z999AA10123456784"})
+@event_type("order.shipped", rank=3)
 class OrderShipped(OrderEvent):
     pass
 
 
-event_type("workflow.preflight_completed", rank=0, sample={"jobId": "job_42", "result": "passed"})(WorkflowSignal)
+event_type("workflow.preflight_completed", rank=0)(WorkflowSignal)
 
 
 def rank_of(event_name: str) -> int:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -112,9 +111,6 @@ class Ingest:
         self._dedup = dedup
         self._queues = queues
         self._enqueue_event = dedup.once(self._enqueue)
-        #: What this invocation enqueued, if anything: tells a failed completion from a failed send.
-        #: Per thread: Lambda runs one invocation at a time, tests and the local stack may not.
-        self._sent = threading.local()
         self._utcnow = utcnow
         self._max_age = timedelta(hours=settings.event_max_age_hours)
         self._retry_after = {"Retry-After": str(settings.retry_after_seconds)}
@@ -187,12 +183,13 @@ class Ingest:
         )
         return json_response(202, {"status": "accepted", "eventId": envelope.id, "family": family})
 
-    def _enqueue(self, *, claim: dict[str, str], delivery: Delivery) -> Enqueued:
-        """The one step done once per event ID (`Dedup.once`): the body to its family's queue."""
+    def _enqueue(self, *, claim: dict[str, str], delivery: Delivery, sent: _Sent) -> Enqueued:
+        """The one step done once per event ID (`Dedup.once`, keyed on `claim` alone): the body to its
+        family's queue. `sent` keeps the outcome for the caller, should Powertools' completion write
+        fail after it (then Powertools raises instead of returning it)."""
         attributes = {**delivery.attributes, ATTR_RECEIVED_AT: self._utcnow().isoformat()}
-        enqueued = Enqueued(self._queues.send(delivery.family, delivery.body, attributes))
-        self._sent.value = enqueued
-        return enqueued
+        sent.enqueued = Enqueued(self._queues.send(delivery.family, delivery.body, attributes))
+        return sent.enqueued
 
     def _verify(self, raw: bytes, header_value: str | None) -> SigningKey:
         """The key that signed `raw`; refreshes keys once (rate-limited) on a miss."""
@@ -213,9 +210,9 @@ class Ingest:
     def _accept(self, claim: dict[str, str], delivery: Delivery, context: LambdaContext) -> Enqueued:
         """Claim the event ID and enqueue, once; Powertools' outcomes become the sender's answers."""
         self._dedup.lease_for(context)
-        self._sent.value = None
+        sent = _Sent()
         try:
-            return self._enqueue_event(claim=claim, delivery=delivery)
+            return self._enqueue_event(claim=claim, delivery=delivery, sent=sent)
         except IdempotencyAlreadyInProgressError:
             raise Rejection(
                 409, "in_flight", "this event is being accepted by another delivery, retry later", self._retry_after
@@ -224,22 +221,28 @@ class Ingest:
             logger.warning("event ID reused with a different body; refusing it")
             raise Rejection(409, "id_conflict", "event ID already accepted with a different body") from None
         except (IdempotencyPersistenceLayerError, IdempotencyInconsistentStateError, BotoCoreError, ClientError) as exc:
-            sent: Enqueued | None = self._sent.value
-            if sent is not None:
+            if sent.enqueued is not None:
                 # Enqueued, but marking the claim done failed. A 503 would make the sender retry and, once
                 # the lease ends, enqueue it again; 202 is the truth. The claim expires with its lease, so a
                 # re-send after that is enqueued again: the consumers' claims keep its handlers to one run.
                 logger.error(
                     "event enqueued but its dedup record was not marked complete: a re-send after the "
                     "lease would be enqueued again (the consumer runs its handlers once)",
-                    extra={**aws_error(exc), "message_id": sent.message_id},
+                    extra={**aws_error(exc), "message_id": sent.enqueued.message_id},
                 )
-                return sent
+                return sent.enqueued
             if isinstance(exc, ClientError) and error_code(exc) == "InvalidMessageContents":
                 raise Rejection(400, "invalid_body", "body has characters SQS cannot carry") from None
             # The claim was released (or, if even that failed, expires with its lease): a retry succeeds.
             logger.error("AWS call failed while accepting a delivery; answered 503", extra=aws_error(exc))
             raise Rejection(503, "unavailable", "temporarily unavailable, retry later", self._retry_after) from None
+
+
+@dataclass
+class _Sent:
+    """What one delivery's enqueue step sent, if it got that far."""
+
+    enqueued: Enqueued | None = None
 
 
 def build_ingest(settings: IngestSettings) -> Ingest:
