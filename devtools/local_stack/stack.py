@@ -74,6 +74,7 @@ class DevStack:
         self._log = log
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._pollers: list[threading.Thread] = []
         self._lock = threading.Lock()
         # One invocation at a time: each Lambda environment is single-threaded, and Powertools'
         # Logger and Metrics here are shared by every function of this one process.
@@ -123,12 +124,14 @@ class DevStack:
         self.state_file = state.write(self._http.server_port, self._state(), self._state_dir)
         return self
 
-    def stop(self) -> None:
+    def stop(self, *, wait_for_pollers: bool = True) -> None:
+        """Stop serving and polling. The pollers finish their current long poll (up to `wait_seconds`)
+        and then exit; `wait_for_pollers=False` does not wait for that (they are daemon threads)."""
         self._stop.set()
         if self._http is not None:
             self._http.shutdown()
             self._http.server_close()
-        for thread in self._threads:
+        for thread in self._threads + (self._pollers if wait_for_pollers else []):
             thread.join(timeout=self._wait + 10)
         if self._moto is not None:
             self._moto.stop()
@@ -229,7 +232,7 @@ class DevStack:
                     function_name=logical_id,
                     timeout_seconds=self.functions[logical_id].timeout,
                 )
-                self._spawn(logical_id, functools.partial(self._poll, poller))
+                self._spawn(logical_id, functools.partial(self._poll, poller), poller=True)
 
     def _invoke(self, logical_id: str, event: dict[str, Any]) -> Any:
         with self._invocation_lock:
@@ -278,10 +281,10 @@ class DevStack:
             else:
                 self.say(f"reloaded the functions ({names} changed); emulated AWS state kept")
 
-    def _spawn(self, name: str, target: Callable[[], None]) -> None:
+    def _spawn(self, name: str, target: Callable[[], None], *, poller: bool = False) -> None:
         thread = threading.Thread(target=target, name=f"local-stack-{name}", daemon=True)
         thread.start()
-        self._threads.append(thread)
+        (self._pollers if poller else self._threads).append(thread)
 
     def _state(self) -> dict[str, Any]:
         assert self._http is not None

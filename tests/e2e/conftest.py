@@ -1,0 +1,74 @@
+"""Local stacks for the e2e tests: one per module (`local`), or one per test (`fresh`)."""
+
+from __future__ import annotations
+
+import io
+import socket
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TextIO, cast
+
+import pytest
+
+from devtools.local_stack.functions import TimestampedLog
+from devtools.local_stack.stack import DevStack
+
+
+@pytest.fixture(scope="module")
+def function_log() -> io.StringIO:
+    """What `make run` writes to .aws-sam/local-stack-<port>.log."""
+    return io.StringIO()
+
+
+@pytest.fixture(scope="module")
+def local(
+    tmp_path_factory: pytest.TempPathFactory, function_log: io.StringIO
+) -> Iterator[tuple[DevStack, io.StringIO, Path]]:
+    threads_before = set(threading.enumerate())
+    state_dir = tmp_path_factory.mktemp("local-stacks")
+    console = io.StringIO()
+    stack = DevStack(
+        port=0,
+        moto_port=0,
+        retry_delay=0,
+        wait_seconds=1,
+        console=console,
+        log=cast(TextIO, TimestampedLog(function_log)),
+        state_dir=state_dir,
+    )
+    stack.start()
+    ports = [int(stack.webhook_url.rsplit(":", 1)[1].split("/")[0]), int(stack.endpoint_url.rsplit(":", 1)[1])]
+    try:
+        assert stack.state_file is not None and stack.state_file.parent == state_dir
+        yield stack, console, state_dir
+    finally:
+        stack.stop()
+    leaked = [t.name for t in set(threading.enumerate()) - threads_before if t.is_alive()]
+    assert leaked == [], leaked
+    for port in ports:
+        with socket.socket() as probe:
+            assert probe.connect_ex(("127.0.0.1", port)) != 0, f"port {port} still open"
+    assert list(state_dir.iterdir()) == []
+
+
+@pytest.fixture
+def fresh(tmp_path: Path) -> Iterator[tuple[DevStack, io.StringIO, Path]]:
+    """A stack of its own, for tests that rotate its key: the module's stack keeps its key."""
+    console, state_dir = io.StringIO(), tmp_path / "stacks"
+    # moto's backends are per process: a fresh stack needs resource names of its own.
+    stack = DevStack(
+        port=0,
+        moto_port=0,
+        retry_delay=0,
+        wait_seconds=1,
+        console=console,
+        state_dir=state_dir,
+        name_prefix=f"fresh{uuid.uuid4().hex[:8]}",
+    )
+    try:
+        stack.start()
+        yield stack, console, state_dir
+    finally:
+        stack.stop(wait_for_pollers=False)  # their last long poll ends on its own
