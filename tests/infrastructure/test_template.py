@@ -221,6 +221,25 @@ def test_ingest_policies_are_scoped_to_exactly_what_it_uses(template: SamTemplat
     }
 
 
+def test_rotation_is_invoked_only_by_secrets_manager_and_scoped_to_the_secret_and_notices(
+    template: SamTemplate,
+) -> None:
+    permission = props(template, "RotationFunctionInvokePermission")
+    assert permission["Principal"] == "secretsmanager.amazonaws.com"
+    assert permission["SourceArn"] == {"Ref": "WebhookSigningSecret"}
+    (policy,) = props(template, "RotationFunction")["Policies"]
+    granted = {json.dumps(s["Resource"]): set(s["Action"]) for s in policy["Statement"]}
+    assert granted == {
+        json.dumps({"Ref": "WebhookSigningSecret"}): {
+            "secretsmanager:DescribeSecret",
+            "secretsmanager:GetSecretValue",
+            "secretsmanager:PutSecretValue",
+            "secretsmanager:UpdateSecretVersionStage",
+        },
+        json.dumps({"Ref": "RotationNoticesTopic"}): {"sns:Publish"},
+    }
+
+
 def test_outputs(template: SamTemplate) -> None:
     outputs = template.doc["Outputs"]
     assert {

@@ -108,14 +108,6 @@ def test_the_committed_table_is_current(
     assert cost.committed_table() == expected, "run `make cost ARGS=--write`"
 
 
-def test_junk_costs_one_secrets_manager_call_a_second_and_cannot_delay_a_new_key(template: SamTemplate) -> None:
-    from tools.bench import junk_flood
-
-    flood = junk_flood(template, seconds=30.0, step=0.01)  # 3,000 bad signatures, a new key at 20.3 s
-    assert flood["describe_calls"] <= 31
-    assert flood["new_key_delay_s"] <= 2.0
-
-
 def test_the_recorded_bench_block_is_current_where_it_is_deterministic(
     template: SamTemplate, measured: cost.Measurements
 ) -> None:

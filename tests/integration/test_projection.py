@@ -209,34 +209,6 @@ def test_an_item_written_with_a_body_loses_it_at_its_next_write(state: tuple[Pro
     assert item["status"] == "confirmed" and not {"body", "bodyBytes", "bodyOmitted"} & item.keys()
 
 
-def test_one_read_and_one_write_of_one_unit_per_event_even_with_a_full_history(
-    state: tuple[Projection, Any, str],
-) -> None:
-    """The cost budget: whatever the order's history, an update is one read and one write, and the
-    item stays within one write unit (1 KB) for a typical order."""
-    from ntp_webhooks.item_size import item_size
-
-    projection, client, table = state
-    calls: list[str] = []
-
-    def record(event_name: str, **_: Any) -> None:
-        calls.append(event_name.rsplit(".", 1)[1])
-
-    order_id = f"ord_{555000 + uuid.uuid4().int % 1000}"
-    names = tuple(f"order.step_{i:02d}" for i in range(25))
-    client.meta.events.register("before-call.dynamodb.*", record)
-    try:
-        for event in order_events(order_id, names):
-            calls.clear()
-            assert projection.apply(event) == Outcome.APPLIED
-            assert calls == ["GetItem", "UpdateItem"], calls
-    finally:
-        client.meta.events.unregister("before-call.dynamodb.*", record)
-    stored = client.get_item(TableName=table, Key={"pk": {"S": f"order#{order_id}"}})["Item"]
-    assert len(stored["history"]["L"]) == HISTORY_LIMIT
-    assert item_size(stored) <= 1024, item_size(stored)
-
-
 def test_template_table_key_matches_the_code(template: SamTemplate) -> None:
     from ntp_webhooks.projection import KEY_ATTRIBUTE
 

