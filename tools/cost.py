@@ -19,14 +19,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import gzip
-import io
 import json
-import logging
 import math
 import os
 import random
 import re
-import sys
 import threading
 import uuid
 from collections import Counter
@@ -39,6 +36,7 @@ import boto3
 
 from devtools import registrations
 from devtools.deliveries import encode, envelope, signed_event
+from devtools.function_output import captured
 from devtools.pipeline import FAKE_AWS, Pipeline, environment, global_environment, hooked
 from devtools.provision import resources_at
 from devtools.sam_template import REPO_ROOT, SamTemplate
@@ -258,30 +256,28 @@ def _run(pipeline: Pipeline, meter: Meter, body_bytes: int | None, order_count: 
         for step in range(events)
         for order in orders
     ]
-    with _capture_stdout():  # warm both functions: cold starts load keys and clients
+    with captured():  # warm both functions: cold starts load keys and clients
         pipeline.deliver(signed_event(encode(envelope("order.created", data={"orderId": "ord_warm"}))))
         poller.drain()
     metering = True
     bodies = [_padded(payload, body_bytes) for payload in payloads]
 
     def deliver(body: bytes, phase: Phase, expected: int) -> None:
-        captured = _capture_stdout()
-        with captured:
+        with captured() as output:
             meter.phase = phase
             status = pipeline.deliver(_delivery(body))["statusCode"]
             meter.phase = None
         if status != expected:
             raise RuntimeError(f"the workload's webhook got {status}, not {expected}")
-        phase.log_bytes += _normalized_bytes(captured.text, service)
+        phase.log_bytes += _normalized_bytes(output.getvalue(), service)
 
     for body in bodies:
         deliver(body, ingest, 202)
-        captured = _capture_stdout()
-        with captured:
+        with captured() as output:
             result = poller.poll_once()
         if (result.received, result.failed) != (1, 0):
             raise RuntimeError(f"the consumer did not process the webhook: {result}")
-        consumer.log_bytes += _normalized_bytes(captured.text, service)
+        consumer.log_bytes += _normalized_bytes(output.getvalue(), service)
     resent = bodies[:: max(1, len(bodies) // 10)]  # the sender's retries of events already accepted
     for body in resent:
         deliver(body, duplicate, 200)
@@ -307,28 +303,6 @@ def _run(pipeline: Pipeline, meter: Meter, body_bytes: int | None, order_count: 
 def _delivery(body: bytes) -> dict[str, Any]:
     """A signed delivery as NowToPrint sends it: with its own 36-character request ID."""
     return signed_event(body, headers={"X-Request-Id": str(uuid.uuid4())})
-
-
-class _capture_stdout:
-    """What the functions print: Powertools log lines (through the logger's stream handlers, which
-    hold the stdout of the moment they were created) and EMF metrics (printed to sys.stdout)."""
-
-    text = ""
-
-    def __enter__(self) -> _capture_stdout:
-        from ntp_webhooks.observability import logger  # imported late: Powertools reads its environment
-
-        self._buffer = io.StringIO()
-        self._saved_stdout, sys.stdout = sys.stdout, self._buffer
-        handlers = [h for h in logging.getLogger(logger.name).handlers if isinstance(h, logging.StreamHandler)]
-        self._streams = [(h, h.setStream(self._buffer)) for h in handlers]
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        for handler, stream in self._streams:
-            handler.setStream(stream)
-        sys.stdout = self._saved_stdout
-        self.text = self._buffer.getvalue()
 
 
 # --- the model --------------------------------------------------------------------------------------

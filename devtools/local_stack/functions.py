@@ -3,18 +3,16 @@ environment), invoked one at a time, with their logs and metrics sent to a file 
 
 from __future__ import annotations
 
-import contextlib
 import io
-import logging
 import sys
 import threading
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
-from typing import Any, TextIO, cast
+from typing import Any, TextIO
 
+from devtools.function_output import routed
 from devtools.lambda_events import LambdaContext
 from devtools.pipeline import environment
 from devtools.provision import Stack
@@ -44,21 +42,6 @@ class TimestampedLog:
             self._file.flush()
 
 
-class _Tee:
-    """Writes through to the log and keeps a copy of one invocation's log lines."""
-
-    def __init__(self, log: TextIO, copy: io.StringIO) -> None:
-        self._log = log
-        self.copy = copy
-
-    def write(self, text: str) -> int:
-        self.copy.write(text)
-        return self._log.write(text)
-
-    def flush(self) -> None:
-        self._log.flush()
-
-
 @dataclass
 class LocalFunction:
     logical_id: str
@@ -73,65 +56,10 @@ class LocalFunction:
         handler = getattr(self.module, self.handler_name)
         copy = io.StringIO()
         try:
-            with _output_to(self.log, copy):
+            with routed(self.log, copy):
                 return handler(event, LambdaContext(function_name=self.logical_id, timeout_seconds=self.timeout))
         finally:
             self.last_output = copy.getvalue()
-
-
-class _ThreadRoutedStdout:
-    """sys.stdout while functions run: a thread inside an invocation writes to that invocation's log,
-    every other thread where stdout went before (contextlib.redirect_stdout is process-wide: a CLI
-    or a test printing meanwhile would land in the function log)."""
-
-    def __init__(self, fallback: TextIO) -> None:
-        self.fallback = fallback
-        self.targets: dict[int, TextIO] = {}
-
-    def write(self, text: str) -> int:
-        return self.targets.get(threading.get_ident(), self.fallback).write(text)
-
-    def flush(self) -> None:
-        self.targets.get(threading.get_ident(), self.fallback).flush()
-
-
-_ROUTING = threading.Lock()
-
-
-@contextlib.contextmanager
-def _stdout_of_this_thread(log: TextIO) -> Iterator[None]:
-    with _ROUTING:
-        router = sys.stdout if isinstance(sys.stdout, _ThreadRoutedStdout) else _ThreadRoutedStdout(sys.stdout)
-        sys.stdout = cast(TextIO, router)
-        router.targets[threading.get_ident()] = log
-    try:
-        yield
-    finally:
-        with _ROUTING:
-            router.targets.pop(threading.get_ident(), None)
-            if not router.targets and sys.stdout is cast(TextIO, router):
-                sys.stdout = router.fallback
-
-
-@contextlib.contextmanager
-def _output_to(log: TextIO | None, copy: io.StringIO) -> Iterator[None]:
-    """During one invocation, the function's Powertools log lines (their handlers hold the stream of
-    the moment they were created) and EMF metrics (printed) go to `log`, so the console stays
-    readable; the log lines are also copied to `copy`. Without a log (tests), output stays where it
-    goes, and only the log lines are copied."""
-    from ntp_webhooks.observability import logger  # the functions' own copy, once they are imported
-
-    handlers = [h for h in logging.getLogger(logger.name).handlers if isinstance(h, logging.StreamHandler)]
-    saved = [(h, h.setStream(cast(TextIO, _Tee(log if log is not None else h.stream, copy)))) for h in handlers]
-    try:
-        if log is None:
-            yield
-        else:
-            with _stdout_of_this_thread(log):
-                yield
-    finally:
-        for handler, stream in saved:
-            handler.setStream(stream)
 
 
 def import_functions(template: SamTemplate, stack: Stack, log: TextIO | None) -> dict[str, LocalFunction]:
