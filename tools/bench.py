@@ -12,7 +12,6 @@ import argparse
 import io
 import json
 import os
-import re
 import statistics
 import subprocess
 import sys
@@ -21,8 +20,11 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
+import boto3
+
+from devtools.function_output import routed
 from devtools.sam_template import REPO_ROOT, SamTemplate, load_function_module
 
 BUILD_DIR = REPO_ROOT / ".aws-sam" / "build"
@@ -220,187 +222,109 @@ def cold_starts(template: SamTemplate, runs: int) -> dict[str, float]:
     }
 
 
-def _quiet_logs() -> Any:
-    """Logs and metrics are formatted as in Lambda, then written to /dev/null instead of a terminal."""
-    import logging
-
-    sink = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the bench process
-    for log_handler in logging.getLogger(os.environ["POWERTOOLS_SERVICE_NAME"]).handlers:
-        if isinstance(log_handler, logging.StreamHandler):
-            log_handler.setStream(sink)
-    return sink
-
-
-def _timed(handler: Callable[..., Any], event: dict[str, Any], sink: Any) -> tuple[float, Any]:
-    """Seconds one invocation takes, with its EMF output sent to `sink` rather than the terminal."""
+def _timed(handler: Callable[..., Any], event: dict[str, Any], sink: TextIO) -> tuple[float, Any]:
+    """Seconds one invocation takes, its logs and EMF metrics formatted as in Lambda, into `sink`."""
     from devtools.lambda_events import LambdaContext
 
-    real_stdout, sys.stdout = sys.stdout, sink
-    try:
+    with routed(sink):
         started = time.perf_counter()
         response = handler(event, LambdaContext())
         return time.perf_counter() - started, response
-    finally:
-        sys.stdout = real_stdout
 
 
-class FakeDynamoDB:
-    """Just enough DynamoDB for Powertools idempotency, with no SDK underneath (overhead runs)."""
-
-    def __init__(self) -> None:
-        self.items: dict[str, dict[str, Any]] = {}
-
-    def put_item(self, *, Item: dict[str, Any], **_: Any) -> None:
-        from botocore.exceptions import ClientError
-
-        key = Item["id"]["S"]
-        if key in self.items:
-            error: Any = {"Error": {"Code": "ConditionalCheckFailedException"}, "Item": self.items[key]}
-            raise ClientError(error, "PutItem")
-        self.items[key] = dict(Item)
-
-    def update_item(
-        self,
-        *,
-        Key: dict[str, Any],
-        UpdateExpression: str,
-        ExpressionAttributeNames: dict[str, str],
-        ExpressionAttributeValues: dict[str, Any],
-        **_: Any,
-    ) -> None:
-        item = self.items[Key["id"]["S"]]
-        for name, value in re.findall(r"(#\w+) = (:\w+)", UpdateExpression):
-            item[ExpressionAttributeNames[name]] = ExpressionAttributeValues[value]
-
-    def delete_item(self, *, Key: dict[str, Any], **_: Any) -> None:
-        self.items.pop(Key["id"]["S"], None)
-
-
-class FakeSQS:
-    def send_message(self, **_: Any) -> dict[str, str]:
-        return {"MessageId": "00000000-0000-0000-0000-000000000000"}
-
-
-@contextmanager
-def sdk_timer() -> Iterator[list[float]]:
-    """Accumulates seconds spent inside botocore API calls."""
-    from botocore.client import BaseClient
-
-    spent: list[float] = []
-    original: Callable[..., Any] = getattr(BaseClient, "_make_api_call")  # noqa: B009 - private, untyped
-
-    def timed(self: BaseClient, operation: str, params: dict[str, Any]) -> Any:
-        started = time.perf_counter()
-        try:
-            return original(self, operation, params)
-        finally:
-            spent.append(time.perf_counter() - started)
-
-    setattr(BaseClient, "_make_api_call", timed)  # noqa: B010
-    try:
-        yield spent
-    finally:
-        setattr(BaseClient, "_make_api_call", original)  # noqa: B010
+def _calls_of_default_session() -> list[str]:
+    """Every AWS call the functions make from now on (their clients come from boto3's default session)."""
+    calls: list[str] = []
+    boto3.DEFAULT_SESSION = None
+    boto3.setup_default_session()
+    assert boto3.DEFAULT_SESSION is not None
+    boto3.DEFAULT_SESSION.events.register("before-call.*.*", lambda event_name, **_: calls.append(event_name))
+    return calls
 
 
 def request_overhead(template: SamTemplate, requests: int) -> dict[str, float]:
-    """Median handler time per request minus SDK time, plus AWS call counts (moto in-process)."""
+    """Median handler time per request with botocore's Stubber answering every AWS call (our code and
+    the SDK's client-side work, no HTTP or emulator), plus AWS call counts measured on moto."""
     os.environ.update(AWS_ACCESS_KEY_ID="bench", AWS_DEFAULT_REGION="us-east-1")
     os.environ["AWS_SECRET_ACCESS_KEY"] = "bench"  # noqa: S105 - moto's fake credentials
     os.environ.pop("AWS_ENDPOINT_URL", None)
 
-    import boto3
+    from botocore.stub import Stubber
     from moto import mock_aws
 
     from devtools.deliveries import LOCAL_DEV_SECRET, envelope, signed_event
     from devtools.provision import Provisioner
 
-    with mock_aws():
+    with mock_aws(), open(os.devnull, "w") as sink:
         stack = Provisioner(
-            template, boto3.client, secret_values={"WebhookSigningSecret": LOCAL_DEV_SECRET}
+            template, boto3.client, secret_values={"WebhookSigningSecret": LOCAL_DEV_SECRET}, operations=False
         ).provision()
         os.environ.update(stack.function_environment(template, "IngestFunction"))
         handler = load_function_module(template, "IngestFunction", "bench_ingest")
-        calls: list[str] = []
-        boto3.DEFAULT_SESSION = None
-        boto3.setup_default_session()
-        assert boto3.DEFAULT_SESSION is not None
-        boto3.DEFAULT_SESSION.events.register("before-call.*.*", lambda event_name, **_: calls.append(event_name))
+        calls = _calls_of_default_session()
 
-        def run(event: dict[str, Any]) -> tuple[float, float, list[str]]:
+        def run(event: dict[str, Any]) -> tuple[float, list[str]]:
             calls.clear()
-            spent.clear()
             total, response = _timed(handler.lambda_handler, event, sink)
             assert response["statusCode"] in (200, 202), response
-            return total, sum(spent), list(calls)
+            return total, list(calls)
 
-        sink = _quiet_logs()
-        with sdk_timer() as spent:
-            run(signed_event(envelope()))  # cold: clients, keys
-            new_overhead, dup_overhead, new_calls, dup_calls, sm_calls = [], [], [], [], 0
-            for _ in range(requests):
-                payload = envelope("order.created")
-                total, sdk, made = run(signed_event(payload))
-                new_overhead.append((total - sdk) * 1000)
-                new_calls.append(len(made))
-                sm_calls += sum("secrets-manager" in c for c in made)
-                total, sdk, made = run(signed_event(payload))
-                dup_overhead.append((total - sdk) * 1000)
-                dup_calls.append(len(made))
-
-        # Same handler, no SDK at all: in-memory DynamoDB and SQS (keys are already cached).
-        ingest = handler._ingest()
-        ingest._dedup.persistence.client = FakeDynamoDB()
-        ingest._queues._client = FakeSQS()
-        pure_new, pure_dup = [], []
+        run(signed_event(envelope()))  # cold: clients, keys
+        new_calls, dup_calls, sm_calls, moto_new = [], [], 0, []
         for _ in range(requests):
             payload = envelope("order.created")
-            pure_new.append(run(signed_event(payload))[0] * 1000)
-            pure_dup.append(run(signed_event(payload))[0] * 1000)
+            total, made = run(signed_event(payload))
+            moto_new.append(total * 1000)
+            new_calls.append(len(made))
+            sm_calls += sum("secrets-manager" in c for c in made)
+            dup_calls.append(len(run(signed_event(payload))[1]))
+
+        # The same handler with each AWS answer given by botocore's Stubber (keys are cached): a new
+        # event's claim, send and completion; a duplicate's refused claim, which carries the stored
+        # record as DynamoDB returns it (ReturnValuesOnConditionCheckFailure).
+        ingest = handler._ingest()
+        dynamodb, sqs = ingest._dedup.persistence.client, ingest._queues._client
+        repeated, table = envelope("order.created"), stack.refs["DedupTable"]
+        before = {item["id"]["S"] for item in boto3.client("dynamodb").scan(TableName=table)["Items"]}
+        run(signed_event(repeated))
+        (record,) = [i for i in boto3.client("dynamodb").scan(TableName=table)["Items"] if i["id"]["S"] not in before]
+        sent = {"MessageId": "00000000-0000-4000-8000-000000000000", "MD5OfMessageBody": "0" * 32}
+        pure_new, pure_dup = [], []
+        with Stubber(dynamodb) as dynamodb_stub, Stubber(sqs) as sqs_stub:
+            for _ in range(requests):
+                dynamodb_stub.add_response("put_item", {})
+                sqs_stub.add_response("send_message", sent)
+                dynamodb_stub.add_response("update_item", {})
+                pure_new.append(run(signed_event(envelope("order.created")))[0] * 1000)
+                dynamodb_stub.add_client_error(
+                    "put_item", "ConditionalCheckFailedException", modeled_fields={"Item": record}
+                )
+                pure_dup.append(run(signed_event(repeated))[0] * 1000)
+            dynamodb_stub.assert_no_pending_responses()
         return {
             "new_overhead_ms": statistics.median(pure_new),
             "duplicate_overhead_ms": statistics.median(pure_dup),
-            "new_minus_sdk_ms": statistics.median(new_overhead),
-            "duplicate_minus_sdk_ms": statistics.median(dup_overhead),
+            "moto_new_ms": statistics.median(moto_new),
             "calls_new": max(new_calls),
             "calls_duplicate": max(dup_calls),
             "sm_calls_warm": sm_calls,
         }
 
 
-class FakeStateTable:
-    """The consumer's normal path: no step recorded yet, every UpdateItem succeeds (newest event)."""
-
-    def get_item(self, **_: Any) -> dict[str, Any]:
-        return {}
-
-    def update_item(self, **_: Any) -> dict[str, Any]:
-        return {"Attributes": {}}  # the claim's ALL_NEW: nothing done yet
-
-    def put_record(self, **_: Any) -> dict[str, Any]:  # the archive's Firehose stream
-        return {"RecordId": "r"}
-
-
 def consumer_batches(template: SamTemplate, batches: int) -> dict[str, float]:
-    """Consumer time per batch of 10 (SDK excluded) and DynamoDB calls per processed record."""
-
-    import boto3
+    """Consumer time per batch of 10 with botocore's Stubber answering its AWS calls, and DynamoDB
+    calls per processed record measured on moto."""
+    from botocore.stub import Stubber
     from moto import mock_aws
 
     from devtools.deliveries import encode, envelope
     from devtools.event_source import lambda_sqs_record
     from devtools.provision import Provisioner
-    from ntp_webhooks.archive import Archive
-    from ntp_webhooks.consumer import Consumer
-    from ntp_webhooks.handler_runs import HandlerRuns
-    from ntp_webhooks.projection import Projection
-    from ntp_webhooks.subscriptions import subscriptions
 
-    with mock_aws():
-        stack = Provisioner(template, boto3.client).provision()
+    with mock_aws(), open(os.devnull, "w") as sink:
+        stack = Provisioner(template, boto3.client, operations=False).provision()
         os.environ.update(stack.function_environment(template, "OrderConsumerFunction"))
         handler = load_function_module(template, "OrderConsumerFunction", "bench_consumer")
-        sink = _quiet_logs()
         arn = stack.attributes[("OrderEventsQueue", "Arn")]
 
         def batch() -> dict[str, Any]:
@@ -416,32 +340,28 @@ def consumer_batches(template: SamTemplate, batches: int) -> dict[str, float]:
             assert response == {"batchItemFailures": []}, response
             return elapsed
 
-        calls: list[str] = []
-        session = boto3.DEFAULT_SESSION or boto3._get_default_session()
-        session.events.register("before-call.dynamodb.*", lambda event_name, **_: calls.append(event_name))
+        calls = _calls_of_default_session()
         run(batch())  # cold: client creation
         calls.clear()
-        with sdk_timer() as spent:
-            minus_sdk = []
+        run(batch())
+        ddb_calls_per_record = sum(".dynamodb." in c for c in calls) / 10
+
+        # Per record, as DynamoDB and Firehose answer a new event: the claim (nothing done yet), the
+        # archive record, the state item's read (none yet) and write, and the completion.
+        consumer = handler._consumer()
+        dynamodb, firehose = consumer._projection._client, consumer._archive._client
+        pure = []
+        with Stubber(dynamodb) as dynamodb_stub, Stubber(firehose) as firehose_stub:
             for _ in range(batches):
-                spent.clear()
-                minus_sdk.append((run(batch()) - sum(spent)) * 1000)
-        # Rewire the function's consumer to the fake table: what remains is our code alone.
-        fake, table = FakeStateTable(), stack.refs["StateTable"]
-        consumer = Consumer(
-            Projection(fake, table),  # type: ignore[arg-type]
-            HandlerRuns(fake, table, 86400),  # type: ignore[arg-type]
-            subscriptions,
-            Archive(fake, "bench"),  # type: ignore[arg-type]
-            family="order",
-        )
-        handler._consumer = lambda: consumer  # type: ignore[attr-defined]
-        pure = [run(batch()) * 1000 for _ in range(batches)]
-        return {
-            "batch_ms": statistics.median(pure),
-            "batch_minus_sdk_ms": statistics.median(minus_sdk),
-            "ddb_calls_per_record": len(calls) / (10 * batches),
-        }
+                for _ in range(10):
+                    dynamodb_stub.add_response("update_item", {"Attributes": {}})
+                    firehose_stub.add_response("put_record", {"RecordId": "r"})
+                    dynamodb_stub.add_response("get_item", {})
+                    dynamodb_stub.add_response("update_item", {})
+                    dynamodb_stub.add_response("update_item", {})
+                pure.append(run(batch()) * 1000)
+            dynamodb_stub.assert_no_pending_responses()
+        return {"batch_ms": statistics.median(pure), "ddb_calls_per_record": ddb_calls_per_record}
 
 
 def junk_flood(template: SamTemplate, seconds: float = 60.0, step: float = 0.01) -> dict[str, float]:
@@ -556,10 +476,9 @@ def run(template: SamTemplate, args: argparse.Namespace) -> None:
 
     result = request_overhead(template, args.requests)
     print(f"IngestFunction overhead per request (median of {args.requests}, warm, logs formatted to /dev/null)")
-    print(f"  in-memory AWS fakes, no SDK:  new {result['new_overhead_ms']:6.3f} ms   (budget 1 ms)", end="")
+    print(f"  AWS answered by botocore's Stubber:  new {result['new_overhead_ms']:6.3f} ms   (budget 1 ms)", end="")
     print(f"   duplicate {result['duplicate_overhead_ms']:6.3f} ms")
-    print(f"  moto minus SDK call time:     new {result['new_minus_sdk_ms']:6.3f} ms", end="")
-    print(f"   duplicate {result['duplicate_minus_sdk_ms']:6.3f} ms   (includes emulator side effects)")
+    print(f"  moto in process (emulator included): new {result['moto_new_ms']:6.3f} ms")
     print("AWS calls per webhook")
     print(f"  new event       {result['calls_new']}   (budget 3)")
     print(f"  duplicate       {result['calls_duplicate']}   (budget 1)")
@@ -567,8 +486,7 @@ def run(template: SamTemplate, args: argparse.Namespace) -> None:
 
     consumer = consumer_batches(template, args.batches)
     print(f"OrderConsumerFunction per batch of 10 new events (median of {args.batches}, warm)")
-    print(f"  in-memory DynamoDB fake, no SDK: {consumer['batch_ms']:6.2f} ms per batch")
-    print(f"  moto minus SDK call time:        {consumer['batch_minus_sdk_ms']:6.2f} ms per batch")
+    print(f"  AWS answered by botocore's Stubber: {consumer['batch_ms']:6.2f} ms per batch")
     print(
         f"  DynamoDB calls per record: {consumer['ddb_calls_per_record']:.2f}   (budget 4: claim, read, write, finish)"
     )

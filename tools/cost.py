@@ -387,8 +387,8 @@ def handler_cpu_ms() -> dict[str, float]:
     from tools.bench import committed_block
 
     block = committed_block()
-    ingest = re.search(r"in-memory AWS fakes, no SDK:\s+new\s+([0-9.]+) ms", block)
-    batch = re.search(r"in-memory DynamoDB fake, no SDK:\s+([0-9.]+) ms per batch", block)
+    ingest = re.search(r"AWS answered by botocore's Stubber:\s+new\s+([0-9.]+) ms", block)
+    batch = re.search(r"AWS answered by botocore's Stubber:\s+([0-9.]+) ms per batch", block)
     if ingest is None or batch is None:
         raise RuntimeError("no `make bench` record in docs/performance.md: run `make bench ARGS=--write`")
     return {"ingest": float(ingest.group(1)), "consumer_per_record": float(batch.group(1)) / 10}

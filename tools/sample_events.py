@@ -7,13 +7,13 @@ events/outcomes.json.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from devtools.deliveries import LOCAL_DEV_SECRET, SAMPLE_DATA, encode, signed_event
+from devtools.event_source import lambda_sqs_record
 from devtools.provision import ACCOUNT_ID, Stack
 from devtools.sam_template import REPO_ROOT, SamTemplate
 from ntp_webhooks.rotation import STEPS
@@ -94,22 +94,18 @@ def generate(template: SamTemplate | None = None) -> tuple[dict[str, Any], list[
         records = []
         for index, payload in enumerate(p for n, p in payloads.items() if n.startswith(family)):
             body = encode(payload).decode()
-            records.append(
-                {
-                    "messageId": f"00000000-0000-4000-8000-{family[:1]}{index:011d}",
-                    "receiptHandle": "sample-receipt-handle",
-                    "body": body,
-                    "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": str(int(_NOW.timestamp() * 1000))},
-                    "messageAttributes": {
-                        "eventType": {"stringValue": payload["event"], "dataType": "String"},
-                        "eventId": {"stringValue": payload["id"], "dataType": "String"},
-                    },
-                    "md5OfBody": hashlib.md5(body.encode(), usedforsecurity=False).hexdigest(),  # SQS's checksum
-                    "eventSource": "aws:sqs",
-                    "eventSourceARN": f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{PREFIX}-{family.title()}EventsQueue",
-                    "awsRegion": REGION,
-                }
-            )
+            message = {  # as SQS's ReceiveMessage returns it; Lambda's record is built from it
+                "MessageId": f"00000000-0000-4000-8000-{family[:1]}{index:011d}",
+                "ReceiptHandle": "sample-receipt-handle",
+                "Body": body,
+                "Attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": str(int(_NOW.timestamp() * 1000))},
+                "MessageAttributes": {
+                    "eventType": {"StringValue": payload["event"], "DataType": "String"},
+                    "eventId": {"StringValue": payload["id"], "DataType": "String"},
+                },
+            }
+            queue_arn = f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{PREFIX}-{family.title()}EventsQueue"
+            records.append(lambda_sqs_record(message, queue_arn, REGION))
         path = f"consumers/{family}-batch.json"
         files[path] = {"Records": records}
         outcomes.append(
