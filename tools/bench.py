@@ -60,27 +60,18 @@ def _import_ms(module: str, paths: list[str], env: dict[str, str]) -> float:
     return float(result.stdout.strip())
 
 
-def _offline_env(environment: dict[str, Any], parameters: dict[str, str]) -> dict[str, str]:
-    """The function's variables with parameter defaults; resource references become placeholders."""
-    env = {}
-    for name, value in environment.items():
-        if isinstance(value, dict) and value.get("Ref") in parameters:
-            env[name] = parameters[value["Ref"]]
-        else:
-            env[name] = value if isinstance(value, str) else f"placeholder-{name.lower()}"
-    return {**env, "AWS_DEFAULT_REGION": "us-east-1"}
-
-
 def cold_imports(template: SamTemplate, runs: int) -> list[tuple[str, float, float, float]]:
     """(function, median handler import ms, median `import boto3` ms, median ratio of back-to-back pairs).
 
     Each pair is two fresh processes, one right after the other, so both see the same machine load.
     Budget: at most 1.3 (docs/performance.md).
     """
-    shim = _native_shim()
+    from tools.sample_events import offline_stack  # the names the local stack gives every resource
+
+    shim, stack = _native_shim(), offline_stack(template)
     rows = []
     for logical_id, spec in template.functions().items():
-        env = _offline_env(spec.environment, template.parameter_defaults())
+        env = {**stack.function_environment(template, logical_id), "AWS_DEFAULT_REGION": "us-east-1"}
         paths = [str(BUILD_DIR / logical_id), str(shim), str(LAYER_DIR), str(RUNTIME_DIR)]
         handler_ms, boto3_ms = [], []
         for run in range(runs):

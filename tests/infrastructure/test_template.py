@@ -14,7 +14,7 @@ from devtools.provision import Stack
 from devtools.sam_template import SamTemplate
 from ntp_webhooks import dedup, routing
 from ntp_webhooks.observability import LIBRARY_LOG_LEVEL_VARIABLE
-from ntp_webhooks.settings import MIN_RETENTION_MARGIN_HOURS, IngestSettings, env_name
+from ntp_webhooks.settings import MIN_RETENTION_MARGIN_HOURS, IngestSettings, env_name, queue_url_variable
 
 QUEUES = ("QuoteEventsQueue", "OrderEventsQueue", "WorkflowEventsQueue")
 
@@ -135,10 +135,12 @@ def test_front_door_function_url_creates_the_url_with_both_grants_and_no_api(tem
 
 def test_ingest_environment_provides_every_setting(template: SamTemplate) -> None:
     env = template.function("IngestFunction").environment
-    required = {env_name(f.name) for f in fields(IngestSettings) if f.default is MISSING}
+    queues = {queue_url_variable(family) for family in routing.FAMILIES}
+    required = {env_name(f.name) for f in fields(IngestSettings) if f.default is MISSING} - {"QUEUE_URLS"} | queues
     assert required <= env.keys()
     known = (
         {env_name(f.name) for f in fields(IngestSettings)}
+        | queues
         | {name for name in env if name.startswith("POWERTOOLS_")}
         | {LIBRARY_LOG_LEVEL_VARIABLE}
     )

@@ -26,18 +26,13 @@ class IngestSettings:
     dedup_retention_days: int
     dedup_table_name: str
     signing_secret_arn: str
-    quote_queue_url: str
-    order_queue_url: str
-    workflow_queue_url: str
+    #: family -> its queue's URL, each from `<FAMILY>_QUEUE_URL` (`queue_url_variable`).
+    queue_urls: dict[str, str]
     previous_key_grace_hours: int = 72
     #: Past this age of the last successful key load, no key is accepted (503): one may be revoked.
     key_max_stale_seconds: int = 600
     #: Seconds a sender should wait before retrying an in-flight or unavailable delivery.
     retry_after_seconds: int = 10
-
-    @property
-    def queue_urls(self) -> dict[str, str]:
-        return {family: getattr(self, f"{family}_queue_url") for family in FAMILIES}
 
 
 @dataclass(frozen=True)
@@ -61,6 +56,10 @@ class SettingsError(ValueError):
 
 def env_name(attribute: str) -> str:
     return attribute.upper()
+
+
+def queue_url_variable(family: str) -> str:
+    return env_name(f"{family}_queue_url")
 
 
 def _text(env: Mapping[str, str], name: str) -> str:
@@ -92,9 +91,7 @@ def load_ingest_settings(environ: Mapping[str, str] | None = None) -> IngestSett
         dedup_retention_days=_int(env, "dedup_retention_days"),
         dedup_table_name=_text(env, "dedup_table_name"),
         signing_secret_arn=_text(env, "signing_secret_arn"),
-        quote_queue_url=_text(env, "quote_queue_url"),
-        order_queue_url=_text(env, "order_queue_url"),
-        workflow_queue_url=_text(env, "workflow_queue_url"),
+        queue_urls={family: _text(env, f"{family}_queue_url") for family in FAMILIES},
         previous_key_grace_hours=_int(env, "previous_key_grace_hours", default=72, minimum=0),
         retry_after_seconds=_int(env, "retry_after_seconds", default=10),
         key_max_stale_seconds=_int(env, "key_max_stale_seconds", default=600, minimum=60),
