@@ -387,7 +387,7 @@ def handler_cpu_ms() -> dict[str, float]:
     from tools.bench import committed_block
 
     block = committed_block()
-    ingest = re.search(r"AWS answered by botocore's Stubber:\s+new\s+([0-9.]+) ms", block)
+    ingest = re.search(r"with the SDK's client-side work:\s+new\s+([0-9.]+) ms", block)
     batch = re.search(r"AWS answered by botocore's Stubber:\s+([0-9.]+) ms per batch", block)
     if ingest is None or batch is None:
         raise RuntimeError("no `make bench` record in docs/performance.md: run `make bench ARGS=--write`")
