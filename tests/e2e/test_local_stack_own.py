@@ -6,10 +6,7 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import shutil
 import socket
-import subprocess
 import sys
 import urllib.error
 import urllib.request
@@ -22,9 +19,7 @@ import pytest
 from devtools import cli
 from devtools.deliveries import encode, envelope
 from devtools.local_stack.stack import DevStack
-from devtools.sam_template import REPO_ROOT
-from ntp_webhooks.signature import sign
-from tests.e2e.local_stacks import eventually, ntp, post, readme_block, run_as_written
+from tests.e2e.local_stacks import eventually, ntp, post
 
 
 def test_behind_a_function_url_the_function_answers_every_path(tmp_path: Path) -> None:
@@ -123,90 +118,6 @@ def test_ntp_secret_prints_the_current_key_after_a_rotation(
     code, after, _ = ntp(state_dir, monkeypatch, capsys, "secret", "--local")
     assert code == 0 and after.strip() != before.strip()
     assert f"signing secret  {after.strip()}" in console.getvalue()  # the banner shows the new key too
-
-
-def test_the_readmes_send_recipes_run_as_written(fresh: tuple[DevStack, io.StringIO, Path], tmp_path: Path) -> None:
-    stack, _, state_dir = fresh
-    result = run_as_written(readme_block("send-recipes"), tmp_path, state_dir)
-    assert result.returncode == 0, result.stderr
-    statuses = [line.split(" -> ")[1][:3] for line in result.stdout.splitlines() if " -> " in line]
-    assert statuses == ["202", "200", "202", "202", "202", "202", "200", "202"], result.stdout
-    assert json.loads((tmp_path / "my-event.json").read_text())["event"] == "order.created"
-    assert json.loads((tmp_path / "sent.json").read_bytes())["event"] == "quote.received"
-    signature, secret = result.stdout.strip().splitlines()[-2:]
-    assert signature == f"X-Webhook-Signature: {sign(b'{"id":"evt_1"}', b's')}"
-    assert secret == stack.current_secret()
-
-
-def test_the_readmes_curl_and_openssl_recipe_works_on_a_pretty_printed_file(
-    fresh: tuple[DevStack, io.StringIO, Path], tmp_path: Path
-) -> None:
-    """The recipe as written in the README (only the port is this stack's), run by bash."""
-    stack, _, state_dir = fresh
-    recipe = readme_block("curl-recipe")
-    assert "URL=http://127.0.0.1:3000/webhooks" in recipe  # `make run`'s default port
-    result = run_as_written(recipe.replace("http://127.0.0.1:3000/webhooks", stack.webhook_url), tmp_path, state_dir)
-    assert result.returncode == 0, result.stderr
-    assert "\n  " in (tmp_path / "body.json").read_text()  # pretty-printed: curl -d would have broken it
-    assert '"status":"accepted"' in result.stdout, result.stdout
-
-
-def test_reload_picks_up_a_code_change_and_keeps_the_emulated_state(tmp_path: Path) -> None:
-    """`make run ARGS=--reload`, as a user runs it (its own process), on a copy of the functions."""
-    root = REPO_ROOT
-    shutil.copy(root / "template.yaml", tmp_path / "template.yaml")
-    shutil.copytree(root / "functions", tmp_path / "functions")
-    marker = tmp_path / "marker.txt"
-    state_dir = tmp_path / "stacks"
-    console = (tmp_path / "console.txt").open("w")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "devtools.local_stack",
-            "--reload",
-            "--port",
-            "0",
-            "--moto-port",
-            "0",
-            "--retry-delay",
-            "0",
-            "--template",
-            str(tmp_path / "template.yaml"),
-        ],
-        cwd=root,
-        env={**os.environ, "NTP_LOCAL_STATE_DIR": str(state_dir), "MARKER": str(marker)},
-        stdout=console,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        eventually(lambda: any(state_dir.glob("*.json")), timeout=60)
-        (state_file,) = state_dir.glob("*.json")
-        state = json.loads(state_file.read_text())
-        first = envelope("order.created", data={"orderId": "ord_before_reload"})
-        assert post(state["webhook_url"], encode(first))[0] == 202
-        log = tmp_path / "console.txt"
-        eventually(lambda: f"{first['id']} processed" in log.read_text())
-
-        business_logic = tmp_path / "functions" / "consumers" / "business_logic.py"
-        business_logic.write_text(
-            business_logic.read_text()
-            + '\n\n@on("order.created", name="reload-marker")\n'
-            + "def mark(event: object) -> None:\n"
-            + '    import os, pathlib\n    pathlib.Path(os.environ["MARKER"]).write_text(str(getattr(event, "id")))\n'
-        )
-        eventually(lambda: "reloaded the functions (business_logic.py changed)" in log.read_text())
-        second = envelope("order.created", data={"orderId": "ord_after_reload"})
-        assert post(state["webhook_url"], encode(second))[0] == 202
-        eventually(lambda: marker.exists() and marker.read_text() == second["id"])
-
-        # The emulated AWS state survived: the first event is still a duplicate, not a new one.
-        assert post(state["webhook_url"], encode(first))[0] == 200
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-        console.close()
-    assert not any(state_dir.glob("*.json"))
 
 
 def test_a_port_left_in_time_wait_by_a_stopped_stack_is_free_a_port_in_use_is_not() -> None:
