@@ -436,7 +436,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if args.dry_run:
         for record in records:
             print(f"would replay {record.event_type} {record.event_id} (received {record.received_at})")
-        print(f"{len(records)} events would be replayed into {handlers}")
+        print(f"{_events(len(records))} would be replayed into {handlers}")
         return 0
     step = max(1, len(records) // 10)
 
@@ -447,7 +447,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     queues = {family: target.output(output) for family, output in replay.QUEUE_OUTPUTS.items()}
     sent = list(replay.send(target.client("sqs"), queues, records, args.handler, progress=progress))
     print(
-        f"replayed {len(sent)} events into {handlers}"
+        f"replayed {_events(len(sent))} into {handlers}"
         + (f"; {len(missing)} not in the archive" if missing else "")
         + " (the consumers log each as 'event replayed')"
     )
@@ -564,3 +564,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def run() -> None:  # console-script entry point
     raise SystemExit(main())
+
+
+def _events(count: int) -> str:
+    return f"{count} event" + ("" if count == 1 else "s")

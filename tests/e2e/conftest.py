@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import socket
 import threading
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO, cast
@@ -14,6 +13,7 @@ import pytest
 
 from devtools.local_stack.functions import TimestampedLog
 from devtools.local_stack.stack import DevStack
+from tests.e2e.local_stacks import quick_stack
 
 
 @pytest.fixture(scope="module")
@@ -29,15 +29,7 @@ def local(
     threads_before = set(threading.enumerate())
     state_dir = tmp_path_factory.mktemp("local-stacks")
     console = io.StringIO()
-    stack = DevStack(
-        port=0,
-        moto_port=0,
-        retry_delay=0,
-        wait_seconds=1,
-        console=console,
-        log=cast(TextIO, TimestampedLog(function_log)),
-        state_dir=state_dir,
-    )
+    stack = quick_stack(console, state_dir, log=cast(TextIO, TimestampedLog(function_log)))
     stack.start()
     ports = [int(stack.webhook_url.rsplit(":", 1)[1].split("/")[0]), int(stack.endpoint_url.rsplit(":", 1)[1])]
     try:
@@ -57,16 +49,7 @@ def local(
 def fresh(tmp_path: Path) -> Iterator[tuple[DevStack, io.StringIO, Path]]:
     """A stack of its own, for tests that rotate its key: the module's stack keeps its key."""
     console, state_dir = io.StringIO(), tmp_path / "stacks"
-    # moto's backends are per process: a fresh stack needs resource names of its own.
-    stack = DevStack(
-        port=0,
-        moto_port=0,
-        retry_delay=0,
-        wait_seconds=1,
-        console=console,
-        state_dir=state_dir,
-        name_prefix=f"fresh{uuid.uuid4().hex[:8]}",
-    )
+    stack = quick_stack(console, state_dir, name="fresh")
     try:
         stack.start()
         yield stack, console, state_dir

@@ -8,9 +8,10 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import pytest
 
@@ -19,6 +20,22 @@ from devtools.deliveries import LOCAL_DEV_SECRET
 from devtools.local_stack.stack import DevStack
 from devtools.sam_template import REPO_ROOT
 from ntp_webhooks.signature import sign
+
+
+def quick_stack(console: TextIO, state_dir: Path, name: str = "", **options: Any) -> DevStack:
+    """A local stack as the tests run it: free ports, failed records retried at once, 1 s long polls,
+    and (moto's backends being per process) resource names of its own unless `name` is empty."""
+    prefix = f"{name}{uuid.uuid4().hex[:8]}" if name else "local"
+    return DevStack(
+        port=0,
+        moto_port=0,
+        retry_delay=0,
+        wait_seconds=1,
+        console=console,
+        state_dir=state_dir,
+        name_prefix=prefix,
+        **options,
+    )
 
 
 def post(url: str, body: bytes, secret: str = LOCAL_DEV_SECRET) -> tuple[int, dict[str, Any]]:

@@ -13,7 +13,6 @@ import re
 import subprocess
 import urllib.error
 import urllib.request
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,7 @@ from devtools.deliveries import encode, envelope
 from devtools.local_stack.stack import DevStack
 from devtools.operations import read_state
 from devtools.sam_template import REPO_ROOT
-from tests.e2e.local_stacks import depth, eventually, ntp, post
+from tests.e2e.local_stacks import depth, eventually, ntp, post, quick_stack
 
 
 def test_every_family_over_http_to_the_projection(
@@ -217,14 +216,7 @@ def test_two_local_stacks_side_by_side(
     # A file left by a crashed stack: its process is gone. It must be ignored and cleaned up.
     crashed = state_dir / "1.json"
     crashed.write_text(json.dumps({"pid": 2**22 + 12345, "port": 1, "webhook_url": "http://127.0.0.1:1/webhooks"}))
-    second = DevStack(
-        port=0,
-        moto_port=0,
-        wait_seconds=1,
-        console=io.StringIO(),
-        state_dir=state_dir,
-        name_prefix=f"second{uuid.uuid4().hex[:8]}",
-    )
+    second = quick_stack(io.StringIO(), state_dir, name="second")
     try:
         second.start()
         port = int(second.webhook_url.rsplit(":", 1)[1].split("/")[0])

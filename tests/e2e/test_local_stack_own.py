@@ -10,7 +10,6 @@ import socket
 import sys
 import urllib.error
 import urllib.request
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -19,20 +18,12 @@ import pytest
 from devtools import cli
 from devtools.deliveries import encode, envelope
 from devtools.local_stack.stack import DevStack
-from tests.e2e.local_stacks import eventually, ntp, post
+from tests.e2e.local_stacks import eventually, ntp, post, quick_stack
 
 
 def test_behind_a_function_url_the_function_answers_every_path(tmp_path: Path) -> None:
     console = io.StringIO()
-    stack = DevStack(
-        port=0,
-        moto_port=0,
-        console=console,
-        state_dir=tmp_path,
-        name_prefix=f"url{uuid.uuid4().hex[:8]}",
-        parameter_overrides={"FrontDoor": "FunctionUrl"},
-        wait_seconds=1,
-    )
+    stack = quick_stack(console, tmp_path, name="url", parameter_overrides={"FrontDoor": "FunctionUrl"})
     with stack:
         assert stack.front_door == "FunctionUrl"
         base = stack.webhook_url.rsplit("/", 1)[0]
@@ -225,12 +216,12 @@ def test_ntp_replay_reruns_the_named_handler_from_the_archive(
         handler,
         "--dry-run",
     )
-    assert code == 0 and f"would replay order.confirmed {payload['id']}" in out and "1 events would be replayed" in out
+    assert code == 0 and f"would replay order.confirmed {payload['id']}" in out and "1 event would be replayed" in out
     assert f"{payload['id']} replayed" not in console.getvalue()  # a dry run sends nothing
     code, out, err = ntp(
         state_dir, monkeypatch, capsys, "replay", "--local", "--event-id", payload["id"], "--handler", handler
     )
-    assert code == 0 and f"replayed 1 events into {handler}" in out and "replayed 1 of 1" in err
+    assert code == 0 and f"replayed 1 event into {handler}" in out and "replayed 1 of 1" in err
     eventually(lambda: f"{payload['id']} replayed; handlers run: {handler}" in console.getvalue())
     since = (datetime.now(UTC) - timedelta(minutes=5)).isoformat()
     code, out, _ = ntp(

@@ -521,7 +521,12 @@ def test_on_lambda_the_clients_and_current_key_are_ready_before_the_first_reques
 
 
 def test_a_key_load_that_fails_in_init_does_not_fail_init_and_the_first_request_loads_the_keys(
-    ingest_env: dict[str, str], aws_calls: AwsCalls, faults: Faults, template: Any, monkeypatch: pytest.MonkeyPatch
+    ingest_env: dict[str, str],
+    aws_calls: AwsCalls,
+    faults: Faults,
+    template: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    json_logs: JsonLogs,
 ) -> None:
     from botocore.exceptions import ClientError
 
@@ -529,4 +534,6 @@ def test_a_key_load_that_fails_in_init_does_not_fail_init_and_the_first_request_
     failed = faults.fail("secrets-manager.GetSecretValue", ClientError({"Error": {"Code": "ThrottlingException"}}, "x"))
     handler = load_function_module(template, "IngestFunction")  # init does not fail
     assert failed == [1]
+    (warning,) = [r for r in json_logs.records() if r["message"].startswith("init step failed")]
+    assert warning["level"] == "WARNING" and warning["error_type"] == "ClientError"
     assert invoke(handler, signed_event(envelope()))["statusCode"] == 202

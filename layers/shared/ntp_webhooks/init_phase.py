@@ -7,7 +7,6 @@ the imports only rescans it. Measured at about 10% of the ingest function's cold
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import os
 from collections.abc import Callable
@@ -35,5 +34,9 @@ def prepare(step: Callable[[], None]) -> None:
     for it. Whatever fails here is done again by the first request, which reports it."""
     if not on_lambda():
         return
-    with contextlib.suppress(Exception):  # the first request repeats the step and reports what fails
+    try:
         step()
+    except Exception as exc:  # the first request repeats the step and reports what fails
+        from ntp_webhooks.observability import logger  # imported by the handler already
+
+        logger.warning("init step failed; the first request does it again", extra={"error_type": type(exc).__name__})
