@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from devtools.lambda_events import LambdaContext
+from devtools.lambda_events import LambdaContext, acting_as
 
 
 @dataclass(frozen=True)
@@ -70,33 +70,40 @@ class QueuePoller:
         self._retry_delay = retry_delay
         self._function_name = function_name
         self._timeout = timeout_seconds
-        self._arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        # The mapping reads the queue, receives and deletes with the function's role, as Lambda's does.
+        with acting_as(function_name):
+            attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]
+        self._arn = attributes["QueueArn"]
         self._region = self._arn.split(":")[3]
 
     def poll_once(self) -> PollResult:
-        messages = self._sqs.receive_message(
-            QueueUrl=self._url,
-            MaxNumberOfMessages=self._batch_size,
-            WaitTimeSeconds=self._wait,
-            AttributeNames=["All"],
-            MessageAttributeNames=["All"],
-        ).get("Messages", [])
+        with acting_as(self._function_name):
+            messages = self._sqs.receive_message(
+                QueueUrl=self._url,
+                MaxNumberOfMessages=self._batch_size,
+                WaitTimeSeconds=self._wait,
+                AttributeNames=["All"],
+                MessageAttributeNames=["All"],
+            ).get("Messages", [])
         if not messages:
             return PollResult(0, 0)
         event = {"Records": [lambda_sqs_record(m, self._arn, self._region) for m in messages]}
         context = LambdaContext(function_name=self._function_name, timeout_seconds=self._timeout)
         try:
-            response = self._handler(event, context) or {}
+            with acting_as(self._function_name):
+                response = self._handler(event, context) or {}
             failed_ids = {failure["itemIdentifier"] for failure in response.get("batchItemFailures", [])}
         except Exception:
             failed_ids = {m["MessageId"] for m in messages}  # an invocation error returns the whole batch
         for message in messages:
             if message["MessageId"] in failed_ids:
+                # Emulation only (Lambda leaves a failed record until its visibility timeout): no role.
                 self._sqs.change_message_visibility(
                     QueueUrl=self._url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=self._retry_delay
                 )
             else:
-                self._sqs.delete_message(QueueUrl=self._url, ReceiptHandle=message["ReceiptHandle"])
+                with acting_as(self._function_name):
+                    self._sqs.delete_message(QueueUrl=self._url, ReceiptHandle=message["ReceiptHandle"])
         return PollResult(len(messages), len(failed_ids))
 
     def drain(self, max_polls: int = 100) -> int:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -85,3 +87,22 @@ class LambdaContext:
 
     def get_remaining_time_in_millis(self) -> int:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+#: The function whose execution role the AWS calls made now use. Lambda uses it for the function's
+#: init, its invocations and its event source mapping's polling; the e2e tests check each recorded call
+#: against that role's policies (tools/permissions.py).
+_acting: ContextVar[str | None] = ContextVar("acting_function", default=None)
+
+
+@contextlib.contextmanager
+def acting_as(logical_id: str) -> Iterator[None]:
+    token = _acting.set(logical_id)
+    try:
+        yield
+    finally:
+        _acting.reset(token)
+
+
+def acting_function() -> str | None:
+    return _acting.get()

@@ -6,9 +6,12 @@ more. Each patch reaches into moto's private classes, so `tests/unit/test_moto_p
 every one against the installed moto and fails loudly, naming the patch, when moto changes under it.
 
 - DynamoDB: AWS makes every single-item write atomic (a conditional PutItem/UpdateItem checks and
-  writes as one step). moto checks, then writes, with no lock, so two threads can both pass the same
-  condition. A lock per write restores exactly that; code that reads, then writes in a separate
-  call still races, as it would on AWS.
+  writes as one step), and a read sees an item before or after a write, never half-way. moto checks,
+  then writes, with no lock, so two threads can both pass the same condition; and an UpdateItem that
+  creates an item stores its key first, then applies each action, so a concurrent GetItem (the
+  local stack serves several threads) can read an item with only its key. One lock around each
+  write and each read restores exactly that; code that reads, then writes in a separate call still
+  races, as it would on AWS.
 - SQS: moto lacks `StartMessageMoveTask` (the redrive `ntp redrive` starts). Here it moves every
   visible message of the dead-letter queue back to its source queue at once (AWS moves them
   asynchronously, at a rate).
@@ -42,14 +45,15 @@ from moto.sqs.responses import SQSResponse
 
 from devtools.provision import ACCOUNT_ID
 
-_WRITE_LOCK = threading.RLock()
+_ITEM_LOCK = threading.RLock()
 DYNAMODB_WRITES = ("put_item", "update_item", "delete_item", "transact_write_items")
+DYNAMODB_READS = ("get_item", "batch_get_item", "query", "scan", "transact_get_items")
 _original_private_key: Callable[[str], Any] = kms_models.generate_private_key  # type: ignore[attr-defined]
 
 
 def apply() -> None:
     """Idempotent: patches moto once per process."""
-    for name in DYNAMODB_WRITES:
+    for name in DYNAMODB_WRITES + DYNAMODB_READS:
         method = getattr(DynamoDBBackend, name)
         if not getattr(method, "__patched__", False):
             setattr(DynamoDBBackend, name, _atomic(method))
@@ -61,7 +65,7 @@ def apply() -> None:
 def _atomic(method: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(method)
     def locked(*args: Any, **kwargs: Any) -> Any:
-        with _WRITE_LOCK:
+        with _ITEM_LOCK:
             return method(*args, **kwargs)
 
     locked.__patched__ = True  # type: ignore[attr-defined]

@@ -19,7 +19,7 @@ import boto3
 from devtools import moto_patches
 from devtools.deliveries import LOCAL_DEV_SECRET
 from devtools.event_source import QueuePoller
-from devtools.lambda_events import LambdaContext
+from devtools.lambda_events import LambdaContext, acting_as
 from devtools.provision import Provisioner, Stack
 from devtools.sam_template import SamTemplate, load_function_module
 from ntp_webhooks.routing import FAMILIES
@@ -98,13 +98,15 @@ class Pipeline:
 
     def deliver(self, api_event: dict[str, Any], timeout_seconds: float | None = None) -> dict[str, Any]:
         context = LambdaContext(function_name="IngestFunction", timeout_seconds=timeout_seconds or self.ingest_timeout)
-        response: dict[str, Any] = self.ingest.lambda_handler(api_event, context)
+        with acting_as("IngestFunction"):
+            response: dict[str, Any] = self.ingest.lambda_handler(api_event, context)
         return response
 
     def poller(self, family: str, handler: Any = None) -> QueuePoller:
         url = self.stack.refs[f"{family.title()}EventsQueue"]
         invoke = handler or self.consumers[family].lambda_handler
-        return QueuePoller(boto3.client("sqs"), url, invoke, wait_seconds=0)
+        function = f"{family.title()}ConsumerFunction"
+        return QueuePoller(boto3.client("sqs"), url, invoke, wait_seconds=0, function_name=function)
 
     def depth(self, queue: str) -> int:
         """Visible plus in-flight messages of a queue (by logical ID)."""

@@ -11,6 +11,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from devtools.lambda_events import acting_as
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE_PATH = REPO_ROOT / "template.yaml"
 
@@ -140,7 +142,8 @@ def load_function_module(template: SamTemplate, logical_id: str, module_name: st
     if module_spec is None or module_spec.loader is None:
         raise TemplateError(f"cannot load {spec.handler} from {spec.code_uri}")
     module = importlib.util.module_from_spec(module_spec)
-    module_spec.loader.exec_module(module)
+    with acting_as(logical_id):  # its init phase: the calls it makes use its role
+        module_spec.loader.exec_module(module)
     return module
 
 

@@ -24,6 +24,7 @@ from devtools.pipeline import Pipeline, global_environment, hooked
 from devtools.provision import Provisioner, Stack
 from devtools.sam_template import SamTemplate
 from devtools.sam_template import load_function_module as load_module
+from tools.permissions import Call, CallRecorder, Ledger
 
 # Fake credentials so nothing can reach a real account, set before any client exists.
 os.environ.update(
@@ -90,6 +91,68 @@ def aws() -> Iterator[None]:
         # are the fake ones above, and moto intercepts every session's clients alike.
         boto3.DEFAULT_SESSION = _warm_session()
         yield
+
+
+#: The functions' AWS calls checked against their roles in this process (tools/permissions.py).
+ROLES = Ledger()
+
+
+@dataclass
+class RoleCalls:
+    recorder: CallRecorder
+    stacks: list[Stack]
+
+    def check(self, template: SamTemplate) -> None:
+        denied: list[Call] = ROLES.check(template, self.stacks, self.recorder.take())
+        unknown = sorted(line for line in ROLES.unresolved if any(line.startswith(f"{c.function}:") for c in denied))
+        assert not denied, "\n".join(
+            ["calls that the function's role in template.yaml does not allow:", *map(str, denied), *unknown]
+        )
+
+
+@pytest.fixture(scope="module")
+def role_calls(template: SamTemplate) -> Iterator[RoleCalls]:
+    """Every AWS call the functions make while the module runs (`acting_as` names the function), with
+    the stacks provisioned meanwhile: each call must be allowed by its function's role in its stack."""
+    recording = RoleCalls(CallRecorder(), [])
+    provision = Provisioner.provision
+
+    def provision_and_keep(self: Provisioner) -> Stack:
+        stack = provision(self)
+        recording.stacks.append(stack)
+        return stack
+
+    boto3.DEFAULT_SESSION = _warm_session()  # the session the functions' clients come from
+    with hooked("before-parameter-build.*.*", recording.recorder.record), pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Provisioner, "provision", provision_and_keep)
+        yield recording
+    recording.check(template)  # what the module's stacks did after its last test
+
+
+@pytest.fixture
+def calls_within_roles(role_calls: RoleCalls, template: SamTemplate) -> Iterator[None]:
+    yield
+    role_calls.check(template)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:  # a pytest-xdist worker: the controller reports for all
+        workeroutput["roles"] = json.dumps(ROLES.to_json())
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    output = getattr(node, "workeroutput", {}).get("roles")
+    if output:
+        ROLES.merge(json.loads(output))
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if ROLES.checked:
+        terminalreporter.section("the functions' calls against their roles")
+        for line in ROLES.report():
+            terminalreporter.write_line(line)
 
 
 @pytest.fixture
@@ -227,6 +290,7 @@ def pipeline(template: SamTemplate) -> Iterator[Pipeline]:
     """The whole pipeline on one moto stack for a module (provisioning is the slow part); tests use
     their own event IDs."""
     with mock_aws():
+        boto3.DEFAULT_SESSION = _warm_session()
         yield Pipeline(template)
 
 

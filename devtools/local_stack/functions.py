@@ -13,7 +13,7 @@ from types import ModuleType
 from typing import Any, TextIO
 
 from devtools.function_output import routed
-from devtools.lambda_events import LambdaContext
+from devtools.lambda_events import LambdaContext, acting_as
 from devtools.pipeline import environment
 from devtools.provision import Stack
 from devtools.sam_template import SamTemplate, load_function_module
@@ -56,7 +56,7 @@ class LocalFunction:
         handler = getattr(self.module, self.handler_name)
         copy = io.StringIO()
         try:
-            with routed(self.log, copy):
+            with acting_as(self.logical_id), routed(self.log, copy):
                 return handler(event, LambdaContext(function_name=self.logical_id, timeout_seconds=self.timeout))
         finally:
             self.last_output = copy.getvalue()

@@ -7,13 +7,24 @@ import socket
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TextIO, cast
+from typing import Any, TextIO, cast
 
 import pytest
 
 from devtools.local_stack.functions import TimestampedLog
 from devtools.local_stack.stack import DevStack
 from tests.e2e.local_stacks import quick_stack
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _module_calls_within_roles(role_calls: Any) -> Any:
+    """Every e2e module records the functions' calls from before its stacks start (tests/conftest.py)."""
+    return role_calls
+
+
+@pytest.fixture(autouse=True)
+def _calls_within_roles(calls_within_roles: None) -> None:
+    """Each e2e test fails if a function made a call its role in template.yaml does not allow."""
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ import boto3
 import pytest
 
 from devtools.deliveries import LOCAL_DEV_SECRET
-from devtools.lambda_events import LambdaContext
+from devtools.lambda_events import LambdaContext, acting_as
 from devtools.provision import Provisioner
 from devtools.rotation_service import RotationService
 from devtools.sam_template import SamTemplate
@@ -72,7 +72,8 @@ def test_every_file_has_its_documented_outcome(
         event = json.loads(Path(EVENTS_DIR / outcome["file"]).read_text())
         if outcome["file"] == "rotation/createSecret.json":
             rotation.start(token=ROTATION_TOKEN)  # what RotateSecret does before the first step
-        result = handler(outcome["function"])(event, LambdaContext(function_name=outcome["function"]))
+        with acting_as(outcome["function"]):  # its calls are checked against its role (tests/conftest.py)
+            result = handler(outcome["function"])(event, LambdaContext(function_name=outcome["function"]))
         if "statusCode" in outcome:
             assert result["statusCode"] == outcome["statusCode"], (outcome, result)
         else:

@@ -20,15 +20,20 @@ from moto.dynamodb.models import DynamoDBBackend
 from devtools import moto_patches
 
 
-def test_dynamodb_single_item_writes_are_atomic(aws: None) -> None:
-    assert all(getattr(DynamoDBBackend, name).__patched__ for name in moto_patches.DYNAMODB_WRITES)
+def table(name: str) -> Any:
     ddb = boto3.client("dynamodb")
     ddb.create_table(
-        TableName="claims",
+        TableName=name,
         KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
         AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
         BillingMode="PAY_PER_REQUEST",
     )
+    return ddb
+
+
+def test_dynamodb_single_item_writes_are_atomic(aws: None) -> None:
+    assert all(getattr(DynamoDBBackend, name).__patched__ for name in moto_patches.DYNAMODB_WRITES)
+    ddb = table("claims")
     won: list[int] = []
     start = threading.Barrier(8)
 
@@ -51,6 +56,20 @@ def test_dynamodb_single_item_writes_are_atomic(aws: None) -> None:
         thread.join()
     assert len(won) == 1
     assert ddb.get_item(TableName="claims", Key={"id": {"S": "evt"}})["Item"]["by"]["N"] == str(won[0])
+
+
+def test_dynamodb_reads_wait_for_a_write_in_progress(aws: None) -> None:
+    assert all(getattr(DynamoDBBackend, name).__patched__ for name in moto_patches.DYNAMODB_READS)
+    ddb = table("items")
+    read: list[Any] = []
+    reader = threading.Thread(target=lambda: read.append(ddb.get_item(TableName="items", Key={"id": {"S": "a"}})))
+    with moto_patches._ITEM_LOCK:  # a write in progress holds it (re-entrant: this thread may write)
+        reader.start()
+        reader.join(timeout=0.3)
+        assert reader.is_alive() and read == []  # the read waits for it
+        ddb.put_item(TableName="items", Item={"id": {"S": "a"}, "state": {"S": "whole"}})
+    reader.join()
+    assert read[0]["Item"]["state"]["S"] == "whole"
 
 
 def test_sqs_start_message_move_task_returns_dead_letters_to_their_source_queue(aws: None) -> None:
