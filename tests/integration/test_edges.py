@@ -6,13 +6,14 @@ from __future__ import annotations
 import io
 import json
 import logging
+import time
 from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
 
 import boto3
 import pytest
-from botocore.exceptions import ReadTimeoutError
+from botocore.exceptions import ClientError, ReadTimeoutError
 
 from devtools.deliveries import LOCAL_DEV_SECRET, encode, envelope, signed_event
 from devtools.event_source import QueuePoller
@@ -221,6 +222,69 @@ class SteppedContext(LambdaContext):
         return max(0, int((self.timeout_seconds - self.clock) * 1000))
 
 
+class AdvancedClock:
+    """The keyring's monotonic clock, `offset` seconds ahead of the real one."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        return time.monotonic() + self.offset
+
+
+def test_a_revoked_previous_key_is_refused_once_the_keys_are_stale_under_a_failing_refresh(
+    stack: Stack,
+    ingest_env: dict[str, str],
+    faults: Faults,
+    json_logs: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Finding 2, through the handler: a key rotated to AWSPREVIOUS leaks and is revoked while Secrets
+    Manager cannot be read. The cached keys serve until KeyMaxStaleSeconds (600 s by default), every
+    failed refresh an ERROR line and a KeyRefreshFailed metric; past it, 503 with Retry-After (not the
+    old stage map for hours); once Secrets Manager answers, the revoked key is refused."""
+    from ntp_webhooks import keyring
+
+    clock = AdvancedClock()
+    monkeypatch.setattr(keyring, "monotonic", clock)
+    secrets, arn = boto3.client("secretsmanager"), stack.refs["WebhookSigningSecret"]
+    ingest = load_function_module(TEMPLATE, "IngestFunction")
+    new_key = "rotated-" + "k" * 40
+    secrets.put_secret_value(SecretId=arn, SecretString=new_key)  # LOCAL_DEV_SECRET is now AWSPREVIOUS
+    leaked = LOCAL_DEV_SECRET
+
+    def deliver(secret: str) -> dict[str, Any]:
+        return invoke(ingest, signed_event(encode(envelope("order.created")), secret))
+
+    assert deliver(leaked)["statusCode"] == 202  # within its grace: accepted
+    previous = next(
+        v for v, s in secrets.describe_secret(SecretId=arn)["VersionIdsToStages"].items() if "AWSPREVIOUS" in s
+    )
+    secrets.update_secret_version_stage(SecretId=arn, VersionStage="AWSPREVIOUS", RemoveFromVersionId=previous)
+    throttled = ClientError({"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}, "DescribeSecret")
+    for _ in range(10):
+        faults.fail("secrets-manager.DescribeSecret", throttled)
+    capsys.readouterr()
+
+    clock.offset = 301.0  # past max_age: the scheduled refresh fails, the cached keys still serve
+    assert deliver(leaked)["statusCode"] == 202
+    refresh_errors = [r for r in json_logs.records() if r["message"] == "signing key refresh failed"]
+    assert [(r["level"], r["error_code"]) for r in refresh_errors] == [("ERROR", "ThrottlingException")]
+    assert "KeyRefreshFailed" in capsys.readouterr().out  # the metric KeyRefreshFailedAlarm watches
+
+    clock.offset = 601.0  # past KeyMaxStaleSeconds: nothing that could have been revoked is accepted
+    for secret in (leaked, new_key):
+        response = deliver(secret)
+        assert response["statusCode"] == 503 and response["headers"]["Retry-After"]
+        assert json.loads(response["body"])["error"] == "unavailable"
+
+    faults.actions.clear()  # Secrets Manager answers again
+    clock.offset = 603.0
+    assert deliver(leaked)["statusCode"] == 401
+    assert deliver(new_key)["statusCode"] == 202
+
+
 def test_hung_calls_end_in_a_json_503_before_the_timeout(
     stack: Stack, ingest_env: dict[str, str], faults: Faults, json_logs: Any
 ) -> None:
@@ -253,8 +317,6 @@ def test_a_failed_dedup_completion_is_an_error_with_the_aws_error(
     stack: Stack, ingest_env: dict[str, str], faults: Faults, json_logs: Any
 ) -> None:
     """Finding 9: 202 (the event is on its queue), and an ERROR line with the code and message."""
-    from botocore.exceptions import ClientError
-
     ingest = load_function_module(TEMPLATE, "IngestFunction")
     error = ClientError(
         {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow down"}}, "UpdateItem"

@@ -26,10 +26,10 @@ Design:
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from time import monotonic  # by name, looked up at each reading: a test may advance this module's clock
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -89,7 +89,7 @@ class Keyring:
         max_staleness: float = 600.0,
         miss_interval: float = 1.0,
         previous_grace: timedelta = timedelta(hours=72),
-        monotonic: Callable[[], float] = time.monotonic,
+        monotonic: Callable[[], float] | None = None,
         utcnow: Callable[[], datetime] = _utcnow,
     ) -> None:
         if max_staleness < max_age:
@@ -100,7 +100,7 @@ class Keyring:
         self._max_staleness = max_staleness
         self._miss_interval = miss_interval
         self._previous_grace = previous_grace
-        self._monotonic = monotonic
+        self._clock = monotonic
         self._utcnow = utcnow
         self._lock = threading.Lock()
         self._values: dict[str, _Version] = {}
@@ -137,13 +137,13 @@ class Keyring:
                 return
             self._stages = {value["VersionId"]: CURRENT}
             self._build_snapshot()
-            self._loaded_at = self._monotonic()
+            self._loaded_at = self._now()
 
     def refresh_after_miss(self) -> bool:
         """Reload because no cached key verified a delivery. False when rate-limited; raises
         `KeyringUnavailable` when the reload fails (the sender's new key cannot be ruled out)."""
         with self._lock:
-            now = self._monotonic()
+            now = self._now()
             if self._forced_at is not None and now - self._forced_at < self._miss_interval:
                 return False
             self._forced_at = now
@@ -151,16 +151,19 @@ class Keyring:
                 raise KeyringUnavailable(f"signing keys could not be refreshed: {self._last_error}")
             return True
 
+    def _now(self) -> float:
+        return self._clock() if self._clock is not None else monotonic()
+
     def _age(self) -> float:
         loaded_at = self._loaded_at
-        return float("inf") if loaded_at is None else self._monotonic() - loaded_at
+        return float("inf") if loaded_at is None else self._now() - loaded_at
 
     def _may_attempt(self) -> bool:
         attempted_at = self._attempted_at
-        return attempted_at is None or self._monotonic() - attempted_at >= self._miss_interval
+        return attempted_at is None or self._now() - attempted_at >= self._miss_interval
 
     def _try_reload(self, why: str) -> bool:
-        self._attempted_at = self._monotonic()
+        self._attempted_at = self._now()
         try:
             self._reload()
         except (BotoCoreError, ClientError, KeyringUnavailable) as exc:
@@ -191,7 +194,7 @@ class Keyring:
         self._values = {vid: self._values[vid] for vid in stages}
         self._stages = stages
         self._build_snapshot()
-        self._loaded_at = self._monotonic()
+        self._loaded_at = self._now()
 
     def _fetch(self, version_id: str) -> bool:
         """Cache the value of `version_id` unless it already is. False for a version with no value."""
