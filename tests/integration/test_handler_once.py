@@ -240,44 +240,6 @@ def test_a_completion_write_that_never_succeeds_is_logged_truthfully(
     assert "run again if a copy of this message is delivered again" in error["message"]
 
 
-def test_two_environments_processing_one_record_at_once_run_each_handler_once(
-    handlers: Handlers, consumer_handlers: LoadConsumer, stack: Stack
-) -> None:
-    """Finding 7: a 1 s handler, and a second copy 0.4 s later in another execution environment.
-    The copy that loses the claim fails its record; redelivered after the first finished, it runs
-    nothing."""
-    import threading
-
-    from tests.integration.test_consumer_handler import sqs_batch
-
-    first_env, second_env = consumer_handlers("order"), consumer_handlers("order")
-    assert first_env is not second_env
-    body = encode(envelope("order.confirmed", data={"orderId": "ord_concurrent"})).decode()
-    in_handler = threading.Event()
-
-    @on("order.confirmed", name="slow")
-    def slow(_event: EventBase) -> None:
-        in_handler.set()
-        time.sleep(1.0)
-
-    first_batch, second_batch = sqs_batch(stack, QUEUE, [body]), sqs_batch(stack, QUEUE, [body])
-    results: dict[str, Any] = {}
-    worker = threading.Thread(
-        target=lambda: results.setdefault("first", first_env.lambda_handler(first_batch, LambdaContext()))
-    )
-    worker.start()
-    assert in_handler.wait(5)
-    time.sleep(0.4)
-    second = second_env.lambda_handler(second_batch, LambdaContext())
-    worker.join()
-    assert results["first"] == {"batchItemFailures": []}
-    assert second == {"batchItemFailures": [{"itemIdentifier": second_batch["Records"][0]["messageId"]}]}
-    assert handlers.runs == {"erp": 1, "crm": 1, "mail": 1}
-    # SQS redelivers the losing copy after its visibility timeout: the claim is released by then.
-    assert second_env.lambda_handler(second_batch, LambdaContext()) == {"batchItemFailures": []}
-    assert handlers.runs == {"erp": 1, "crm": 1, "mail": 1}
-
-
 def test_an_unwritten_completion_with_a_failed_handler_says_the_record_is_redelivered(
     handlers: Handlers, consumer_handlers: LoadConsumer, stack: Stack, json_logs: JsonLogs
 ) -> None:
