@@ -48,7 +48,9 @@ LIFECYCLES = {
 }
 #: Scaled-down timeouts: the ingest's (a dedup claim's lease), the consumers' (a handler claim's
 #: lease), and the visibility timeout after which SQS redelivers a failed record (longer, as on AWS).
-LEASE_SECONDS, CONSUMER_TIMEOUT_SECONDS, VISIBILITY_SECONDS = 1.0, 3.0, 4
+LEASE_SECONDS, CONSUMER_TIMEOUT_SECONDS, VISIBILITY_SECONDS = 0.5, 2.0, 3
+#: The month's target: a (event, handler) pair may run twice at most once (the crash edge aside).
+MAX_REPEATS = 1
 
 
 @dataclass
@@ -132,7 +134,17 @@ class Result:
             + "".join(f"\n  - {event} {handler}: {cause}" for event, handler, cause in self.repeats[:10]),
             "- dead-letter queues: " + ", ".join(f"{q} {n}" for q, n in self.dlq.items()),
             f"- entities whose state differs from in-order delivery: {len(self.state_differences)}",
+            f"- target (0 lost, 0 in a dead-letter queue, 0 state differences, at most {MAX_REPEATS} repeat): "
+            + ("met" if self.meets_target() else "NOT met"),
         ]
+
+    def meets_target(self) -> bool:
+        return (
+            not self.lost
+            and not self.state_differences
+            and not any(self.dlq.values())
+            and len(self.repeats) <= MAX_REPEATS
+        )
 
 
 def _lifecycles(rng: random.Random, deliveries: int, start: datetime) -> list[dict[str, Any]]:
@@ -332,14 +344,17 @@ def main(argv: list[str] | None = None) -> int:
     print("\n".join(lines))
     print(f"({result.seconds:.0f} s)")
     if args.write:
-        write(lines)
-    ok = not result.lost and not result.state_differences and not any(result.dlq.values())
-    return 0 if ok and len(result.repeats) <= 1 else 1
+        write(lines, result.seconds)
+    return 0 if result.meets_target() else 1
 
 
-def write(lines: list[str]) -> None:
+def write(lines: list[str], seconds: float) -> None:
+    import platform
+
+    ran = f"Recorded by `make soak ARGS=--write` on {datetime.now(UTC):%Y-%m-%d}: {seconds:.0f} s in one process on "
+    ran += f"{os.cpu_count()} cores ({platform.machine()}), the functions imported as SAM deploys them, moto for AWS."
+    block = "\n".join([BEGIN, "## A month of faults (`make soak`)", "", ran, "", *lines, END])
     text = DOC.read_text()
-    block = "\n".join([BEGIN, "## A month of faults (`make soak`)", "", *lines, END])
     if BEGIN in text:
         text = text[: text.index(BEGIN)] + block + text[text.index(END) + len(END) :]
     else:

@@ -11,12 +11,13 @@ from tools.soak import Profile, Soak
 
 def test_a_small_seeded_soak_keeps_every_promise(template: SamTemplate) -> None:
     # A higher fault rate than the month's profile, so that a short run meets every kind of fault.
-    profile = Profile(deliveries=60, fault=0.03, outage_every=300, outage_calls=8)
+    profile = Profile(deliveries=100, fault=0.03, outage_every=300, outage_calls=8)
     with mock_aws():
         result = Soak(template, profile, seed=7).run()
     assert sum(result.injected.values()) >= 8
-    assert len(result.accepted) == 60
+    assert len(result.accepted) == 100
     assert result.lost == []
     assert result.state_differences == []
     assert not any(result.dlq.values())
     assert result.repeats == []
+    assert result.meets_target()
