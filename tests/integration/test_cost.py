@@ -118,3 +118,14 @@ def test_the_recorded_bench_block_is_current_where_it_is_deterministic(
     assert block.strip(), "run `make bench ARGS=--write`"
     stale = [line for line in bench.per_webhook(template, measured) if line not in block.splitlines()]
     assert stale == [], "run `make bench ARGS=--write`"
+
+
+def test_the_architecture_pages_claim_versus_fifo_figures_are_the_price_lists() -> None:
+    """docs/architecture.md weighs the claim against FIFO queues at list prices: the same as make cost's."""
+    prices = json.loads(cost.PRICES.read_text())
+    page = (cost.REPO_ROOT / "docs" / "architecture.md").read_text()
+    write, read = prices["dynamodb_per_million_write_units"], prices["dynamodb_per_million_read_units"]
+    fifo, standard = prices["sqs_fifo_per_million_requests"], prices["sqs_per_million_requests"]
+    assert f"+${write - read:.2f}: a write unit (${write:.3f} per million) instead of a read unit (${read:.3f})" in page
+    assert f"+${fifo - standard:.2f} SQS (${fifo:.2f} vs ${standard:.2f} per million requests)" in page
+    assert f"${write - read:.2f} per million at list prices" in page
