@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from devtools.sam_template import SamTemplate
+from devtools.sam_template import REPO_ROOT, SamTemplate
 from tools import cost
 
 
@@ -123,7 +123,7 @@ def test_the_recorded_bench_block_is_current_where_it_is_deterministic(
 def test_the_architecture_pages_claim_versus_fifo_figures_are_the_price_lists() -> None:
     """docs/architecture.md weighs the claim against FIFO queues at list prices: the same as make cost's."""
     prices = json.loads(cost.PRICES.read_text())
-    page = (cost.REPO_ROOT / "docs" / "architecture.md").read_text()
+    page = (REPO_ROOT / "docs" / "architecture.md").read_text()
     write, read = prices["dynamodb_per_million_write_units"], prices["dynamodb_per_million_read_units"]
     fifo, standard = prices["sqs_fifo_per_million_requests"], prices["sqs_per_million_requests"]
     assert f"+${write - read:.2f}: a write unit (${write:.3f} per million) instead of a read unit (${read:.3f})" in page
