@@ -352,7 +352,8 @@ def write(lines: list[str], seconds: float) -> None:
     import platform
 
     ran = f"Recorded by `make soak ARGS=--write` on {datetime.now(UTC):%Y-%m-%d}: {seconds:.0f} s in one process on "
-    ran += f"{os.cpu_count()} cores ({platform.machine()}), the functions imported as SAM deploys them, moto for AWS."
+    ran += f"{os.cpu_count()} cores ({platform.machine()}), the functions imported by their template Handler and "
+    ran += "environment, moto for AWS."
     block = "\n".join([BEGIN, "## A month of faults (`make soak`)", "", ran, "", *lines, END])
     text = DOC.read_text()
     if BEGIN in text:
