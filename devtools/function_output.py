@@ -10,11 +10,12 @@ or a test printing meanwhile keeps its own output.
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import logging
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TextIO, cast
 
 
@@ -33,64 +34,77 @@ class _Tee:
         self._log.flush()
 
 
-class _ThreadRoutedStdout:
-    """sys.stdout while functions run: a thread inside an invocation writes to that invocation's log,
-    every other thread where stdout went before (contextlib.redirect_stdout is process-wide: a CLI
-    or a test printing meanwhile would land in the function log)."""
+class _ThreadRouted:
+    """A stream shared by every thread (sys.stdout, a logging handler's stream) while functions run:
+    a thread inside an invocation writes to that invocation's target, every other thread where the
+    stream went before. contextlib.redirect_stdout and handler.setStream are process-wide: a CLI, a
+    test or another stack's invocation writing meanwhile would land in this invocation's log."""
 
     def __init__(self, fallback: TextIO) -> None:
         self.fallback = fallback
         self.targets: dict[int, TextIO] = {}
 
+    def current(self) -> TextIO:
+        return self.targets.get(threading.get_ident(), self.fallback)
+
     def write(self, text: str) -> int:
-        return self.targets.get(threading.get_ident(), self.fallback).write(text)
+        return self.current().write(text)
 
     def flush(self) -> None:
-        self.targets.get(threading.get_ident(), self.fallback).flush()
+        self.current().flush()
 
 
 _ROUTING = threading.Lock()
 
 
 @contextlib.contextmanager
-def _stdout_of_this_thread(log: TextIO) -> Iterator[None]:
+def _this_thread(get: Callable[[], TextIO], put: Callable[[TextIO], object], target: TextIO) -> Iterator[None]:
+    """`target` for what this thread writes to the stream that `get` returns (and `put` replaces)."""
     with _ROUTING:
-        router = sys.stdout if isinstance(sys.stdout, _ThreadRoutedStdout) else _ThreadRoutedStdout(sys.stdout)
-        sys.stdout = cast(TextIO, router)
-        router.targets[threading.get_ident()] = log
+        stream = get()
+        router = stream if isinstance(stream, _ThreadRouted) else _ThreadRouted(stream)
+        put(cast(TextIO, router))
+        router.targets[threading.get_ident()] = target
     try:
         yield
     finally:
         with _ROUTING:
             router.targets.pop(threading.get_ident(), None)
-            if not router.targets and sys.stdout is cast(TextIO, router):
-                sys.stdout = router.fallback
+            if not router.targets and get() is cast(TextIO, router):
+                put(router.fallback)
+
+
+def _where(stream: TextIO) -> TextIO:
+    """Where this thread's writes to `stream` go now."""
+    return stream.current() if isinstance(stream, _ThreadRouted) else stream
 
 
 @contextlib.contextmanager
 def routed(log: TextIO | None, copy: io.StringIO | None = None) -> Iterator[None]:
-    """During one invocation, the function's Powertools log lines (their handlers hold the stream of
-    the moment they were created) and EMF metrics (printed) go to `log`, so the console stays
-    readable; the log lines are also copied to `copy`, if given. Without a log (tests), output stays
-    where it goes, and only the log lines are copied."""
+    """During one invocation, for the invoking thread only, the function's Powertools log lines
+    (their handlers hold the stream of the moment they were created) and EMF metrics (printed) go to
+    `log`, so the console stays readable; the log lines are also copied to `copy`, if given. Without
+    a log (tests), output stays where it goes, and only the log lines are copied."""
     from ntp_webhooks.observability import logger  # the functions' own copy, once they are imported
 
     handlers = [h for h in logging.getLogger(logger.name).handlers if isinstance(h, logging.StreamHandler)]
+    with contextlib.ExitStack() as routes:
+        for handler in handlers if log is not None or copy is not None else []:
+            target = log if log is not None else _where(handler.stream)
+            routes.enter_context(
+                _this_thread(
+                    functools.partial(getattr, handler, "stream"),
+                    handler.setStream,
+                    target if copy is None else cast(TextIO, _Tee(target, copy)),
+                )
+            )
+        if log is not None:
+            routes.enter_context(_this_thread(functools.partial(getattr, sys, "stdout"), _set_stdout, log))
+        yield
 
-    def into(handler: logging.StreamHandler[TextIO]) -> TextIO:
-        target = log if log is not None else handler.stream
-        return target if copy is None else cast(TextIO, _Tee(target, copy))
 
-    saved = [(h, h.setStream(into(h))) for h in handlers]
-    try:
-        if log is None:
-            yield
-        else:
-            with _stdout_of_this_thread(log):
-                yield
-    finally:
-        for handler, stream in saved:
-            handler.setStream(stream)
+def _set_stdout(stream: TextIO) -> None:
+    sys.stdout = stream
 
 
 @contextlib.contextmanager

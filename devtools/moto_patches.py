@@ -106,7 +106,7 @@ def label_pending_version(
 ) -> None:
     """What RotateSecret does before invoking the rotation function: enable rotation and label
     AWSPENDING on a new version `token` that has no value yet (in moto's in-process backend, so it
-    works with `mock_aws` and with a `ThreadedMotoServer` in this process)."""
+    works with `mock_aws` and with a moto server in this process)."""
     secret: Any = secretsmanager_backends[ACCOUNT_ID][region].secrets[secret_id]
     secret.remove_version_stages_from_old_versions(["AWSPENDING"])
     secret.versions[token] = {"createdate": int(time.time()), "version_id": token, "version_stages": ["AWSPENDING"]}

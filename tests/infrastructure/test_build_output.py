@@ -17,9 +17,9 @@ from typing import Any
 import boto3
 import pydantic_core
 import pytest
-from moto.server import ThreadedMotoServer
 
 from devtools.deliveries import LOCAL_DEV_SECRET, envelope, signed_event
+from devtools.local_stack.stack import EmbeddedMoto
 from devtools.provision import Provisioner
 from devtools.sam_template import REPO_ROOT, SamTemplate
 
@@ -75,9 +75,8 @@ def native_shim(tmp_path_factory: pytest.TempPathFactory, built: Path) -> Path:
 
 @pytest.fixture
 def moto_server() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
+    server = EmbeddedMoto("127.0.0.1", 0)
+    host, port = server.address
     url = f"http://{host}:{port}"
     # Backends live in this process, shared by every server (a local stack test on this worker may
     # have left its resources): start from nothing, and leave nothing behind.
