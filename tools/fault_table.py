@@ -20,6 +20,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+from unittest import mock
 
 import boto3
 from botocore.exceptions import ClientError, ReadTimeoutError
@@ -41,7 +42,10 @@ KINDS = ("fails", "lost response", "times out")
 #: The sender's patience in this model: it retries until it gets a 2xx, at most this often.
 SENDER_ATTEMPTS = 4
 #: The ingest function's timeout in these runs: a claim's lease, which a 409 asks the sender to wait out.
-LEASE_SECONDS = 1.0
+LEASE_SECONDS = 0.5
+#: The sender's wait before a retry, scaled down: the lease, with a margin. The keyring's clock (rate
+#: limit, cache age) advances by the whole Retry-After the ingest sent, as the real sender waits it.
+SENDER_WAIT_SECONDS = LEASE_SECONDS + 0.1
 _MAX_POLLS = 8
 
 
@@ -140,9 +144,20 @@ class Outcome:
     final_state: str
 
 
+class KeyringClock:
+    """The keyring's monotonic clock: real time plus every Retry-After the sender waited."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        return time.monotonic() + self.offset
+
+
 class FaultRun:
     def __init__(self, injector: Injector, template: SamTemplate | None = None) -> None:
         self.template = template or SamTemplate()
+        self.keyring_clock = KeyringClock()
         self.injector = injector  # installed before the functions create their clients
         self.pipeline = Pipeline(self.template)
         stack = self.pipeline.stack
@@ -173,9 +188,10 @@ class FaultRun:
             if 200 <= status < 300:
                 break
             if "Retry-After" in response.get("headers", {}):
-                # The sender waits before retrying (scaled down): a claim's lease has run out, and a
-                # failed key load may be tried again.
-                time.sleep(LEASE_SECONDS)
+                # The sender waits before retrying: a claim's lease has run out (real time, scaled
+                # down), and a failed key load may be tried again (the keyring's clock).
+                self.keyring_clock.offset += float(response["headers"]["Retry-After"])
+                time.sleep(SENDER_WAIT_SECONDS)
 
         message_ids: set[str] = set()
         consumer = self.pipeline.consumers["order"]
@@ -222,23 +238,25 @@ class FaultRun:
 def generate(template: SamTemplate | None = None) -> list[tuple[CallPoint, str, Outcome]]:
     from moto import mock_aws
 
+    from ntp_webhooks import keyring
     from ntp_webhooks.aws_clients import deadline
 
     saved_budget = deadline.attempt_seconds, deadline.reserve_seconds
-    # Faults here are instant and the lease is 1 s: scale the per-attempt budget down with it.
-    deadline.attempt_seconds, deadline.reserve_seconds = 0.1, 0.1
+    # Faults here are instant and the lease is 0.5 s: scale the per-attempt budget down with it.
+    deadline.attempt_seconds, deadline.reserve_seconds = 0.05, 0.05
     injector = Injector()
     # Faults are instant: no need to wait before a retry.
     with environment(FAKE_AWS), mock_aws(), injector.installed(), retries_without_backoff(), registrations.temporary():
         run = FaultRun(injector, template)
         try:
-            baseline = run.scenario(None, "")
-            # Every AWS call of the two functions for one new webhook, on cold starts, in order.
-            points = list(dict.fromkeys(run.injector.calls))
-            rows = [(CallPoint("none", "-", "-", 0, "no fault"), "-", baseline)]
-            for point in points:
-                for kind in KINDS:
-                    rows.append((point, kind, run.scenario(point, kind)))
+            with mock.patch.object(keyring, "monotonic", run.keyring_clock):
+                baseline = run.scenario(None, "")
+                # Every AWS call of the two functions for one new webhook, on cold starts, in order.
+                points = list(dict.fromkeys(run.injector.calls))
+                rows = [(CallPoint("none", "-", "-", 0, "no fault"), "-", baseline)]
+                for point in points:
+                    for kind in KINDS:
+                        rows.append((point, kind, run.scenario(point, kind)))
         finally:
             deadline.attempt_seconds, deadline.reserve_seconds = saved_budget
     return rows
@@ -263,7 +281,8 @@ def render(rows: list[tuple[CallPoint, str, Outcome]], edges: list[Edge]) -> str
         "partner handler. Each fault is injected once at the named call: **fails** (refused before it took",
         "effect), **lost response** (took effect, then the response was lost), **times out** (nothing",
         f"happened, the SDK gave up). The sender retries every non-2xx answer (up to {SENDER_ATTEMPTS} attempts,",
-        "after Retry-After on a 409 or 503, scaled down to the 1 s lease); SQS redelivers a failed record.",
+        f"after Retry-After on a 409 or 503: {SENDER_WAIT_SECONDS} s, the lease scaled down, while the keyring's",
+        "clock advances the whole Retry-After); SQS redelivers a failed record.",
         "",
         "| AWS call | fault | sender sees | messages enqueued | handler runs | final state |",
         "| --- | --- | --- | --- | --- | --- |",
