@@ -42,6 +42,10 @@ def _ensure_free(host: str, port: int) -> None:
         probe.listen()
 
 
+class StackStopped(RuntimeError):
+    pass
+
+
 class EmbeddedMoto:
     """moto's server app, as `ThreadedMotoServer` serves it, on a werkzeug server polled every 50 ms:
     `stop` then returns at once instead of after up to 0.5 s, for every stack a test starts."""
@@ -260,6 +264,8 @@ class DevStack:
 
     def _invoke_batch(self, logical_id: str, event: dict[str, Any]) -> tuple[Any, dict[str, str], str]:
         with self._invocation_lock:
+            if self._stop.is_set():  # a long poll that ended after stop(): the batch stays on its queue
+                raise StackStopped(f"{logical_id} not invoked: the local stack is stopping")
             function = self.functions[logical_id]
             return function.invoke(event), batch_errors(function.module), function.last_output
 
