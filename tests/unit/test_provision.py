@@ -9,7 +9,7 @@ import pytest
 from moto import mock_aws
 
 from devtools.provision import Provisioner, Stack, UnsupportedResource
-from devtools.sam_template import SamTemplate, TemplateError
+from devtools.sam_template import TEMPLATE_PATH, SamTemplate, TemplateError, read_template
 
 
 def test_an_intrinsic_the_template_does_not_use_is_an_error_not_a_guess() -> None:
@@ -45,3 +45,42 @@ def test_a_table_with_properties_it_would_ignore_is_refused(
     path.write_text(TABLE.format(billing=billing, extra=extra))
     with mock_aws(), pytest.raises(UnsupportedResource, match=message):
         Provisioner(SamTemplate(path), boto3.client).provision()
+
+
+EVERY_SHORT_FORM = """Resources:
+  A:
+    Type: X
+    Properties:
+      a: !Ref B
+      b: !GetAtt B.Arn
+      c: !GetAtt [B, Arn]
+      d: !Sub '${B}-x'
+      e: !Sub ['${x}', {x: !Ref B}]
+      f: !If [C, !Join [',', [a, b]], !Ref AWS::NoValue]
+      g: !Select [0, !Split [',', !ImportValue V]]
+      h: !FindInMap [M, !Ref K, N]
+      i: !Base64 x
+      j: !GetAZs ''
+      k: !Cidr [a, 1, 2]
+      l: !Equals [a, b]
+      m: !Not [!Condition C]
+      n: !And [!Condition C, !Or [!Condition D]]
+      o: !ToJsonString {a: 1}
+      p: '2010-09-09'
+      q: yes
+"""
+
+
+@pytest.mark.parametrize("written", ["template.yaml", "every short form"])
+def test_a_template_reads_as_cfn_lint_reads_it(written: str, tmp_path: Path) -> None:
+    """devtools' own YAML loader (cfn-lint's costs 0.6 s of imports in every process) gives cfn-lint's
+    document: each short-form tag in its long form, GetAtt split, nothing else changed."""
+    from cfnlint.decode import decode
+
+    path = TEMPLATE_PATH
+    if written != "template.yaml":
+        path = tmp_path / "forms.yaml"
+        path.write_text(EVERY_SHORT_FORM)
+    expected, matches = decode(str(path))
+    assert matches == []
+    assert read_template(path) == expected
