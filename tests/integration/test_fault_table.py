@@ -84,7 +84,7 @@ def test_junk_cannot_delay_a_new_key_and_costs_about_one_call_a_second(edges: di
     figures = edges["junk"].figures
     assert figures["junk"] == 201 and figures["junk_statuses"] == [401]
     assert figures["new_key_accepted_after_s"] is not None and figures["new_key_accepted_after_s"] <= 2.0
-    assert figures["describe_secret_calls"] <= 10 + 2
+    assert figures["describe_secret_calls"] <= 10 + 1  # one a second, and the first request's full load
 
 
 def test_hung_calls_end_in_a_json_503_before_the_timeout(edges: dict[str, Edge]) -> None:
