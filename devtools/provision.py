@@ -241,8 +241,8 @@ class Provisioner:
         secret_values: Mapping[str, str] | None = None,
         operations: bool = True,
     ) -> None:
-        """`operations=False` leaves out what no function calls (alarms, dashboard, topic, log
-        groups, the topic's e-mail subscription): tests of the functions provision in half the time."""
+        """`operations=False` leaves out what no function calls (`OPERATIONS_TYPES`: alarms, dashboard,
+        log groups, the e-mail subscription): tests of the functions provision in half the time."""
         self.template = template
         self.client = functools.cache(client)  # one client per service: creating one costs ~5 ms
         self.name_prefix = name_prefix

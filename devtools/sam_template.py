@@ -1,5 +1,5 @@
-"""Reads template.yaml (with cfn-lint's decoder, which understands the intrinsic-function tags), with
-its `Fn::ForEach` loops expanded as CloudFormation's AWS::LanguageExtensions transform does."""
+"""Reads template.yaml (its intrinsic-function tags in their long forms, as cfn-lint's decoder reads
+them), with its `Fn::ForEach` loops expanded as CloudFormation's AWS::LanguageExtensions transform does."""
 
 from __future__ import annotations
 

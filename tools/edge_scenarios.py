@@ -44,7 +44,7 @@ class Edge:
 
 
 class FakeClock:
-    """The keyring's monotonic clock, moved by the scenario."""
+    """The keyring's monotonic clock, moved by the scenario (or the fault table's sender)."""
 
     def __init__(self) -> None:
         self.now = 1000.0
@@ -63,7 +63,7 @@ class SteppedContext(LambdaContext):
 
 
 @contextlib.contextmanager
-def _keyring_clock() -> Iterator[FakeClock]:
+def keyring_clock() -> Iterator[FakeClock]:
     from ntp_webhooks import keyring
 
     clock = FakeClock()
@@ -154,7 +154,7 @@ def stale_keyring(pipeline: Pipeline, max_stale: float = 600.0, max_age: float =
     leaked = _key(pipeline)
     new_key = f"edge-rotated-{time.monotonic_ns()}"
     with (
-        _keyring_clock() as clock,
+        keyring_clock() as clock,
         hooked("before-call.secrets-manager.*", throttle),
         captured() as output,
     ):
@@ -215,7 +215,7 @@ def junk_during_rotation(pipeline: Pipeline) -> Edge:
     current, pending_key, added_at = _key(pipeline), "", 0.0
     statuses: list[int] = []
     accepted_at: float | None = None
-    with _keyring_clock() as clock, hooked("before-call.secrets-manager.*", count), captured():
+    with keyring_clock() as clock, hooked("before-call.secrets-manager.*", count), captured():
         pipeline.cold_start()
         start = clock.now
         while clock.now - start < JUNK_FOR:

@@ -20,7 +20,6 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-from unittest import mock
 
 import boto3
 from botocore.exceptions import ClientError, ReadTimeoutError
@@ -35,7 +34,7 @@ from ntp_webhooks.handler_runs import KEY_PREFIX
 from ntp_webhooks.subscriptions import subscriptions
 
 if TYPE_CHECKING:
-    from tools.edge_scenarios import Edge
+    from tools.edge_scenarios import Edge, FakeClock
 
 DOC = REPO_ROOT / "docs" / "reliability.md"
 KINDS = ("fails", "lost response", "times out")
@@ -144,21 +143,12 @@ class Outcome:
     final_state: str
 
 
-class KeyringClock:
-    """The keyring's monotonic clock: real time plus every Retry-After the sender waited."""
-
-    def __init__(self) -> None:
-        self.offset = 0.0
-
-    def __call__(self) -> float:
-        return time.monotonic() + self.offset
-
-
 class FaultRun:
-    def __init__(self, injector: Injector, template: SamTemplate | None = None) -> None:
+    def __init__(self, injector: Injector, keyring_clock: FakeClock, template: SamTemplate | None = None) -> None:
         self.template = template or SamTemplate()
-        self.keyring_clock = KeyringClock()
         self.injector = injector  # installed before the functions create their clients
+        #: The keyring's clock: it advances by every Retry-After the sender waits (real time is scaled down).
+        self.keyring_clock = keyring_clock
         self.pipeline = Pipeline(self.template)
         stack = self.pipeline.stack
         self.injector.tables = {stack.refs["DedupTable"]: "DedupTable", stack.refs["StateTable"]: "StateTable"}
@@ -190,7 +180,7 @@ class FaultRun:
             if "Retry-After" in response.get("headers", {}):
                 # The sender waits before retrying: a claim's lease has run out (real time, scaled
                 # down), and a failed key load may be tried again (the keyring's clock).
-                self.keyring_clock.offset += float(response["headers"]["Retry-After"])
+                self.keyring_clock.now += float(response["headers"]["Retry-After"])
                 time.sleep(SENDER_WAIT_SECONDS)
 
         message_ids: set[str] = set()
@@ -238,25 +228,31 @@ class FaultRun:
 def generate(template: SamTemplate | None = None) -> list[tuple[CallPoint, str, Outcome]]:
     from moto import mock_aws
 
-    from ntp_webhooks import keyring
     from ntp_webhooks.aws_clients import deadline
+    from tools.edge_scenarios import keyring_clock  # loads the rotation code, which reads its environment
 
     saved_budget = deadline.attempt_seconds, deadline.reserve_seconds
     # Faults here are instant and the lease is 0.5 s: scale the per-attempt budget down with it.
     deadline.attempt_seconds, deadline.reserve_seconds = 0.05, 0.05
     injector = Injector()
     # Faults are instant: no need to wait before a retry.
-    with environment(FAKE_AWS), mock_aws(), injector.installed(), retries_without_backoff(), registrations.temporary():
-        run = FaultRun(injector, template)
+    with (
+        environment(FAKE_AWS),
+        mock_aws(),
+        injector.installed(),
+        retries_without_backoff(),
+        registrations.temporary(),
+        keyring_clock() as clock,
+    ):
+        run = FaultRun(injector, clock, template)
         try:
-            with mock.patch.object(keyring, "monotonic", run.keyring_clock):
-                baseline = run.scenario(None, "")
-                # Every AWS call of the two functions for one new webhook, on cold starts, in order.
-                points = list(dict.fromkeys(run.injector.calls))
-                rows = [(CallPoint("none", "-", "-", 0, "no fault"), "-", baseline)]
-                for point in points:
-                    for kind in KINDS:
-                        rows.append((point, kind, run.scenario(point, kind)))
+            baseline = run.scenario(None, "")
+            # Every AWS call of the two functions for one new webhook, on cold starts, in order.
+            points = list(dict.fromkeys(run.injector.calls))
+            rows = [(CallPoint("none", "-", "-", 0, "no fault"), "-", baseline)]
+            for point in points:
+                for kind in KINDS:
+                    rows.append((point, kind, run.scenario(point, kind)))
         finally:
             deadline.attempt_seconds, deadline.reserve_seconds = saved_budget
     return rows

@@ -200,41 +200,18 @@ def test_ntp_replay_reruns_the_named_handler_from_the_archive(
     assert record.body.encode() == encode(payload)
 
     handler = "business_logic.start_production"
-    code, _, err = ntp(
-        state_dir, monkeypatch, capsys, "replay", "--local", "--event-id", payload["id"], "--handler", "nope"
-    )
+
+    def replay(*argv: str) -> tuple[int, str, str]:
+        return ntp(state_dir, monkeypatch, capsys, "replay", "--local", *argv)
+
+    code, _, err = replay("--event-id", payload["id"], "--handler", "nope")
     assert code == 2 and err.startswith("ntp: unknown handler nope (known: ") and len(err.strip().splitlines()) == 1
-    code, out, _ = ntp(
-        state_dir,
-        monkeypatch,
-        capsys,
-        "replay",
-        "--local",
-        "--event-id",
-        payload["id"],
-        "--handler",
-        handler,
-        "--dry-run",
-    )
+    code, out, _ = replay("--event-id", payload["id"], "--handler", handler, "--dry-run")
     assert code == 0 and f"would replay order.confirmed {payload['id']}" in out and "1 event would be replayed" in out
     assert f"{payload['id']} replayed" not in console.getvalue()  # a dry run sends nothing
-    code, out, err = ntp(
-        state_dir, monkeypatch, capsys, "replay", "--local", "--event-id", payload["id"], "--handler", handler
-    )
+    code, out, err = replay("--event-id", payload["id"], "--handler", handler)
     assert code == 0 and f"replayed 1 event into {handler}" in out and "replayed 1 of 1" in err
     eventually(lambda: f"{payload['id']} replayed; handlers run: {handler}" in console.getvalue())
     since = (datetime.now(UTC) - timedelta(minutes=5)).isoformat()
-    code, out, _ = ntp(
-        state_dir,
-        monkeypatch,
-        capsys,
-        "replay",
-        "--local",
-        "--since",
-        since,
-        "--event",
-        "order.shipped",
-        "--handler",
-        handler,
-    )
+    code, out, _ = replay("--since", since, "--event", "order.shipped", "--handler", handler)
     assert code == 1 and "nothing in the archive matches" in out
