@@ -20,7 +20,7 @@ BUILD_DIR := .aws-sam/build
 # boto3 alone, as the Lambda runtime provides it: the deployed-artifact tests import handlers with only this.
 RUNTIME_DIR := .aws-sam/lambda-runtime
 
-.PHONY: help dev lint fmt validate build test unit integration e2e infra bench run deploy deploy-check delete logs audit cost clean send status rotate redrive events reliability soak
+.PHONY: help dev lint fmt validate build test unit integration e2e infra bench run deploy deploy-check delete logs audit cost clean send status rotate redrive events template reliability soak
 
 help:
 	@echo "Local"
@@ -35,11 +35,12 @@ help:
 	@echo "  make soak         a month of faults through the real functions (ARGS=--write records it)"
 	@echo "  make cost         the monthly bill at 1, 10, 100 million webhooks (ARGS=--write updates docs/cost.md)"
 	@echo "  make events       regenerate events/ (sample events, env.json)"
+	@echo "  make template     write template.yaml's per-family lines from EventFamilies (after adding a family)"
 	@echo "  make clean        remove .venv and build output"
 	@echo "AWS (CONFIG_ENV=default|prod from samconfig.toml)"
 	@echo "  make deploy       build, then sam deploy (guided the first time)"
 	@echo "  make deploy-check the real sam deploy into LocalStack (no AWS account), checked, updated, deleted"
-	@echo "  make logs         follow a function's logs: FUNCTION=ingest|order-consumer|..."
+	@echo "  make logs         follow a function's logs: FUNCTION=ingest|OrderConsumer|..."
 	@echo "  make delete       delete the stack (tables are kept; it says how to delete them)"
 	@echo "  make send|status|rotate|redrive   the ntp CLI (TARGET=--local or TARGET='--stack NAME')"
 
@@ -102,6 +103,10 @@ run: $(STAMP)
 events: $(STAMP)
 	$(PY) -m tools.sample_events
 
+# The lines that name every family (the ingest's queues, the dashboard), from EventFamilies.
+template: $(STAMP)
+	$(PY) -m tools.template_families
+
 # What 1, 10 and 100 million webhooks a month cost (ARGS=--write updates docs/cost.md;
 # ARGS="--set FrontDoor=HttpApi" at other parameters).
 cost: $(STAMP)
@@ -152,7 +157,7 @@ delete: $(STAMP)
 	@echo "(name: aws s3 ls | grep $(STACK)-archivebucket; with ArchiveVersioning=true, delete its object versions first)."
 	@echo "The alarm topic's KMS key is scheduled for deletion by CloudFormation (7-30 days, cancellable)."
 
-# Follows one function's logs on AWS: FUNCTION=ingest|quote-consumer|order-consumer|workflow-consumer|rotation
+# Follows one function's logs on AWS: FUNCTION=ingest|QuoteConsumer|OrderConsumer|WorkflowConsumer|rotation
 FUNCTION ?= ingest
 logs: $(STAMP)
 	$(BIN)/sam logs --region $(REGION) --cw-log-group /aws/lambda/$(STACK)/$(FUNCTION) --tail $(ARGS)

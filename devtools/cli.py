@@ -29,7 +29,7 @@ from devtools.deliveries import DEFAULT_SIGNATURE_HEADER, SAMPLE_DATA, encode, e
 from devtools.local_stack import state as local_state
 from devtools.operations import OperationError
 from ntp_webhooks.envelope import EVENT_NAME_PATTERN, EnvelopeError, parse_envelope
-from ntp_webhooks.routing import FAMILIES
+from ntp_webhooks.routing import FAMILIES, template_name
 from ntp_webhooks.signature import sign
 
 SECRET_ENV = "NTP_WEBHOOK_SECRET"  # noqa: S105 - a variable name, not a secret
@@ -262,7 +262,7 @@ def queue_depths(target: Target) -> dict[str, tuple[int, int, int]]:
     sqs = target.client("sqs")
     depths = {}
     for family in FAMILIES:
-        title = family.title()
+        title = template_name(family)
         counts = []
         for key in (f"{title}QueueUrl", f"{title}DeadLetterQueueUrl"):
             attributes = sqs.get_queue_attributes(QueueUrl=target.output(key), AttributeNames=["All"])["Attributes"]
@@ -311,7 +311,7 @@ def _newest_data(target: Target, item: dict[str, Any]) -> Any:
 
 def redrive(target: Target, family: str) -> str:
     """Move a family's dead letters back to its queue. Returns what was done, for the user."""
-    return operations.redrive(target.client("sqs"), target.output(f"{family.title()}DeadLetterQueueUrl"))
+    return operations.redrive(target.client("sqs"), target.output(f"{template_name(family)}DeadLetterQueueUrl"))
 
 
 def cmd_redrive(args: argparse.Namespace) -> int:
@@ -525,7 +525,8 @@ def parser() -> argparse.ArgumentParser:
     status.set_defaults(run=cmd_status)
 
     redrive_cmd = add("redrive", "Move a family's dead-letter messages back to its queue.")
-    redrive_cmd.add_argument("family", choices=FAMILIES)
+    # Any case: the DLQ alarms name the family as template.yaml does (`ntp redrive Order`).
+    redrive_cmd.add_argument("family", type=str.lower, choices=FAMILIES)
     redrive_cmd.set_defaults(run=cmd_redrive)
 
     rotate = add("rotate", "Rotate the signing secret now (scheduled rotations run by themselves).")

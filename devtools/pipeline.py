@@ -22,7 +22,7 @@ from devtools.event_source import QueuePoller
 from devtools.lambda_events import LambdaContext, acting_as
 from devtools.provision import Provisioner, Stack
 from devtools.sam_template import SamTemplate, load_function_module
-from ntp_webhooks.routing import FAMILIES
+from ntp_webhooks.routing import FAMILIES, template_name
 
 _module_ids = itertools.count()
 
@@ -94,7 +94,7 @@ class Pipeline:
     def cold_start(self) -> None:
         """New execution environments for every function: caches and clients start empty."""
         self.ingest = self.load("IngestFunction")
-        self.consumers = {family: self.load(f"{family.title()}ConsumerFunction") for family in FAMILIES}
+        self.consumers = {family: self.load(f"{template_name(family)}ConsumerFunction") for family in FAMILIES}
 
     def deliver(self, api_event: dict[str, Any], timeout_seconds: float | None = None) -> dict[str, Any]:
         context = LambdaContext(function_name="IngestFunction", timeout_seconds=timeout_seconds or self.ingest_timeout)
@@ -103,9 +103,9 @@ class Pipeline:
         return response
 
     def poller(self, family: str, handler: Any = None) -> QueuePoller:
-        url = self.stack.refs[f"{family.title()}EventsQueue"]
+        url = self.stack.refs[f"{template_name(family)}EventsQueue"]
         invoke = handler or self.consumers[family].lambda_handler
-        function = f"{family.title()}ConsumerFunction"
+        function = f"{template_name(family)}ConsumerFunction"
         return QueuePoller(boto3.client("sqs"), url, invoke, wait_seconds=0, function_name=function)
 
     def depth(self, queue: str) -> int:

@@ -35,6 +35,7 @@ IN_PROCESS_TYPES = frozenset(
 #: Types recognised and deliberately not emulated, with the reason the local stack prints.
 NOT_EMULATED = {
     "AWS::IAM::Role": "IAM is not enforced locally (the e2e tests check each call against its role)",
+    "AWS::IAM::Policy": "IAM is not enforced locally (the e2e tests check each call against its role)",
     "AWS::SecretsManager::RotationSchedule": "no schedule locally: `ntp rotate --local` runs the four steps",
     "AWS::S3::BucketPolicy": "TLS-only: the local endpoint is plain HTTP (the template tests check the policy)",
 }

@@ -27,10 +27,10 @@ from ntp_webhooks.family_queues import (
     ATTR_REPLAY_ID,
     ATTR_SENDER_REQUEST_ID,
 )
-from ntp_webhooks.routing import FAMILIES
+from ntp_webhooks.routing import FAMILIES, template_name
 
 CONSUMER_CODE = Path(__file__).resolve().parents[1] / "functions" / "consumers"
-QUEUE_OUTPUTS = {family: f"{family.title()}QueueUrl" for family in FAMILIES}
+QUEUE_OUTPUTS = {family: f"{template_name(family)}QueueUrl" for family in FAMILIES}
 
 
 def handler_names() -> set[str]:

@@ -69,15 +69,23 @@ _CloudFormationLoader.add_multi_constructor("!", _long_form)
 
 def read_template(path: Path) -> dict[str, Any]:
     try:
-        loader = _CloudFormationLoader(path.read_text())  # what yaml.safe_load does, with the tags added
+        text = path.read_text()
+    except OSError as exc:
+        raise TemplateError(f"cannot read {path}: {exc}") from exc
+    return parse_template(text, str(path))
+
+
+def parse_template(text: str, source: str = "template") -> dict[str, Any]:
+    try:
+        loader = _CloudFormationLoader(text)  # what yaml.safe_load does, with the tags added
         try:
             doc = loader.get_single_data()
         finally:
             loader.dispose()
-    except (OSError, yaml.YAMLError) as exc:
-        raise TemplateError(f"cannot read {path}: {exc}") from exc
+    except yaml.YAMLError as exc:
+        raise TemplateError(f"cannot read {source}: {exc}") from exc
     if not isinstance(doc, dict):
-        raise TemplateError(f"cannot read {path}: not a template")
+        raise TemplateError(f"cannot read {source}: not a template")
     return doc
 
 
@@ -139,6 +147,7 @@ def expand_language_extensions(doc: dict[str, Any]) -> dict[str, Any]:
     transforms = [transforms] if isinstance(transforms, str) else list(transforms)
     if LANGUAGE_EXTENSIONS not in transforms:
         return doc
+    from samcli.lib.cfn_language_extensions.api import create_default_intrinsic_resolver
     from samcli.lib.cfn_language_extensions.models import ResolutionMode, TemplateProcessingContext
     from samcli.lib.cfn_language_extensions.pipeline import ProcessingPipeline
     from samcli.lib.cfn_language_extensions.processors import ForEachProcessor, TemplateParsingProcessor
@@ -146,7 +155,9 @@ def expand_language_extensions(doc: dict[str, Any]) -> dict[str, Any]:
     context = TemplateProcessingContext(
         fragment=json.loads(json.dumps(doc)), parameter_values={}, resolution_mode=ResolutionMode.PARTIAL
     )
-    expanded = ProcessingPipeline([TemplateParsingProcessor(), ForEachProcessor()]).process_template(context)
+    # The resolver is the ForEach step's only: it reads a collection given as a Ref to a parameter.
+    for_each = ForEachProcessor(intrinsic_resolver=create_default_intrinsic_resolver(context))
+    expanded = ProcessingPipeline([TemplateParsingProcessor(), for_each]).process_template(context)
     expanded = _plain_subs(expanded)
     remaining = [t for t in transforms if t != LANGUAGE_EXTENSIONS]
     expanded["Transform"] = remaining[0] if len(remaining) == 1 else remaining

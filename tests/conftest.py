@@ -24,6 +24,7 @@ from devtools.pipeline import Pipeline, global_environment, hooked
 from devtools.provision import Provisioner, Stack
 from devtools.sam_template import SamTemplate
 from devtools.sam_template import load_function_module as load_module
+from ntp_webhooks.routing import template_name
 from tools.permissions import Call, CallRecorder, Ledger
 
 # Fake credentials so nothing can reach a real account, set before any client exists.
@@ -271,7 +272,7 @@ def consumer_handlers(
     """family -> that family's consumer function module, with its template environment."""
 
     def load(family: str) -> ModuleType:
-        logical_id = f"{family.title()}ConsumerFunction"
+        logical_id = f"{template_name(family)}ConsumerFunction"
         function_env(stack, template, logical_id, monkeypatch)
         return load_function_module(template, logical_id)
 

@@ -132,7 +132,7 @@ def lambda_handler(event, context):
     event_id = json.loads(body)["id"]
     _dynamodb.put_item(TableName=os.environ["DEDUP_TABLE_NAME"], Item={"id": {"S": event_id}},
                        ConditionExpression="attribute_not_exists(id)")
-    _sqs.send_message(QueueUrl=os.environ["ORDER_QUEUE_URL"], MessageBody=event["body"])
+    _sqs.send_message(QueueUrl=os.environ["QUEUE_URL_Order"], MessageBody=event["body"])
     return {"statusCode": 202}
 """
 

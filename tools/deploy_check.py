@@ -33,7 +33,7 @@ import boto3
 
 from devtools import samconfig
 from devtools.sam_template import REPO_ROOT, SamTemplate, write_expanded
-from ntp_webhooks.routing import FAMILIES
+from ntp_webhooks.routing import FAMILIES, template_name
 
 BUILT_TEMPLATE = REPO_ROOT / ".aws-sam" / "build" / "template.yaml"
 #: What is deployed: the built template with its Fn::ForEach loops expanded (NOT_VERIFIED says why).
@@ -244,6 +244,7 @@ def verify(client: Callable[[str], Any], stack: str, template: dict[str, Any]) -
     checks = (
         check_front_door,
         check_functions,
+        check_enqueue_grants,
         check_queues,
         check_tables,
         check_secrets,
@@ -407,6 +408,38 @@ def check_functions(deployed: Deployed) -> list[Result]:
         )
     )
     return results
+
+
+def check_enqueue_grants(deployed: Deployed) -> list[Result]:
+    """Each family's policy is on the ingest's role and lets it send to that family's queue only."""
+    iam, sqs, physical = deployed.client("iam"), deployed.client("sqs"), deployed.physical
+    role = physical["IngestFunctionRole"]
+    attached = set(iam.list_role_policies(RoleName=role)["PolicyNames"])
+    sends: dict[str, set[str]] = {}
+    for name in attached:
+        document = iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"]
+        document = json.loads(document) if isinstance(document, str) else document
+        for statement in document["Statement"]:
+            if "sqs:SendMessage" in statement["Action"]:
+                sends.setdefault(name, set()).update(_as_list(statement["Resource"]))
+    queues = {
+        template_name(family): sqs.get_queue_attributes(
+            QueueUrl=physical[f"{template_name(family)}EventsQueue"], AttributeNames=["QueueArn"]
+        )["Attributes"]["QueueArn"]
+        for family in FAMILIES
+    }
+    wanted = {f"enqueue-{family}-events": {arn} for family, arn in queues.items()}
+    return [
+        Result(
+            f"the ingest role may send to each family queue ({len(queues)}), by its own policy",
+            sends == wanted,
+            str(sends),
+        )
+    ]
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
 
 
 def check_queues(deployed: Deployed) -> list[Result]:

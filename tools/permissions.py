@@ -6,7 +6,8 @@ call a function makes (`CallRecorder`, a botocore hook; `devtools.lambda_events.
 function is calling) and `Ledger.check` decides each one as IAM would:
 - the role's statements: SAM's generated role (AWSLambdaBasicExecutionRole plus `Policies`, with SAM
   policy templates expanded by samtranslator's own processor) or the `Role` the function names (its
-  inline policies and managed policy ARNs), every intrinsic resolved in the provisioned stack;
+  inline policies and managed policy ARNs), plus each `AWS::IAM::Policy` attached to that role,
+  every intrinsic resolved in the provisioned stack;
 - actions match case-insensitively and resources case-sensitively, `*` and `?` as IAM's wildcards;
   an explicit Deny wins; conditions are not evaluated (template.yaml's role statements have none).
 A call that no statement allows is denied. `Ledger.unused` lists the (statement, action) pairs that
@@ -174,10 +175,12 @@ def role_statements(template: SamTemplate, stack: Stack, function: str, unresolv
         found = [_managed(function, role_id, arn, unresolved) for arn in role_props.get("ManagedPolicyArns", [])]
         for policy in role_props.get("Policies", []):
             found.append(_statements(function, f"{role_id}/{policy['PolicyName']}", policy["PolicyDocument"]))
+        found += _attached(template, stack, function, role_id)
         return [s for group in found for s in group]
     # SAM's generated role: the basic execution policy plus each entry of Policies.
     templates = _policy_templates()
     found = [_managed(function, f"{function}Role", RUNTIME_POLICY, unresolved)]
+    found += _attached(template, stack, function, f"{function}Role")
     for index, policy in enumerate(_as_list(props.get("Policies", []))):
         where = f"{function}Role/Policies[{index}]"
         if isinstance(policy, dict) and len(policy) == 1 and templates.has(next(iter(policy))):
@@ -189,6 +192,15 @@ def role_statements(template: SamTemplate, stack: Stack, function: str, unresolv
         else:
             found.append(_managed(function, where, str(stack.resolve(policy)), unresolved))
     return [s for group in found for s in group]
+
+
+def _attached(template: SamTemplate, stack: Stack, function: str, role_id: str) -> list[list[Statement]]:
+    """`AWS::IAM::Policy` resources whose Roles name the role (`{"Ref": role_id}`)."""
+    return [
+        _statements(function, f"{role_id}/{policy_id}", stack.resolve(resource["Properties"]["PolicyDocument"]))
+        for policy_id, resource in template.resources.items()
+        if resource["Type"] == "AWS::IAM::Policy" and {"Ref": role_id} in resource["Properties"].get("Roles", [])
+    ]
 
 
 @dataclass

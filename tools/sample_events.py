@@ -17,7 +17,7 @@ from devtools.event_source import lambda_sqs_record
 from devtools.provision import ACCOUNT_ID, Stack
 from devtools.sam_template import REPO_ROOT, SamTemplate
 from ntp_webhooks.rotation import STEPS
-from ntp_webhooks.routing import FAMILIES
+from ntp_webhooks.routing import FAMILIES, template_name
 
 EVENTS_DIR = REPO_ROOT / "events"
 PREFIX = "local"  # the local stack's (and the tests') resource name prefix
@@ -104,14 +104,14 @@ def generate(template: SamTemplate | None = None) -> tuple[dict[str, Any], list[
                     "eventId": {"StringValue": payload["id"], "DataType": "String"},
                 },
             }
-            queue_arn = f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{PREFIX}-{family.title()}EventsQueue"
+            queue_arn = f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{PREFIX}-{template_name(family)}EventsQueue"
             records.append(lambda_sqs_record(message, queue_arn, REGION))
         path = f"consumers/{family}-batch.json"
         files[path] = {"Records": records}
         outcomes.append(
             {
                 "file": path,
-                "function": f"{family.title()}ConsumerFunction",
+                "function": f"{template_name(family)}ConsumerFunction",
                 "response": {"batchItemFailures": []},
                 "note": "every record projected",
             }

@@ -244,7 +244,7 @@ class DevStack:
                 dead_letter = DeadLetter(
                     max_receives=int(redrive["maxReceiveCount"]),
                     queue=redrive["deadLetterTargetArn"]["Fn::GetAtt"][0],
-                    family=self._stack().function_environment(self.template, logical_id)["EVENT_FAMILY"],
+                    family=self._stack().function_environment(self.template, logical_id)["EVENT_FAMILY"].lower(),
                 )
                 poller = QueuePoller(
                     self.client("sqs"),

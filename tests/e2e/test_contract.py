@@ -18,9 +18,9 @@ from devtools.deliveries import signed_event
 from devtools.pipeline import Pipeline
 from ntp_webhooks.envelope import MAX_DEPTH
 from ntp_webhooks.events import REGISTRY, EventBase, parse_event
-from ntp_webhooks.routing import FAMILIES, family_of
+from ntp_webhooks.routing import FAMILIES, family_of, template_name
 
-QUEUES = [f"{family.title()}EventsQueue" for family in FAMILIES]
+QUEUES = [f"{template_name(family)}EventsQueue" for family in FAMILIES]
 
 json_scalars = st.one_of(
     st.none(),

@@ -27,9 +27,15 @@ def edited(template: SamTemplate, change: Callable[[dict[str, Any]], None]) -> S
     return copied
 
 
+def ingest_statements(resources: dict[str, Any]) -> list[dict[str, Any]]:
+    statements: list[dict[str, Any]] = resources["IngestFunctionRole"]["Properties"]["Policies"][0]["PolicyDocument"][
+        "Statement"
+    ]
+    return statements
+
+
 def ingest_statement(resources: dict[str, Any], sid: str) -> dict[str, Any]:
-    statements = resources["IngestFunction"]["Properties"]["Policies"][0]["Statement"]
-    found: dict[str, Any] = next(s for s in statements if s["Sid"] == sid)
+    found: dict[str, Any] = next(s for s in ingest_statements(resources) if s["Sid"] == sid)
     return found
 
 
@@ -66,8 +72,9 @@ def test_a_missing_action_is_denied(template: SamTemplate, stack: Stack, ingest_
 
 
 def test_a_wrong_arn_is_denied(template: SamTemplate, stack: Stack, ingest_calls: list[Call]) -> None:
-    def only_the_quote_queue(resources: dict[str, Any]) -> None:
-        ingest_statement(resources, "EnqueueEvents")["Resource"] = [{"Fn::GetAtt": ["QuoteEventsQueue", "Arn"]}]
+    def only_the_quote_queue(resources: dict[str, Any]) -> None:  # the order queue's policy, attached to the role
+        (statement,) = resources["OrderEnqueuePolicy"]["Properties"]["PolicyDocument"]["Statement"]
+        statement["Resource"] = {"Fn::GetAtt": ["QuoteEventsQueue", "Arn"]}
 
     denied = Ledger().check(edited(template, only_the_quote_queue), [stack], ingest_calls)
     assert [call.action for call in denied] == ["sqs:SendMessage"]
@@ -75,23 +82,31 @@ def test_a_wrong_arn_is_denied(template: SamTemplate, stack: Stack, ingest_calls
 
 def test_an_explicit_deny_wins(template: SamTemplate, stack: Stack, ingest_calls: list[Call]) -> None:
     def deny_sends(resources: dict[str, Any]) -> None:
-        statements = resources["IngestFunction"]["Properties"]["Policies"][0]["Statement"]
-        statements.append({"Effect": "Deny", "Action": "sqs:Send*", "Resource": "*"})
+        ingest_statements(resources).append({"Effect": "Deny", "Action": "sqs:Send*", "Resource": "*"})
 
     denied = Ledger().check(edited(template, deny_sends), [stack], ingest_calls)
     assert [call.action for call in denied] == ["sqs:SendMessage"]
 
 
-def test_a_sam_policy_template_is_expanded(template: SamTemplate, stack: Stack, ingest_calls: list[Call]) -> None:
-    def crud_policy_instead(resources: dict[str, Any]) -> None:
-        ingest_statement(resources, "DedupTableClaims")["Action"] = ["dynamodb:GetItem"]
-        resources["IngestFunction"]["Properties"]["Policies"].append(
-            {"DynamoDBCrudPolicy": {"TableName": {"Ref": "DedupTable"}}}
-        )
+def test_a_sam_generated_role_with_a_policy_template_and_an_attached_policy(
+    template: SamTemplate, stack: Stack, ingest_calls: list[Call]
+) -> None:
+    """The ingest on SAM's generated role instead (same logical ID): its `Policies`, a SAM policy
+    template among them, and the family policies that attach to the role by Ref."""
+
+    def generated_role_with_crud_policy(resources: dict[str, Any]) -> None:
+        claims = ingest_statement(resources, "DedupTableClaims")
+        claims["Action"] = ["dynamodb:GetItem"]
+        del resources["IngestFunction"]["Properties"]["Role"]
+        resources["IngestFunction"]["Properties"]["Policies"] = [
+            {"Statement": ingest_statements(resources)},
+            {"DynamoDBCrudPolicy": {"TableName": {"Ref": "DedupTable"}}},
+        ]
 
     ledger = Ledger()
-    assert ledger.check(edited(template, crud_policy_instead), [stack], ingest_calls) == []
+    assert ledger.check(edited(template, generated_role_with_crud_policy), [stack], ingest_calls) == []
     assert ("IngestFunctionRole/Policies[1]:DynamoDBCrudPolicy/0", "dynamodb:PutItem") in ledger.used
+    assert ("IngestFunctionRole/OrderEnqueuePolicy/EnqueueEvents", "sqs:SendMessage") in ledger.used
     assert "IngestFunctionRole/Policies[0]/DedupTableClaims: dynamodb:GetItem" in ledger.unused()
 
 

@@ -11,12 +11,19 @@ import boto3
 import pytest
 
 from devtools.provision import Stack
-from devtools.sam_template import SamTemplate
+from devtools.sam_template import TEMPLATE_PATH, SamTemplate
 from ntp_webhooks import dedup, routing
 from ntp_webhooks.observability import LIBRARY_LOG_LEVEL_VARIABLE
-from ntp_webhooks.settings import MIN_RETENTION_MARGIN_HOURS, IngestSettings, env_name, queue_url_variable
+from ntp_webhooks.settings import (
+    MIN_RETENTION_MARGIN_HOURS,
+    IngestSettings,
+    env_name,
+    load_consumer_settings,
+    queue_url_variable,
+)
+from tools import template_families
 
-QUEUES = ("QuoteEventsQueue", "OrderEventsQueue", "WorkflowEventsQueue")
+QUEUES = tuple(f"{routing.template_name(family)}EventsQueue" for family in routing.FAMILIES)
 
 
 def props(template: SamTemplate, logical_id: str) -> dict[str, Any]:
@@ -25,11 +32,18 @@ def props(template: SamTemplate, logical_id: str) -> dict[str, Any]:
 
 
 def policy_statements(template: SamTemplate, function: str) -> list[dict[str, Any]]:
+    """The function's role's statements: SAM `Policies`, or its explicit role's inline policies, plus
+    every AWS::IAM::Policy attached to that role."""
     statements: list[dict[str, Any]] = []
-    for policy in props(template, function).get("Policies", []):
+    role = props(template, function).get("Role")
+    role_id = role["Fn::GetAtt"][0] if role else f"{function}Role"
+    policies = props(template, role_id)["Policies"] if role else props(template, function).get("Policies", [])
+    for policy in policies:
         assert isinstance(policy, dict), f"{function}: managed policy names are not scoped: {policy}"
-        if "Statement" in policy:
-            statements += policy["Statement"]
+        statements += policy.get("PolicyDocument", policy).get("Statement", [])
+    for resource in template.resources.values():
+        if resource["Type"] == "AWS::IAM::Policy" and {"Ref": role_id} in resource["Properties"]["Roles"]:
+            statements += resource["Properties"]["PolicyDocument"]["Statement"]
     return statements
 
 
@@ -233,7 +247,9 @@ def test_rotation_is_invoked_only_by_secrets_manager_and_scoped_to_the_secret_an
 
 def test_outputs(template: SamTemplate) -> None:
     outputs = template.doc["Outputs"]
-    families = {f"{family.title()}{kind}QueueUrl" for family in routing.FAMILIES for kind in ("", "DeadLetter")}
+    families = {
+        f"{routing.template_name(family)}{kind}QueueUrl" for family in routing.FAMILIES for kind in ("", "DeadLetter")
+    }
     assert {"WebhookUrl", "SigningSecretArn", "StateTableName", "ArchiveBucketName"} | families <= set(
         outputs
     )  # ntp reads them
@@ -242,30 +258,37 @@ def test_outputs(template: SamTemplate) -> None:
     assert outputs["SigningSecretArn"]["Value"] == {"Ref": "WebhookSigningSecret"}
 
 
-FAMILIES = tuple(family.title() for family in routing.FAMILIES)
+FAMILIES = tuple(routing.template_name(family) for family in routing.FAMILIES)
 
 
 def test_the_templates_families_are_the_librarys() -> None:
-    """One list: a new family is an entry in ntp_webhooks/routing.py, in the Families mapping and in
-    each Fn::ForEach loop of template.yaml (as written, before the loops are expanded)."""
+    """One list each: EventFamilies in template.yaml (every Fn::ForEach iterates it, and the lines that
+    name each family are current) and FAMILIES in ntp_webhooks/routing.py."""
+    text = TEMPLATE_PATH.read_text()
     source = SamTemplate().source
-    assert {name: m["Name"] for name, m in source["Mappings"]["Families"].items()} == {
-        family.title(): family for family in routing.FAMILIES
-    }
+    assert template_families.families_of(text) == list(FAMILIES)
+    assert all(routing.template_name(family).lower() == family and family.isalpha() for family in routing.FAMILIES)
     loops = [
         value[1]
         for section in ("Resources", "Outputs")
         for key, value in source[section].items()
         if key.startswith("Fn::ForEach::")
     ]
-    assert len(loops) == 3 and all(loop == list(FAMILIES) for loop in loops)
+    assert len(loops) == 3 and all(loop == {"Ref": "EventFamilies"} for loop in loops)
+    assert template_families.render(text) == text, "run `make template`"
 
 
 @pytest.mark.parametrize("family", FAMILIES)
 def test_each_consumer_reads_its_own_family_within_the_queues_visibility(template: SamTemplate, family: str) -> None:
     spec = template.function(f"{family}ConsumerFunction")
-    stack = Stack(parameters=template.parameter_defaults(), mappings=template.doc["Mappings"])
-    assert stack.resolve(spec.environment["EVENT_FAMILY"]) == family.lower()
+    assert spec.environment["EVENT_FAMILY"] == family  # as the template names it; the library reads it
+    named = {
+        "EVENT_FAMILY": family,
+        "STATE_TABLE_NAME": "s",
+        "ARCHIVE_STREAM_NAME": "a",
+        "HANDLED_RETENTION_DAYS": "15",
+    }
+    assert load_consumer_settings(named).event_family == family.lower()
     (source,) = spec.events.values()
     assert source["Properties"]["Queue"] == {"Fn::GetAtt": [f"{family}EventsQueue", "Arn"]}
     # The README's budget: about 2 s per event, so the largest batch fits the consumers' timeout.
@@ -385,11 +408,20 @@ def test_the_alarms_the_operator_needs_exist(template: SamTemplate) -> None:
     assert rotation["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": "RotationFunction"}}]
     mismatch = alarms["SigningSecretMismatchAlarm"]["Properties"]["Metrics"]
     (expression,) = [m["Expression"] for m in mismatch if "Expression" in m and m.get("ReturnData", True)]
-    assert "rejected" in expression and "accepted" in expression and "AND" in expression
-    # Accepted deliveries are counted by SQS: the normal path writes no metric of its own.
-    (accepted,) = [m for m in mismatch if m["Id"] == "accepted"]
-    assert all(f"sent{family.lower()}" in accepted["Expression"] for family in FAMILIES)
-    (rejected,) = [m for m in mismatch if m["Id"] == "rejected"]
+    assert "rejected" in expression and "answered" in expression and "AND" in expression
+    # Deliveries answered 2xx are counted by the front door: the normal path writes no metric of its own.
+    for alarm, period in (("SigningSecretMismatchAlarm", 300), ("NoAcceptedEventsAlarm", 3600)):
+        metrics = alarms[alarm]["Properties"]["Metrics"]
+        (answered,) = [m for m in metrics if m.get("Id") == "answered"]
+        assert answered["Expression"] == "FILL(requests, 0) - FILL(answered4xx, 0) - FILL(answered5xx, 0)"
+        doors = [m["Fn::If"] for m in metrics if "Fn::If" in m]
+        assert {condition for condition, *_ in doors} == {"UseHttpApi"}
+        for names, (_, api, url) in zip(
+            (("Count", "UrlRequestCount"), ("4xx", "Url4xxCount"), ("5xx", "Url5xxCount")), doors, strict=True
+        ):
+            assert api["Id"] == url["Id"] and api["MetricStat"]["Period"] == url["MetricStat"]["Period"] == period
+            assert (api["MetricStat"]["Metric"]["MetricName"], url["MetricStat"]["Metric"]["MetricName"]) == names
+    (rejected,) = [m for m in mismatch if m.get("Id") == "rejected"]
     assert {"Name": "reason", "Value": "invalid_signature"} in rejected["MetricStat"]["Metric"]["Dimensions"]
 
 

@@ -21,7 +21,7 @@ from devtools.provision import Stack
 from ntp_webhooks.archive import ArchiveRecord
 from ntp_webhooks.events import EventBase
 from ntp_webhooks.handler_runs import KEY_PREFIX
-from ntp_webhooks.routing import FAMILIES
+from ntp_webhooks.routing import FAMILIES, template_name
 from ntp_webhooks.subscriptions import on
 from tests.conftest import TEMPLATE, Faults, archived, load_function_module
 
@@ -69,7 +69,7 @@ def accept(ingest: ModuleType, payload: dict[str, Any], **headers: str) -> bytes
 
 
 def queues(stack: Stack) -> dict[str, str]:
-    return {family: stack.refs[f"{family.capitalize()}EventsQueue"] for family in FAMILIES}
+    return {family: stack.refs[f"{template_name(family)}EventsQueue"] for family in FAMILIES}
 
 
 def state_item(stack: Stack, key: str) -> dict[str, Any]:

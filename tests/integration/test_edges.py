@@ -22,6 +22,7 @@ from devtools.pipeline import hooked
 from devtools.provision import Stack
 from devtools.rotation_service import RotationService
 from ntp_webhooks.item_size import ITEM_LIMIT_BYTES, PARTITION_KEY_LIMIT_BYTES
+from ntp_webhooks.routing import template_name
 from tests.conftest import TEMPLATE, Faults, archived, function_env, load_function_module
 from tests.dynamodb_writes import ItemsAfterWrites
 
@@ -33,7 +34,7 @@ def invoke(handler: ModuleType, event: dict[str, Any], context: LambdaContext | 
 
 def drain(consumer: ModuleType, stack: Stack, family: str) -> int:
     poller = QueuePoller(
-        boto3.client("sqs"), stack.refs[f"{family.title()}EventsQueue"], consumer.lambda_handler, wait_seconds=0
+        boto3.client("sqs"), stack.refs[f"{template_name(family)}EventsQueue"], consumer.lambda_handler, wait_seconds=0
     )
     failed = 0
     for _ in range(3):

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from devtools.sam_template import SamTemplate
-from ntp_webhooks.routing import FAMILIES, family_of
+from ntp_webhooks.routing import FAMILIES, family_of, template_name
 from ntp_webhooks.settings import queue_url_variable
 
 
@@ -31,6 +31,6 @@ def test_family(event: str, family: str) -> None:
 def test_every_family_has_a_queue_the_ingest_is_given(template: SamTemplate) -> None:
     env = template.function("IngestFunction").environment
     for family in FAMILIES:
-        queue = f"{family.title()}EventsQueue"
+        queue = f"{template_name(family)}EventsQueue"
         assert template.resources[queue]["Type"] == "AWS::SQS::Queue"
         assert env[queue_url_variable(family)] == {"Ref": queue}

@@ -11,9 +11,9 @@ ENV = {
     "DEDUP_RETENTION_DAYS": "7",
     "DEDUP_TABLE_NAME": "dedup",
     "SIGNING_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:s",
-    "QUOTE_QUEUE_URL": "https://q/quote",
-    "ORDER_QUEUE_URL": "https://q/order",
-    "WORKFLOW_QUEUE_URL": "https://q/workflow",
+    "QUEUE_URL_Quote": "https://q/quote",
+    "QUEUE_URL_Order": "https://q/order",
+    "QUEUE_URL_Workflow": "https://q/workflow",
 }
 
 
@@ -53,6 +53,14 @@ def test_consumer_settings_refuse_an_unknown_family() -> None:
     with pytest.raises(SettingsError, match="EVENT_FAMILY"):
         load_consumer_settings(env)
     assert load_consumer_settings({**env, "EVENT_FAMILY": "order"}).state_history_length == 8
+    assert load_consumer_settings({**env, "EVENT_FAMILY": "Order"}).event_family == "order"  # as the template names it
+
+
+def test_the_ingest_refuses_to_start_without_a_queue_for_every_family() -> None:
+    """A family left out of EventFamilies at deploy: the cold start fails, the sender retries, nothing is lost."""
+    env = {k: v for k, v in ENV.items() if k != "QUEUE_URL_Workflow"}
+    with pytest.raises(SettingsError, match="QUEUE_URL_Workflow is not set"):
+        load_ingest_settings(env)
 
 
 @pytest.mark.parametrize(("days", "hours"), [(3, 72), (1, 1), (7, 145)])

@@ -26,7 +26,7 @@ from pydantic import (
 )
 
 from ntp_webhooks.envelope import parse_envelope
-from ntp_webhooks.routing import ORDER, QUOTE, WORKFLOW, family_of
+from ntp_webhooks.routing import FAMILIES, ORDER, QUOTE, WORKFLOW, family_of
 
 
 def _entity_id(value: Any) -> str | None:
@@ -130,8 +130,13 @@ class EventType:
 
 #: Every documented event type, by name.
 REGISTRY: dict[str, EventType] = {}
-#: Generic model per family, for names not in the registry.
-FAMILY_MODELS: dict[str, type[EventBase]] = {QUOTE: QuoteEvent, ORDER: OrderEvent, WORKFLOW: WorkflowSignal}
+#: Generic model per family, for names not in the registry. A family added to routing.FAMILIES without
+#: a model of its own here parses with untyped `data` and no entity (one state item per event).
+FAMILY_MODELS: dict[str, type[EventBase]] = {family: NowToPrintEvent for family in FAMILIES} | {
+    QUOTE: QuoteEvent,
+    ORDER: OrderEvent,
+    WORKFLOW: WorkflowSignal,
+}
 
 
 def event_type[M: type[EventBase]](name: str, *, rank: int) -> Any:

@@ -10,7 +10,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from ntp_webhooks.routing import FAMILIES
+from ntp_webhooks.routing import FAMILIES, template_name
 
 #: Replay guard: the dedup record must outlive the oldest acceptable event by this margin.
 MIN_RETENTION_MARGIN_HOURS = 24
@@ -26,7 +26,7 @@ class IngestSettings:
     dedup_retention_days: int
     dedup_table_name: str
     signing_secret_arn: str
-    #: family -> its queue's URL, each from `<FAMILY>_QUEUE_URL` (`queue_url_variable`).
+    #: family -> its queue's URL, each from `QUEUE_URL_<Family>` (`queue_url_variable`).
     queue_urls: dict[str, str]
     previous_key_grace_hours: int = 72
     #: Past this age of the last successful key load, no key is accepted (503): one may be revoked.
@@ -59,13 +59,18 @@ def env_name(attribute: str) -> str:
 
 
 def queue_url_variable(family: str) -> str:
-    return env_name(f"{family}_queue_url")
+    """`QUEUE_URL_Quote`: the family as template.yaml names it, whose lines `make template` writes."""
+    return f"QUEUE_URL_{template_name(family)}"
 
 
 def _text(env: Mapping[str, str], name: str) -> str:
-    value = env.get(env_name(name), "")
+    return _set(env, env_name(name))
+
+
+def _set(env: Mapping[str, str], variable: str) -> str:
+    value = env.get(variable, "")
     if not value:
-        raise SettingsError(f"{env_name(name)} is not set")
+        raise SettingsError(f"{variable} is not set")
     return value
 
 
@@ -91,7 +96,8 @@ def load_ingest_settings(environ: Mapping[str, str] | None = None) -> IngestSett
         dedup_retention_days=_int(env, "dedup_retention_days"),
         dedup_table_name=_text(env, "dedup_table_name"),
         signing_secret_arn=_text(env, "signing_secret_arn"),
-        queue_urls={family: _text(env, f"{family}_queue_url") for family in FAMILIES},
+        # Every family needs its queue: a family missing from EventFamilies stops the cold start here.
+        queue_urls={family: _set(env, queue_url_variable(family)) for family in FAMILIES},
         previous_key_grace_hours=_int(env, "previous_key_grace_hours", default=72, minimum=0),
         retry_after_seconds=_int(env, "retry_after_seconds", default=10),
         key_max_stale_seconds=_int(env, "key_max_stale_seconds", default=600, minimum=60),
@@ -108,7 +114,7 @@ def load_ingest_settings(environ: Mapping[str, str] | None = None) -> IngestSett
 
 def load_consumer_settings(environ: Mapping[str, str] | None = None) -> ConsumerSettings:
     env = os.environ if environ is None else environ
-    family = _text(env, "event_family")
+    family = _text(env, "event_family").lower()  # as template.yaml names it: Quote
     if family not in FAMILIES:
         raise SettingsError(f"EVENT_FAMILY must be one of {', '.join(FAMILIES)}, not {family!r}")
     return ConsumerSettings(
