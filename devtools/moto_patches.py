@@ -22,6 +22,9 @@ every one against the installed moto and fails loudly, naming the patch, when mo
   The retry itself, and every decision around it, is unchanged.
 - KMS: moto generates an RSA-2048 private key for every key, symmetric ones included (40 ms each,
   for sign/verify, which a symmetric key cannot do). Symmetric keys share one.
+- botocore: `mock_aws` gives every test a new boto3 session, and each new session parses the
+  services' model files again (about 20 ms a client). Sessions share one data loader here, as the
+  clients of one session always do; what they load is the same files.
 """
 
 from __future__ import annotations
@@ -37,6 +40,8 @@ from typing import Any
 from unittest import mock
 
 import botocore.endpoint
+import botocore.loaders
+import botocore.session
 import moto.kms.models as kms_models
 from moto.core.responses import ActionResult
 from moto.dynamodb.models import DynamoDBBackend
@@ -60,6 +65,20 @@ def apply() -> None:
     if not getattr(kms_models.generate_private_key, "__patched__", False):  # type: ignore[attr-defined]
         kms_models.generate_private_key = _private_key  # type: ignore[attr-defined]
     SQSResponse.start_message_move_task = _start_message_move_task  # type: ignore[attr-defined]
+    if not getattr(botocore.session.create_loader, "__patched__", False):
+        botocore.session.create_loader = _shared_loader
+
+
+@functools.cache
+def _cached_loader(search_path_string: str | None) -> Any:
+    return botocore.loaders.create_loader(search_path_string)
+
+
+def _shared_loader(search_path_string: str | None = None) -> Any:
+    return _cached_loader(search_path_string)
+
+
+_shared_loader.__patched__ = True  # type: ignore[attr-defined]
 
 
 def _atomic(method: Callable[..., Any]) -> Callable[..., Any]:

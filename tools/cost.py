@@ -48,7 +48,7 @@ ASSUMPTIONS = REPO_ROOT / "tools" / "cost_assumptions.json"
 DOC = REPO_ROOT / "docs" / "cost.md"
 VOLUMES = (1_000_000, 10_000_000, 100_000_000)
 #: The workload: orders with a full lifecycle, so that state items carry a full history.
-ORDERS, EVENTS_PER_ORDER = 2, 25
+ORDERS, EVENTS_PER_ORDER = 1, 25
 #: Events of the one order measured per body size: the history (8 entries by default) is full.
 BODY_EVENTS = 10
 _WRITES = ("PutItem", "UpdateItem", "DeleteItem")
@@ -731,7 +731,8 @@ def render(
         f"{settings.consumer_memory_mb} MB, batch size "
         f"{settings.batch_size}, batching window {settings.batching_window_s:g} s, history {settings.history_length} "
         f"entries, Lambda system logs {'on' if settings.platform_logs else 'off (WARN)'}.",
-        f"Measured on moto: {m.webhooks} new webhooks ({ORDERS} orders x {EVENTS_PER_ORDER} events), one partner "
+        f"Measured on moto: {m.webhooks} new webhooks ({ORDERS} order{'s' if ORDERS > 1 else ''} x "
+        f"{EVENTS_PER_ORDER} events), one partner "
         # The size itself varies by a byte or two with the timestamps (numbers count significant digits).
         f"handler that does nothing; state item of a full order: {_within_units(m.state_item_bytes)}.",
         "",

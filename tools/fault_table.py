@@ -17,7 +17,7 @@ import contextlib
 import os
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +32,7 @@ from devtools.sam_template import REPO_ROOT, SamTemplate
 from ntp_webhooks.events import EventBase
 from ntp_webhooks.handler_runs import KEY_PREFIX
 from ntp_webhooks.subscriptions import subscriptions
+from tools.wall_clock import waits_move_the_clock
 
 if TYPE_CHECKING:
     from tools.edge_scenarios import Edge, FakeClock
@@ -144,8 +145,16 @@ class Outcome:
 
 
 class FaultRun:
-    def __init__(self, injector: Injector, keyring_clock: FakeClock, template: SamTemplate | None = None) -> None:
+    def __init__(
+        self,
+        injector: Injector,
+        keyring_clock: FakeClock,
+        wait: Callable[[float], None],
+        template: SamTemplate | None = None,
+    ) -> None:
         self.template = template or SamTemplate()
+        #: How the sender waits: the wall clock moves on, nothing sleeps (tools.wall_clock).
+        self.wait = wait
         self.injector = injector  # installed before the functions create their clients
         #: The keyring's clock: it advances by every Retry-After the sender waits (real time is scaled down).
         self.keyring_clock = keyring_clock
@@ -178,10 +187,10 @@ class FaultRun:
             if 200 <= status < 300:
                 break
             if "Retry-After" in response.get("headers", {}):
-                # The sender waits before retrying: a claim's lease has run out (real time, scaled
-                # down), and a failed key load may be tried again (the keyring's clock).
+                # The sender waits before retrying: a claim's lease has run out (the wall clock, the
+                # lease scaled down), and a failed key load may be tried again (the keyring's clock).
                 self.keyring_clock.now += float(response["headers"]["Retry-After"])
-                time.sleep(SENDER_WAIT_SECONDS)
+                self.wait(SENDER_WAIT_SECONDS)
 
         message_ids: set[str] = set()
         consumer = self.pipeline.consumers["order"]
@@ -243,8 +252,9 @@ def generate(template: SamTemplate | None = None) -> list[tuple[CallPoint, str, 
         retries_without_backoff(),
         registrations.temporary(),
         keyring_clock() as clock,
+        waits_move_the_clock() as wait,
     ):
-        run = FaultRun(injector, clock, template)
+        run = FaultRun(injector, clock, wait, template)
         try:
             baseline = run.scenario(None, "")
             # Every AWS call of the two functions for one new webhook, on cold starts, in order.
@@ -277,8 +287,9 @@ def render(rows: list[tuple[CallPoint, str, Outcome]], edges: list[Edge]) -> str
         "partner handler. Each fault is injected once at the named call: **fails** (refused before it took",
         "effect), **lost response** (took effect, then the response was lost), **times out** (nothing",
         f"happened, the SDK gave up). The sender retries every non-2xx answer (up to {SENDER_ATTEMPTS} attempts,",
-        f"after Retry-After on a 409 or 503: {SENDER_WAIT_SECONDS} s, the lease scaled down, while the keyring's",
-        "clock advances the whole Retry-After); SQS redelivers a failed record.",
+        f"after Retry-After on a 409 or 503: {SENDER_WAIT_SECONDS} s of wall clock, the lease scaled down, moved",
+        "forward instead of slept, while the keyring's clock advances the whole Retry-After); SQS redelivers",
+        "a failed record.",
         "",
         "| AWS call | fault | sender sees | messages enqueued | handler runs | final state |",
         "| --- | --- | --- | --- | --- | --- |",

@@ -541,7 +541,7 @@ def test_the_archive_stream_writes_gzip_objects_under_dated_prefixes_with_a_role
 
 
 def test_each_consumer_is_given_the_archive_stream(template: SamTemplate) -> None:
-    for family in ("Quote", "Order", "Workflow"):
+    for family in FAMILIES:
         environment = template.function(f"{family}ConsumerFunction").environment
         assert environment["ARCHIVE_STREAM_NAME"] == {"Ref": "ArchiveStream"}
 

@@ -22,7 +22,7 @@ from devtools.pipeline import hooked
 from devtools.provision import Stack
 from devtools.rotation_service import RotationService
 from ntp_webhooks.item_size import ITEM_LIMIT_BYTES, PARTITION_KEY_LIMIT_BYTES
-from ntp_webhooks.routing import template_name
+from ntp_webhooks.routing import FAMILIES, template_name
 from tests.conftest import TEMPLATE, Faults, archived, function_env, load_function_module
 from tests.dynamodb_writes import ItemsAfterWrites
 
@@ -233,13 +233,14 @@ def test_a_failed_dedup_completion_is_an_error_with_the_aws_error(
 def test_the_state_table_retention_outlives_every_redrivable_message() -> None:
     """Finding 6, tied to the template: handled# records outlive the longest-lived message."""
     days = set()
-    for family in ("Quote", "Order", "Workflow"):
+    families = [template_name(family) for family in FAMILIES]
+    for family in families:
         env = TEMPLATE.function(f"{family}ConsumerFunction").environment
         days.add(int(env["HANDLED_RETENTION_DAYS"]))
     (handled_days,) = days
     longest = max(
-        int(TEMPLATE.resources[f"{family}{kind}"]["Properties"].get("MessageRetentionPeriod", 345600))
-        for family in ("QuoteEvents", "OrderEvents", "WorkflowEvents")
+        int(TEMPLATE.resources[f"{family}Events{kind}"]["Properties"].get("MessageRetentionPeriod", 345600))
+        for family in families
         for kind in ("Queue", "DeadLetterQueue")
     )
     assert handled_days * 86400 >= longest + 86400

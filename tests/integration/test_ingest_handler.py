@@ -19,7 +19,10 @@ from devtools.deliveries import LOCAL_DEV_SECRET, encode, envelope, signed_event
 from devtools.lambda_events import LambdaContext
 from devtools.provision import Stack
 from ntp_webhooks import dedup
+from ntp_webhooks.routing import FAMILIES, template_name
 from tests.conftest import AwsCalls, Faults, JsonLogs, load_function_module
+
+QUEUES = tuple(f"{template_name(family)}EventsQueue" for family in FAMILIES)
 
 
 def invoke(handler: ModuleType, event: dict[str, Any], context: LambdaContext | None = None) -> dict[str, Any]:
@@ -94,7 +97,7 @@ def test_accepted_event_reaches_its_family_queue(
     assert attributes["keyStage"] == "AWSCURRENT"
     assert attributes["senderRequestId"] == "sender-req-1"
     assert abs(datetime.fromisoformat(attributes["receivedAt"]) - datetime.now(UTC)) < timedelta(minutes=1)
-    others = {"QuoteEventsQueue", "OrderEventsQueue", "WorkflowEventsQueue"} - {queue}
+    others = set(QUEUES) - {queue}
     assert all(messages(stack, other) == [] for other in others)
 
 
@@ -310,7 +313,7 @@ def test_unexpected_error_is_json_without_a_trace(ingest_handler: ModuleType, fa
 def _refused(ingest_handler: ModuleType, stack: Stack, event: dict[str, Any], status: int) -> dict[str, Any]:
     response = invoke(ingest_handler, event)
     assert response["statusCode"] == status
-    assert all(messages(stack, q) == [] for q in ("QuoteEventsQueue", "OrderEventsQueue", "WorkflowEventsQueue"))
+    assert all(messages(stack, q) == [] for q in QUEUES)
     return body_of(response)
 
 

@@ -119,3 +119,13 @@ def test_kms_symmetric_keys_share_a_private_key_and_still_encrypt(aws: None) -> 
         kms_models.kms_backends["123456789012"]["us-east-1"].keys[signing].private_key
         is not backend_keys[0].private_key
     )
+
+
+def test_botocore_sessions_share_one_data_loader(aws: None) -> None:
+    """Each mock_aws gives a new boto3 session: it must not parse the service models again."""
+    loaders = {id(boto3.Session()._session.get_component("data_loader")) for _ in range(3)}
+    assert len(loaders) == 1
+    first = boto3.Session()._session.get_component("data_loader").load_service_model("sqs", "service-2")
+    again = boto3.Session()._session.get_component("data_loader").load_service_model("sqs", "service-2")
+    assert again is first  # loaded once, by botocore's own per-loader cache
+    assert "SendMessage" in boto3.client("sqs").meta.service_model.operation_names

@@ -1,0 +1,23 @@
+"""Waits that move the wall clock forward instead of sleeping, for the tools' simulated senders.
+
+What a wait is for here reads the wall clock (`time.time`, `datetime.now`): Powertools' in-progress
+lease, the consumers' handler claims and SQS visibility (moto). A sender that waits Retry-After, or
+a poller waiting for a failed record to come back, moves that clock instead: the functions see the
+same time pass and the run spends none of it. Monotonic clocks (a Lambda context's remaining time,
+the keyring's refresh clock) are not moved.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+
+@contextmanager
+def waits_move_the_clock() -> Iterator[Callable[[float], None]]:
+    """`wait(seconds)` for the duration: the wall clock runs on from now, and jumps by each wait."""
+    import time_machine  # a dev dependency: the tools run from .venv
+
+    with time_machine.travel(time.time(), tick=True) as traveller:
+        yield traveller.shift
