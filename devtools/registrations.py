@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import sys
 from collections.abc import Iterator
 
 from ntp_webhooks.subscriptions import Subscriptions, subscriptions
@@ -19,10 +20,16 @@ def temporary(*, without_examples: bool = False, registry: Subscriptions = subsc
     """What is registered inside is gone afterwards. `without_examples`: the handlers registered so far
     (business_logic's examples) are off inside too."""
     saved = copy.deepcopy(vars(registry))
+    imported = set(sys.modules)
     if without_examples:
         vars(registry).update(copy.deepcopy(vars(Subscriptions())))
     try:
         yield registry
     finally:
+        registering = {h.function.__module__ for handlers in registry._handlers.values() for h in handlers}
         vars(registry).clear()
         vars(registry).update(saved)
+        # A module first imported inside (a consumer's `import business_logic`) registered its handlers in
+        # what was just put back: forget it, so that the next import registers them for good.
+        for name in registering - imported:
+            sys.modules.pop(name, None)

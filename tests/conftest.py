@@ -47,6 +47,32 @@ moto_patches.apply()
 
 _module_ids = itertools.count()
 
+#: The modules that take longest, longest first (`pytest --durations`, per module): xdist gets them
+#: first, so that none is left for last on one worker while the others idle. Every other module keeps
+#: pytest-randomly's order. addopts turns off xdist's own reordering (by number of tests).
+LONGEST_FIRST = (
+    "tests/e2e/test_local_stack_readme.py",
+    "tests/integration/test_fault_table.py",
+    "tests/integration/test_cost.py",
+    "tests/integration/test_ingest_handler.py",
+    "tests/e2e/test_local_stack_own.py",
+    "tests/e2e/test_local_stack.py",
+    "tests/integration/test_soak.py",
+    "tests/integration/test_projection.py",
+    "tests/integration/test_handler_once.py",
+    "tests/infrastructure/test_build_output.py",
+    "tests/e2e/test_contract.py",
+    "tests/infrastructure/test_families.py",
+)
+
+
+@pytest.hookimpl(trylast=True)  # after pytest-randomly's shuffle
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    missing = [path for path in LONGEST_FIRST if not (config.rootpath / path).exists()]
+    assert not missing, f"tests/conftest.py LONGEST_FIRST names modules that do not exist: {missing}"
+    rank = {path: index for index, path in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(rank)))
+
 
 def load_function_module(template: SamTemplate, logical_id: str) -> ModuleType:
     """Import a function's handler module fresh, by the template's CodeUri and Handler."""

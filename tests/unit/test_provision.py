@@ -84,3 +84,18 @@ def test_a_template_reads_as_cfn_lint_reads_it(written: str, tmp_path: Path) -> 
     expected, matches = decode(str(path))
     assert matches == []
     assert read_template(path) == expected
+
+
+def test_provisioning_for_one_function_creates_what_it_references_and_nothing_else(aws: None) -> None:
+    template = SamTemplate()
+    stack = Provisioner(template, boto3.client, operations=False, functions=["IngestFunction"]).provision()
+    queues = {url.rsplit("/", 1)[1] for url in boto3.client("sqs").list_queues().get("QueueUrls", [])}
+    tables = set(boto3.client("dynamodb").list_tables()["TableNames"])
+    # Its queues, and their dead-letter queues through the redrive policies; its table and secret.
+    assert queues == {
+        stack.refs[q].rsplit("/", 1)[1] for q in stack.refs if q.endswith(("EventsQueue", "EventsDeadLetterQueue"))
+    }
+    assert len(queues) == 6 and tables == {stack.refs["DedupTable"]}
+    assert "WebhookSigningSecret" in stack.refs
+    assert not {"StateTable", "ArchiveBucket", "ArchiveStream", "RotationNoticesTopic"} & set(stack.refs)
+    assert boto3.client("s3").list_buckets()["Buckets"] == []
