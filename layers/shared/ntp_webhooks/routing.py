@@ -15,7 +15,8 @@ CATCH_ALL = WORKFLOW
 
 
 def family_of(event_name: str) -> str:
-    """`quote.*` -> quote, `order.*` -> order, any other name -> the catch-all family (workflow)."""
+    """`quote.*` -> quote, `order.*` -> order (any family's prefix -> that family), any other name ->
+    the catch-all family (workflow)."""
     prefix = event_name.split(".", 1)[0]
     return prefix if prefix in FAMILIES else CATCH_ALL
 

@@ -64,10 +64,10 @@ def queue_url_variable(family: str) -> str:
 
 
 def _text(env: Mapping[str, str], name: str) -> str:
-    return _set(env, env_name(name))
+    return _required(env, env_name(name))
 
 
-def _set(env: Mapping[str, str], variable: str) -> str:
+def _required(env: Mapping[str, str], variable: str) -> str:
     value = env.get(variable, "")
     if not value:
         raise SettingsError(f"{variable} is not set")
@@ -97,7 +97,7 @@ def load_ingest_settings(environ: Mapping[str, str] | None = None) -> IngestSett
         dedup_table_name=_text(env, "dedup_table_name"),
         signing_secret_arn=_text(env, "signing_secret_arn"),
         # Every family needs its queue: a family missing from EventFamilies stops the cold start here.
-        queue_urls={family: _set(env, queue_url_variable(family)) for family in FAMILIES},
+        queue_urls={family: _required(env, queue_url_variable(family)) for family in FAMILIES},
         previous_key_grace_hours=_int(env, "previous_key_grace_hours", default=72, minimum=0),
         retry_after_seconds=_int(env, "retry_after_seconds", default=10),
         key_max_stale_seconds=_int(env, "key_max_stale_seconds", default=600, minimum=60),
