@@ -25,6 +25,11 @@ class PollResult:
     failed: int
 
 
+class PollerStopped(RuntimeError):
+    """Raised by a handler whose stack is stopping: the batch is left as received, untouched (its
+    messages come back after their visibility timeout), and no further call is made."""
+
+
 def lambda_sqs_record(message: dict[str, Any], queue_arn: str, region: str) -> dict[str, Any]:
     """One record of the event Lambda builds from a received SQS message."""
     return {
@@ -93,6 +98,8 @@ class QueuePoller:
             with acting_as(self._function_name):
                 response = self._handler(event, context) or {}
             failed_ids = {failure["itemIdentifier"] for failure in response.get("batchItemFailures", [])}
+        except PollerStopped:
+            return PollResult(len(messages), len(messages))
         except Exception:
             failed_ids = {m["MessageId"] for m in messages}  # an invocation error returns the whole batch
         for message in messages:

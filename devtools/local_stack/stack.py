@@ -15,11 +15,12 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import boto3
+from botocore.config import Config
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from devtools import moto_patches
 from devtools.deliveries import LOCAL_DEV_SECRET
-from devtools.event_source import QueuePoller
+from devtools.event_source import PollerStopped, QueuePoller
 from devtools.local_stack import state
 from devtools.local_stack.admin import Admin
 from devtools.local_stack.functions import LocalFunction, code_roots, import_functions, mtimes, purge_code
@@ -42,7 +43,7 @@ def _ensure_free(host: str, port: int) -> None:
         probe.listen()
 
 
-class StackStopped(RuntimeError):
+class StackStopped(PollerStopped):
     pass
 
 
@@ -158,6 +159,10 @@ class DevStack:
             self._http.server_close()
         for thread in self._threads + (self._pollers if wait_for_pollers else []):
             thread.join(timeout=self._wait + 10)
+        # An invocation in progress finishes its AWS calls first. A poller's long poll in flight still gets
+        # its answer once moto stops listening; with the stop set, it then makes no other call.
+        with self._invocation_lock:
+            pass
         if self._moto is not None:
             self._moto.stop()
         if self._saved_environ:
@@ -172,8 +177,8 @@ class DevStack:
     def __exit__(self, *_: object) -> None:
         self.stop()
 
-    def client(self, service: str) -> Any:
-        return boto3.client(service, endpoint_url=self.endpoint_url, region_name=REGION)  # type: ignore[call-overload]
+    def client(self, service: str, config: Config | None = None) -> Any:
+        return boto3.client(service, endpoint_url=self.endpoint_url, region_name=REGION, config=config)  # type: ignore[call-overload]
 
     def say(self, line: str) -> None:
         with self._lock:
@@ -247,7 +252,9 @@ class DevStack:
                     family=self._stack().function_environment(self.template, logical_id)["EVENT_FAMILY"].lower(),
                 )
                 poller = QueuePoller(
-                    self.client("sqs"),
+                    # One attempt: a failed poll is printed and tried again by the loop, and a poll that
+                    # races stop() fails at once instead of retrying against a closed port.
+                    self.client("sqs", config=Config(retries={"total_max_attempts": 1})),
                     self._stack().refs[queue_id],
                     consumer_invoker(logical_id, self._invoke_batch, self.say, dead_letter),
                     batch_size=int(self._stack().resolve(event["Properties"]["BatchSize"])),

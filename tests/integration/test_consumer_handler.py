@@ -11,13 +11,13 @@ import boto3
 import pytest
 
 from devtools.deliveries import encode, envelope
-from devtools.event_source import QueuePoller, lambda_sqs_record
+from devtools.event_source import PollerStopped, PollResult, QueuePoller, lambda_sqs_record
 from devtools.lambda_events import LambdaContext
 from devtools.operations import read_state
 from devtools.provision import Stack
 from ntp_webhooks.events import OrderConfirmed, QuoteReceived
 from ntp_webhooks.subscriptions import on
-from tests.conftest import JsonLogs
+from tests.conftest import AwsCalls, JsonLogs
 
 LoadConsumer = Callable[[str], ModuleType]
 
@@ -127,3 +127,20 @@ def test_invalid_body_fails_with_one_error_line_that_does_not_log_the_body(
     assert error["message_id"] == batch["Records"][0]["messageId"]
     assert error["receive_count"] == "1"
     assert "timestamp" in error["reason"]
+
+
+def test_a_stopping_stacks_poller_leaves_the_batch_and_makes_no_further_call(aws: None, aws_calls: AwsCalls) -> None:
+    """A long poll that returns after the local stack began to stop: its messages are left as received
+    (back after their visibility timeout) and nothing else is called, since moto may be gone."""
+    sqs = boto3.client("sqs")
+    url = sqs.create_queue(QueueName="stopping", Attributes={"VisibilityTimeout": "0"})["QueueUrl"]
+    sqs.send_message(QueueUrl=url, MessageBody="x")
+
+    def stopping(event: dict[str, Any], context: Any) -> None:
+        raise PollerStopped("the stack is stopping")
+
+    poller = QueuePoller(sqs, url, stopping, wait_seconds=0)
+    aws_calls.reset()
+    assert poller.poll_once() == PollResult(1, 1)
+    assert aws_calls.names("sqs") == ["ReceiveMessage"]  # no DeleteMessage, no ChangeMessageVisibility
+    assert sqs.receive_message(QueueUrl=url)["Messages"][0]["Body"] == "x"  # still on its queue
