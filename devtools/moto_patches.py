@@ -65,20 +65,12 @@ def apply() -> None:
     if not getattr(kms_models.generate_private_key, "__patched__", False):  # type: ignore[attr-defined]
         kms_models.generate_private_key = _private_key  # type: ignore[attr-defined]
     SQSResponse.start_message_move_task = _start_message_move_task  # type: ignore[attr-defined]
-    if not getattr(botocore.session.create_loader, "__patched__", False):
-        botocore.session.create_loader = _shared_loader
+    botocore.session.create_loader = _shared_loader
 
 
 @functools.cache
-def _cached_loader(search_path_string: str | None) -> Any:
-    return botocore.loaders.create_loader(search_path_string)
-
-
 def _shared_loader(search_path_string: str | None = None) -> Any:
-    return _cached_loader(search_path_string)
-
-
-_shared_loader.__patched__ = True  # type: ignore[attr-defined]
+    return botocore.loaders.create_loader(search_path_string)
 
 
 def _atomic(method: Callable[..., Any]) -> Callable[..., Any]:
