@@ -39,7 +39,9 @@ help:
 	@echo "  make clean        remove .venv and build output"
 	@echo "AWS (CONFIG_ENV=default|prod from samconfig.toml)"
 	@echo "  make deploy       build, then sam deploy (guided the first time)"
-	@echo "  make deploy-check the real sam deploy into LocalStack (no AWS account), checked, updated, deleted"
+	@echo "  make deploy-check make deploy's own steps into LocalStack (no AWS account): the functions run,"
+	@echo "                    tests/deployed drives the stack, then it is updated and deleted"
+	@echo "  make e2e STACK=x  tests/deployed against your deployed stack x (after make deploy; AWS_PROFILE as usual)"
 	@echo "  make logs         follow a function's logs: FUNCTION=ingest|OrderConsumer|..."
 	@echo "  make delete       delete the stack (tables are kept; it says how to delete them)"
 	@echo "  make send|status|rotate|redrive   the ntp CLI (TARGET=--local or TARGET='--stack NAME')"
@@ -86,8 +88,14 @@ unit: $(STAMP)
 integration: $(STAMP)
 	$(PY) -m pytest tests/integration
 
+# STACK=<name>: tests/deployed against that deployed stack (through its outputs, HTTP and the AWS APIs,
+# with your usual AWS_PROFILE/AWS_REGION); it removes the records it created. Without: the local e2e tests.
 e2e: $(STAMP)
+ifneq ($(filter command line environment,$(origin STACK)),)
+	NTP_E2E_STACK=$(STACK) $(PY) -m pytest tests/deployed -p no:randomly -n 0
+else
 	$(PY) -m pytest tests/e2e
+endif
 
 infra: validate build
 	$(PY) -m pytest tests/infrastructure
@@ -138,14 +146,14 @@ FAMILY ?= order
 redrive: $(STAMP)
 	$(BIN)/ntp redrive $(FAMILY) $(TARGET) $(ARGS)
 
-# samconfig.toml environment: `make deploy CONFIG_ENV=prod`. sam reads samconfig.toml from here and
-# deploys the precompiled build in $(BUILD_DIR); the first deploy of a stack is guided.
+# samconfig.toml environment: `make deploy CONFIG_ENV=prod`. devtools.deploy runs `sam package` of the
+# precompiled build in $(BUILD_DIR), checks that CloudFormation would accept what it wrote, then
+# `sam deploy` of that packaged template; the first deploy of a stack is guided.
 CONFIG_ENV ?= default
 STACK = $(shell $(PY) -m devtools.samconfig stack-name $(CONFIG_ENV))
 REGION = $(shell $(PY) -m devtools.samconfig region $(CONFIG_ENV))
 deploy: build
-	$(BIN)/sam deploy --config-file $(CURDIR)/samconfig.toml --config-env $(CONFIG_ENV) \
-		--template-file $(BUILD_DIR)/template.yaml $$($(PY) -m devtools.samconfig deploy-flags $(CONFIG_ENV)) $(ARGS)
+	$(PY) -m devtools.deploy --config-env $(CONFIG_ENV) $$($(PY) -m devtools.samconfig deploy-flags $(CONFIG_ENV)) -- $(ARGS)
 
 # Deletes the stack. The tables are kept (DeletionPolicy: Retain); the note says how to delete them.
 delete: $(STAMP)

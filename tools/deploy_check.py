@@ -1,6 +1,7 @@
-"""`make deploy-check`: the real `sam deploy` of the built template into LocalStack, then checks of what
-CloudFormation created, an update that switches the front door, a delete, and proof that a broken
-template is refused.
+"""`make deploy-check`: `make deploy`'s own steps (devtools.deploy: `sam package`, its check, `sam deploy`,
+samconfig.toml's flags) into LocalStack, then checks of what CloudFormation created, the end-to-end
+suite (tests/deployed) against the running stack, an update, a delete, and proof that a broken template
+is refused.
 
 LocalStack's community core runs on the host from its own venv (.aws-sam/localstack-venv), with
 plugins (tools/localstack_plugins): DynamoDB and API Gateway v2 served by moto (with
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -31,22 +33,24 @@ from typing import Any
 
 import boto3
 
+from devtools import deploy as deploy_module
 from devtools import samconfig
-from devtools.sam_template import REPO_ROOT, SamTemplate, write_expanded
+from devtools.sam_template import REPO_ROOT, SamTemplate
 from ntp_webhooks.routing import FAMILIES, template_name
 
-BUILT_TEMPLATE = REPO_ROOT / ".aws-sam" / "build" / "template.yaml"
-#: What is deployed: the built template with its Fn::ForEach loops expanded (NOT_VERIFIED says why).
-DEPLOYED_TEMPLATE = BUILT_TEMPLATE.with_name("template.expanded.json")
-SAM = REPO_ROOT / ".venv" / "bin" / "sam"
+BUILT_TEMPLATE = deploy_module.BUILT
+#: What is deployed: the packaged template (what `make deploy` sends) with its loops expanded (NOT_VERIFIED).
+DEPLOYED_TEMPLATE = deploy_module.PACKAGED_EXPANDED
+SAM = deploy_module.SAM
 REGION = "us-east-1"
 HEALTH_TIMEOUT_S = 60
 #: Emulated only on the surface by LocalStack's community CloudFormation: created, not checkable.
 NOT_VERIFIED = {
     "CloudFormation's own AWS::LanguageExtensions transform (Fn::ForEach)": (
         "LocalStack's Fn::ForEach leaves ${Family} in Fn::GetAtt and drops the other variables of a Fn::Sub, "
-        "so the built template is deployed with its loops expanded by SAM CLI's implementation of the transform "
-        "(devtools.sam_template); `sam validate --lint` and `sam build` read the loops as written"
+        "so the packaged template that `make deploy` sends is deployed with its loops expanded by SAM CLI's "
+        "implementation of the transform (devtools.deploy --expand-language-extensions); make test runs the "
+        "SAM transform on the packaged template with its loops (tests/infrastructure/test_package.py)"
     ),
     "requests through the HTTP API (throttling enforced, access log lines written)": (
         "LocalStack community has no API Gateway v2 runtime (the API, its route, integration and stage "
@@ -153,23 +157,13 @@ def sam(emulator: Emulator, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(SAM), *args], cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=False)
 
 
-def deploy(emulator: Emulator, template: Path, stack: str, *extra: str) -> subprocess.CompletedProcess[str]:
-    """`make deploy`'s command (samconfig.toml, its default environment), non-interactive."""
-    return sam(
-        emulator,
-        "deploy",
-        "--config-file",
-        str(samconfig.PATH),
-        "--config-env",
-        "default",
-        "--template-file",
-        str(template),
-        "--stack-name",
-        stack,
-        "--no-confirm-changeset",
-        "--no-fail-on-empty-changeset",
-        *extra,
-    )
+def deploy(emulator: Emulator, stack: str, *extra: str) -> subprocess.CompletedProcess[str]:
+    """`make deploy`'s module and flags (samconfig.toml's default environment), non-interactive."""
+    env = {**os.environ, **emulator.environment()}
+    env.pop("AWS_PROFILE", None)
+    command = [sys.executable, "-m", "devtools.deploy", "--config-env", "default", "--expand-language-extensions"]
+    flags = ["--stack-name", stack, "--no-confirm-changeset", "--no-fail-on-empty-changeset", *extra]
+    return subprocess.run([*command, "--", *flags], cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=False)
 
 
 class Clients:
@@ -540,6 +534,32 @@ def check_archive(deployed: Deployed) -> list[Result]:
     ]
 
 
+def end_to_end(emulator: Emulator, stack: str, marker: str = "") -> list[Result]:
+    """tests/deployed against the running stack, as `make e2e STACK=...` runs it against AWS, with the
+    two transport settings an offline LocalStack needs: function URL hosts resolved to its port, and
+    the HTTP API's payload sent with lambda Invoke (LocalStack community does not serve HTTP APIs)."""
+    env = {
+        **os.environ,
+        **emulator.environment(),
+        "NTP_E2E_STACK": stack,
+        "NTP_E2E_RESOLVE": f"*.localhost.localstack.cloud=127.0.0.1:{emulator.port}",
+        "NTP_E2E_HTTP_API_TRANSPORT": "invoke",
+    }
+    env.pop("AWS_PROFILE", None)
+    command = [sys.executable, "-m", "pytest", "tests/deployed", "-p", "no:randomly", "-p", "no:cacheprovider"]
+    command += ["-n", "0", "-q", "-rA", *(["-m", marker] if marker else [])]
+    done = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=False)
+    prefix = f"e2e{f' ({marker})' if marker else ''}: "
+    # pytest's short summary (-rA): `PASSED tests/deployed/x.py::test_y`, `FAILED ...::test_z - why`.
+    outcomes = re.findall(r"^(PASSED|FAILED|ERROR|SKIPPED)\S* (?:\[\d+\] )?(\S+)(?: - (.*))?$", done.stdout, re.M)
+    results = [
+        Result(prefix + test.rsplit("::", 1)[-1], outcome == "PASSED", why[:300]) for outcome, test, why in outcomes
+    ]
+    if done.returncode != 0 or not results:
+        print(done.stdout[-6000:] + done.stderr[-3000:], file=sys.stderr)
+    return results or [Result(f"{prefix}the deployed suite ran", False, done.stdout.strip()[-300:])]
+
+
 def broken_variant(template: dict[str, Any]) -> dict[str, Any]:
     """The built template with a managed policy ARN that does not exist on one consumer role."""
     broken: dict[str, Any] = json.loads(json.dumps(template))
@@ -569,17 +589,12 @@ class Run:
 
     def default_stack(self, stack: str) -> None:
         """Create at the defaults (the HTTP API in front), read back, update, delete."""
-        if not self.step("sam deploy (create)", deploy(self.emulator, DEPLOYED_TEMPLATE, stack), stack):
+        if not self.step("make deploy (create)", deploy(self.emulator, stack), stack):
             return
         self.results += verify(self.client, stack, self.template)
-        updated = deploy(
-            self.emulator,
-            DEPLOYED_TEMPLATE,
-            stack,
-            "--parameter-overrides",
-            "EnvironmentName=dev ConsumerMaxConcurrency=7",
-        )
-        if self.step("sam deploy (update: ConsumerMaxConcurrency=7)", updated, stack):
+        self.results += end_to_end(self.emulator, stack)
+        updated = deploy(self.emulator, stack, "--parameter-overrides", "EnvironmentName=dev ConsumerMaxConcurrency=7")
+        if self.step("make deploy (update: ConsumerMaxConcurrency=7)", updated, stack):
             lam = self.client("lambda")
             concurrency = {
                 lam.get_event_source_mapping(UUID=r["PhysicalResourceId"])
@@ -602,21 +617,25 @@ class Run:
         """The other door, FrontDoor=FunctionUrl, in a stack of its own (NOT_VERIFIED says why not an update)."""
         door = {"EnvironmentName": "dev", "FrontDoor": "FunctionUrl"}
         overrides = " ".join(f"{k}={v}" for k, v in door.items())
-        created = deploy(self.emulator, DEPLOYED_TEMPLATE, stack, "--parameter-overrides", overrides)
-        if self.step("sam deploy (create, FrontDoor=FunctionUrl)", created, stack):
+        created = deploy(self.emulator, stack, "--parameter-overrides", overrides)
+        if self.step("make deploy (create, FrontDoor=FunctionUrl)", created, stack):
             self.results += [
                 Result(f"FrontDoor=FunctionUrl: {r.name}", r.ok, r.detail)
                 for r in check_front_door(deployed_stack(self.client, stack, self.template, door))
             ]
+            self.results += end_to_end(self.emulator, stack, "door")
             sam(self.emulator, "delete", "--stack-name", stack, "--region", REGION, "--no-prompts")
 
     def broken_stack(self, stack: str) -> None:
         """The check itself must be able to fail: a template that AWS would refuse must fail here too."""
-        # Next to the built template, whose CodeUri paths are relative to the build directory.
-        broken = BUILT_TEMPLATE.with_name("template.broken.json")
-        broken.write_text(json.dumps(broken_variant(self.template)))
+        # The packaged template as deployed above (its artifacts are in the emulator's S3), made wrong.
+        broken = DEPLOYED_TEMPLATE.with_name("packaged.broken.json")
+        broken.write_text(json.dumps(broken_variant(json.loads(DEPLOYED_TEMPLATE.read_text()))))
         try:
-            refused = deploy(self.emulator, broken, stack, "--s3-prefix", "deploy-check-broken")
+            refused = sam(
+                self.emulator,
+                *deploy_module.deploy_command(broken, "default", "--stack-name", stack, "--no-confirm-changeset")[1:],
+            )
             reasons = failure_events(self.client, stack)
             why = next((r for r in reasons if "OrderConsumerRole" in r), "")
             self.results.append(
@@ -638,7 +657,6 @@ def main(argv: list[str] | None = None) -> int:
     if not BUILT_TEMPLATE.exists():
         print("no build output: run `make build` first", file=sys.stderr)
         return 2
-    write_expanded(DEPLOYED_TEMPLATE, BUILT_TEMPLATE)
     template = SamTemplate(BUILT_TEMPLATE).doc
     started = time.monotonic()
     with running(args.localstack_python) as emulator:

@@ -1,10 +1,12 @@
-"""Writes template.yaml's per-family lines from its one family list (the EventFamilies default).
+"""Writes template.yaml's per-family lines from its one family list (the `Fn::ForEach::Families` loop's).
 
-Each family's resources are written once, in `Fn::ForEach` loops over EventFamilies. A few places
-must name every family in a list that `Fn::ForEach` cannot produce (it makes keys, never list items,
-and SAM CLI expands it only at the top of Resources, Outputs and a resource's Properties): the
-ingest's queue variables and the dashboard's per-family lines. There, the lines naming the first
-family are the pattern, and this tool writes the same lines for every other family after them.
+Each family's resources are written once, in `Fn::ForEach` loops. Their collections are literal lists,
+not a parameter: `sam package` rewrites a loop's artifact (CodeUri) to S3 only when its collection is
+literal (aws-sam-cli #9117), so every loop writes the list out and this tool keeps the others equal to
+the first. A few places must name every family in a list that `Fn::ForEach` cannot produce (it makes
+keys, never list items, and SAM CLI expands it only at the top of Resources, Outputs and a resource's
+Properties): the ingest's queue variables and the dashboard's per-family lines. There, the lines
+naming the first family are the pattern, and this tool writes the same lines for every other family.
 
     python -m tools.template_families          # rewrite template.yaml (make template)
     python -m tools.template_families --check  # exit 1 if it is not current (make test runs it)
@@ -19,14 +21,23 @@ from pathlib import Path
 
 from devtools.sam_template import TEMPLATE_PATH, parse_template
 
-#: The parameter whose default is the family list every loop iterates.
-FAMILIES_PARAMETER = "EventFamilies"
+#: The loop whose collection is the one family list.
+FAMILIES_LOOP = "Fn::ForEach::Families"
+#: A loop's key line, its loop variable, and its collection: `    - [Quote, Order, Workflow]`.
+_LOOP = re.compile(r"^(\s*Fn::ForEach::\w+:\n\s*- \w+\n\s*- )\[[^\]\n]*\]$", re.MULTILINE)
 
 
 def families_of(text: str) -> list[str]:
-    """The families as the template spells them (`Quote`), from the EventFamilies default."""
-    default = parse_template(text)["Parameters"][FAMILIES_PARAMETER]["Default"]
-    return [family.strip() for family in str(default).split(",")]
+    """The families as the template spells them (`Quote`), from the `Fn::ForEach::Families` loop."""
+    collection = parse_template(text)["Resources"][FAMILIES_LOOP][1]
+    if not isinstance(collection, list):
+        raise ValueError(f"{FAMILIES_LOOP} must iterate a literal list (sam package needs it)")
+    return [str(family) for family in collection]
+
+
+def _loops(text: str, families: list[str]) -> str:
+    """Every loop's collection written as the family list."""
+    return _LOOP.sub(lambda match: f"{match.group(1)}[{', '.join(families)}]", text)
 
 
 def _mention(family: str) -> re.Pattern[str]:
@@ -48,7 +59,7 @@ def render(text: str, families: list[str] | None = None) -> str:
     """`text` with every run of per-family lines rewritten for `families` (default: the template's)."""
     families = families or families_of(text)
     first = families[0]
-    lines = text.split("\n")
+    lines = _loops(text, families).split("\n")
     out: list[str] = []
     i = 0
     while i < len(lines):

@@ -1,4 +1,4 @@
-"""A fourth event family is one entry in template.yaml's EventFamilies and one in routing.FAMILIES,
+"""A fourth event family is one entry in template.yaml's family loop and one in routing.FAMILIES,
 then `make template`: everything else follows (README, Extend: a new event family)."""
 
 from __future__ import annotations
@@ -30,16 +30,22 @@ PER_FAMILY = (
 
 
 def with_family(directory: Path, family: str = NEW) -> Path:
-    """template.yaml with `family` added to EventFamilies and `make template` run, beside the code."""
+    """template.yaml with `family` added to the family loop's list and `make template` run, beside the code."""
     text = TEMPLATE_PATH.read_text()
-    default = ",".join(template_families.families_of(text))
-    added = text.replace(f"Default: {default}\n", f"Default: {default},{family}\n", 1)
-    assert added != text
+    added = with_families(text, [*template_families.families_of(text), family])
     for code in ("functions", "layers"):
         (directory / code).symlink_to(REPO_ROOT / code)
     path = directory / "template.yaml"
     path.write_text(template_families.render(added))
     return path
+
+
+def with_families(text: str, families: list[str]) -> str:
+    """The edit the README asks for: the one list (the first loop's) written anew; nothing else."""
+    listed = f"    - [{', '.join(template_families.families_of(text))}]\n"
+    edited = text.replace(listed, f"    - [{', '.join(families)}]\n", 1)
+    assert edited != text
+    return edited
 
 
 @pytest.fixture(scope="module")
@@ -85,8 +91,7 @@ def test_the_dashboard_shows_the_new_family_as_it_shows_the_others(
 def test_removing_a_family_removes_its_lines(tmp_path: Path) -> None:
     text = TEMPLATE_PATH.read_text()
     first, *rest = template_families.families_of(text)
-    fewer = text.replace(f"Default: {','.join([first, *rest])}\n", f"Default: {first},{rest[-1]}\n", 1)
-    rendered = template_families.render(fewer)
+    rendered = template_families.render(with_families(text, [first, rest[-1]]))
     for gone in rest[:-1]:
         assert not re.search(
             rf"\b{gone}(EventsQueue|ConsumerFunction|EventsDeadLetterQueue)\b|QUEUE_URL_{gone}\b", rendered

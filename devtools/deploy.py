@@ -1,0 +1,161 @@
+"""`make deploy`: `sam package` of the build, a check of what it wrote, then `sam deploy` of that file.
+
+Packaging is a step of its own so that its output can be checked before CloudFormation sees it: SAM
+CLI rewrites an artifact inside `Fn::ForEach` to S3 only when the loop's collection is a literal list
+(aws-sam-cli #9117), and CloudFormation's SAM transform refuses a local `CodeUri`. `make deploy-check`
+runs this same module, with the same flags, against an emulator; `make test` runs `package` and
+`problems` against moto's S3.
+
+    python -m devtools.deploy [--config-env ENV] [--guided] [-- SAM_DEPLOY_ARGS...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from devtools import samconfig
+from devtools.sam_template import REPO_ROOT, expand_language_extensions, read_template, write_expanded
+
+SAM = REPO_ROOT / ".venv" / "bin" / "sam"
+BUILT = REPO_ROOT / ".aws-sam" / "build" / "template.yaml"
+#: What `sam deploy` sends to CloudFormation.
+PACKAGED = REPO_ROOT / ".aws-sam" / "packaged.yaml"
+#: For an emulator without AWS::LanguageExtensions: the packaged template with its loops expanded.
+PACKAGED_EXPANDED = PACKAGED.with_name("packaged.expanded.json")
+
+
+def sam_environment() -> dict[str, str]:
+    """`sam` reads the loops only with this (samconfig.toml sets it per command too)."""
+    return {**os.environ, "SAM_CLI_ENABLE_LANGUAGE_EXTENSIONS": "1", "SAM_CLI_TELEMETRY": "0"}
+
+
+def package_command(env: str = "default", bucket: str | None = None, output: Path = PACKAGED) -> list[str]:
+    """`sam package` with samconfig.toml's deploy settings (sam package reads only its own section).
+    `bucket` names the artifact bucket instead of samconfig's (moto cannot host SAM's managed one)."""
+    bucket = bucket or samconfig.value("s3_bucket", env)
+    where = ["--s3-bucket", bucket] if bucket else ["--resolve-s3"]  # as a guided deploy would choose
+    prefix = samconfig.value("s3_prefix", env)
+    return [
+        str(SAM),
+        "package",
+        "--config-file",
+        str(samconfig.PATH),
+        "--config-env",
+        env,
+        "--template-file",
+        str(BUILT),
+        "--output-template-file",
+        str(output),
+        *where,
+        *(["--s3-prefix", str(prefix)] if prefix else []),
+    ]
+
+
+def deploy_command(template: Path, env: str = "default", *extra: str) -> list[str]:
+    return [
+        str(SAM),
+        "deploy",
+        "--config-file",
+        str(samconfig.PATH),
+        "--config-env",
+        env,
+        "--template-file",
+        str(template),
+        *extra,
+    ]
+
+
+def _artifacts(resources: dict[str, Any], where: str = "Resources") -> list[tuple[str, str, Any]]:
+    """(place, property, value) of every artifact property, inside `Fn::ForEach` bodies too."""
+    from samcli.lib.cfn_language_extensions.models import PACKAGEABLE_RESOURCE_ARTIFACT_PROPERTIES
+
+    found: list[tuple[str, str, Any]] = []
+    for key, value in resources.items():
+        if key.startswith("Fn::ForEach::") and isinstance(value, list) and len(value) == 3:
+            found += _artifacts(value[2], f"{where}.{key}")
+        elif isinstance(value, dict):
+            properties = value.get("Properties", {})
+            for name in PACKAGEABLE_RESOURCE_ARTIFACT_PROPERTIES.get(value.get("Type", ""), []):
+                if "." not in name and name in properties:
+                    found.append((f"{where}.{key}", name, properties[name]))
+    return found
+
+
+def _in_s3(value: Any) -> bool:
+    """`s3://bucket/key`, or the `{Bucket, Key}` / `{S3Bucket, S3Key}` object form."""
+    if isinstance(value, str):
+        return value.startswith("s3://") and "/" in value.removeprefix("s3://")
+    return isinstance(value, dict) and bool({"Bucket", "S3Bucket"} & set(value))
+
+
+def problems(packaged: dict[str, Any], parameters: dict[str, str] | None = None) -> list[str]:
+    """Why CloudFormation would refuse the packaged template: an artifact left local, or an error of
+    the SAM transform run after the language extensions (as CloudFormation runs them, with the
+    template's defaults and `parameters`). Empty when it would be accepted."""
+    found = [
+        f"{place}: {name} is {value!r}, not an S3 location (sam package did not upload it)"
+        for place, name, value in _artifacts(packaged.get("Resources", {}))
+        if not _in_s3(value)
+    ]
+    return found + _transform_errors(packaged, parameters or {})
+
+
+def _transform_errors(packaged: dict[str, Any], parameters: dict[str, str]) -> list[str]:
+    import boto3
+    from samtranslator.parser.parser import Parser
+    from samtranslator.public.exceptions import InvalidDocumentException
+    from samtranslator.translator.translator import Translator
+
+    # The loops expanded and nothing else: CloudFormation's transform resolves only its own functions
+    # (SAM CLI's full pipeline would also turn a Ref to a Number parameter into a string).
+    expanded = expand_language_extensions(copy.deepcopy(packaged))
+    values = {name: str(spec["Default"]) for name, spec in packaged.get("Parameters", {}).items() if "Default" in spec}
+    values.update(parameters)
+    # No AWS call is made: the managed-policy map is needed only for policies named without an ARN.
+    translator = Translator(None, Parser(), plugins=[], boto_session=boto3.session.Session(region_name="us-east-1"))
+    try:
+        translator.translate(sam_template=expanded, parameter_values=values, get_managed_policy_map=dict)
+    except InvalidDocumentException as exc:
+        return [f"SAM transform: {cause}" for cause in exc.causes]
+    return []
+
+
+def parameter_overrides(env: str = "default") -> dict[str, str]:
+    """samconfig.toml's `parameter_overrides` (`A="x" B="y"`) as a dict."""
+    import shlex
+
+    text = samconfig.value("parameter_overrides", env) or ""
+    return dict(pair.split("=", 1) for pair in shlex.split(str(text)))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config-env", default="default", help="samconfig.toml environment")
+    parser.add_argument("--guided", action="store_true", help="sam deploy --guided (the first deploy)")
+    parser.add_argument(
+        "--expand-language-extensions",
+        action="store_true",
+        help="deploy the packaged template with its loops expanded, for an emulator without the transform",
+    )
+    parser.add_argument("deploy_args", nargs="*", help="more `sam deploy` arguments, after --")
+    args = parser.parse_args(argv)
+    env = sam_environment()
+    if subprocess.run(package_command(args.config_env), env=env, check=False).returncode:
+        return 1
+    found = problems(read_template(PACKAGED), parameter_overrides(args.config_env))
+    if found:
+        print(f"{PACKAGED.name} would be refused by CloudFormation:", *found, sep="\n  ", file=sys.stderr)
+        return 1
+    template = write_expanded(PACKAGED_EXPANDED, PACKAGED) if args.expand_language_extensions else PACKAGED
+    extra = (["--guided"] if args.guided else []) + args.deploy_args
+    return subprocess.run(deploy_command(template, args.config_env, *extra), env=env, check=False).returncode
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
