@@ -35,7 +35,7 @@ help:
 	@echo "  make soak         a month of faults through the real functions (ARGS=--write records it)"
 	@echo "  make cost         the monthly bill at 1, 10, 100 million webhooks (ARGS=--write updates docs/cost.md)"
 	@echo "  make events       regenerate events/ (sample events, env.json)"
-	@echo "  make template     write template.yaml's per-family lines from EventFamilies (after adding a family)"
+	@echo "  make template     write template.yaml's per-family lines from its family list (after adding a family)"
 	@echo "  make clean        remove .venv and build output"
 	@echo "AWS (CONFIG_ENV=default|prod from samconfig.toml)"
 	@echo "  make deploy       build, then sam deploy (guided the first time)"
@@ -111,7 +111,7 @@ run: $(STAMP)
 events: $(STAMP)
 	$(PY) -m tools.sample_events
 
-# The lines that name every family (the ingest's queues, the dashboard), from EventFamilies.
+# The lines that name every family (the other loops, the ingest's queues, the dashboard), from the first loop's list.
 template: $(STAMP)
 	$(PY) -m tools.template_families
 

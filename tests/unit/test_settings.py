@@ -57,7 +57,7 @@ def test_consumer_settings_refuse_an_unknown_family() -> None:
 
 
 def test_the_ingest_refuses_to_start_without_a_queue_for_every_family() -> None:
-    """A family left out of EventFamilies at deploy: the cold start fails, the sender retries, nothing is lost."""
+    """A family of the library missing from the template: the cold start fails, the sender retries, nothing is lost."""
     env = {k: v for k, v in ENV.items() if k != "QUEUE_URL_Workflow"}
     with pytest.raises(SettingsError, match="QUEUE_URL_Workflow is not set"):
         load_ingest_settings(env)

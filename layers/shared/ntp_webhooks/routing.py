@@ -1,7 +1,7 @@
 """Which family queue an event goes to. Unknown families are routed, never dropped.
 
-FAMILIES is the library's one family list; template.yaml's is its EventFamilies parameter, spelled
-as `template_name` spells each (tests/infrastructure ties the two).
+FAMILIES is the library's one family list; template.yaml's is the `Fn::ForEach::Families` loop's,
+spelled as `template_name` spells each (tests/infrastructure ties the two).
 """
 
 from __future__ import annotations

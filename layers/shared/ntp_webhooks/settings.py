@@ -96,7 +96,7 @@ def load_ingest_settings(environ: Mapping[str, str] | None = None) -> IngestSett
         dedup_retention_days=_int(env, "dedup_retention_days"),
         dedup_table_name=_text(env, "dedup_table_name"),
         signing_secret_arn=_text(env, "signing_secret_arn"),
-        # Every family needs its queue: a family missing from EventFamilies stops the cold start here.
+        # Every family needs its queue: a family missing from the template's list stops the cold start here.
         queue_urls={family: _required(env, queue_url_variable(family)) for family in FAMILIES},
         previous_key_grace_hours=_int(env, "previous_key_grace_hours", default=72, minimum=0),
         retry_after_seconds=_int(env, "retry_after_seconds", default=10),
