@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from devtools.lambda_events import http_api_event
 from ntp_webhooks.signature import sign
+
+if TYPE_CHECKING:
+    from devtools.lambda_events import FrontDoor
 
 #: The documented local development secret: sample events in events/ are signed with it.
 LOCAL_DEV_SECRET = "ntp-local-dev-secret-do-not-use-in-production"  # noqa: S105 - public by design
@@ -54,6 +57,15 @@ def encode(payload: dict[str, Any]) -> bytes:
     return json.dumps(payload, separators=(",", ":")).encode()
 
 
+@functools.cache
+def default_front_door() -> FrontDoor:
+    """template.yaml's front door at its defaults (read when first needed: the CLI never needs it)."""
+    from devtools.provision import front_door
+    from devtools.sam_template import SamTemplate
+
+    return front_door(SamTemplate())
+
+
 def signed_event(
     body: bytes | dict[str, Any],
     secret: str = LOCAL_DEV_SECRET,
@@ -62,10 +74,12 @@ def signed_event(
     base64_encoded: bool = False,
     headers: dict[str, str] | None = None,
     request_id: str | None = None,
+    front_door: FrontDoor | None = None,
 ) -> dict[str, Any]:
-    """An API Gateway v2 event carrying `body` signed with `secret`."""
+    """The event the ingest function gets for a POST of `body` signed with `secret`, shaped by the
+    front door template.yaml configures (its payload format version, its route) unless given."""
     raw = body if isinstance(body, bytes) else encode(body)
-    return http_api_event(
+    return (front_door or default_front_door()).event(
         raw,
         {header: sign(raw, secret.encode()), **(headers or {})},
         base64_encoded=base64_encoded,

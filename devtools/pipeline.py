@@ -18,7 +18,7 @@ import boto3
 
 from devtools import moto_patches
 from devtools.deliveries import LOCAL_DEV_SECRET
-from devtools.event_source import QueuePoller
+from devtools.event_source import EventSourceMapping, QueuePoller, event_source_mapping
 from devtools.lambda_events import LambdaContext, acting_as
 from devtools.provision import Provisioner, Stack
 from devtools.sam_template import SamTemplate, load_function_module
@@ -102,11 +102,14 @@ class Pipeline:
             response: dict[str, Any] = self.ingest.lambda_handler(api_event, context)
         return response
 
-    def poller(self, family: str, handler: Any = None) -> QueuePoller:
-        url = self.stack.refs[f"{template_name(family)}EventsQueue"]
+    def mapping(self, family: str) -> EventSourceMapping:
+        """The family consumer's SQS event source mapping, as the template configures it."""
+        return event_source_mapping(self.template, self.stack, f"{template_name(family)}ConsumerFunction")
+
+    def poller(self, family: str, handler: Any = None, **options: Any) -> QueuePoller:
+        """The family's emulated mapping, invoking its consumer (or `handler`); `options` as QueuePoller's."""
         invoke = handler or self.consumers[family].lambda_handler
-        function = f"{template_name(family)}ConsumerFunction"
-        return QueuePoller(boto3.client("sqs"), url, invoke, wait_seconds=0, function_name=function)
+        return QueuePoller(boto3.client("sqs"), self.mapping(family), invoke, wait_seconds=0, **options)
 
     def depth(self, queue: str) -> int:
         """Visible plus in-flight messages of a queue (by logical ID)."""

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from devtools.lambda_events import DEFAULT_ROUTE, FrontDoor
 from devtools.sam_template import SamTemplate, TemplateError
 
 ACCOUNT_ID = "123456789012"
@@ -193,6 +194,49 @@ def resources_at(template: SamTemplate, overrides: Mapping[str, str] | None = No
         for lid, res in template.resources.items()
         if "Condition" not in res or stack.condition(res["Condition"])
     }
+
+
+def front_door(
+    template: SamTemplate, overrides: Mapping[str, str] | None = None, function: str = "IngestFunction"
+) -> FrontDoor:
+    """What invokes `function` at these parameters (the template's defaults otherwise): its HTTP API
+    integration's PayloadFormatVersion and the routes to it, or its function URL. Run in-process, so
+    read here: the local stack's front door and the tests' API events follow the template."""
+    stack = Stack(
+        parameters={**template.parameter_defaults(), **(overrides or {})},
+        conditions=dict(template.doc.get("Conditions", {})),
+        mappings=dict(template.doc.get("Mappings", {})),
+    )
+    created = resources_at(template, overrides)
+    arn = {"Fn::GetAtt": [function, "Arn"]}
+    urls = [
+        lid
+        for lid, res in created.items()
+        if res["Type"] == "AWS::Lambda::Url" and res["Properties"].get("TargetFunctionArn") == arn
+    ]
+    integrations = [
+        lid
+        for lid, res in created.items()
+        if res["Type"] == "AWS::ApiGatewayV2::Integration" and res["Properties"].get("IntegrationUri") == arn
+    ]
+    if len(urls) + len(integrations) != 1:
+        raise TemplateError(f"{function}: one front door is emulated, found {urls + integrations or 'none'}")
+    if urls:
+        return FrontDoor("FunctionUrl", "2.0", (DEFAULT_ROUTE,))
+    (integration,) = integrations
+    version = str(stack.resolve(created[integration]["Properties"].get("PayloadFormatVersion", "")))
+    if version not in ("1.0", "2.0"):
+        raise TemplateError(f"{integration}: PayloadFormatVersion {version!r} (a Lambda proxy sends 1.0 or 2.0)")
+    target = f"integrations/${{{integration}}}"
+    routes = tuple(
+        str(stack.resolve(res["Properties"]["RouteKey"]))
+        for res in created.values()
+        if res["Type"] == "AWS::ApiGatewayV2::Route"
+        and res["Properties"].get("Target") in ({"Fn::Sub": target}, target)
+    )
+    if not routes or any("{" in key for key in routes):
+        raise TemplateError(f"{integration}: routes {list(routes)} (fixed paths, or $default, are emulated)")
+    return FrontDoor("HttpApi", version, routes)
 
 
 def _dependencies(value: Any) -> set[str]:

@@ -10,6 +10,7 @@ import logging
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -19,13 +20,15 @@ from moto import mock_aws
 
 from devtools import moto_patches, registrations
 from devtools.deliveries import LOCAL_DEV_SECRET
+from devtools.event_source import QueuePoller, event_source_mapping
 from devtools.lambda_events import LambdaContext
 from devtools.pipeline import Pipeline, global_environment, hooked
 from devtools.provision import Provisioner, Stack
-from devtools.sam_template import SamTemplate
+from devtools.sam_template import TEMPLATE_PATH, SamTemplate
 from devtools.sam_template import load_function_module as load_module
 from ntp_webhooks.routing import template_name
 from tools.permissions import Call, CallRecorder, Ledger
+from tools.wall_clock import waits_move_the_clock
 
 # Fake credentials so nothing can reach a real account, set before any client exists.
 os.environ.update(
@@ -303,6 +306,36 @@ def consumer_handlers(
         return load_function_module(template, logical_id)
 
     return load
+
+
+def template_with(directory: Path, old: str, new: str, *more: tuple[str, str]) -> SamTemplate:
+    """A copy of template.yaml in `directory` with its one `old` (a family's line is written once, in
+    the loop) replaced by `new`, and so on: for what reads the template, not for `sam build`."""
+    text = TEMPLATE_PATH.read_text()
+    for before, after in ((old, new), *more):
+        assert text.count(before) == 1, f"template.yaml no longer holds {before!r} once"
+        text = text.replace(before, after)
+    path = directory / "template.yaml"
+    path.write_text(text)
+    return SamTemplate(path)
+
+
+def queue_poller(stack: Stack, family: str, handler: Any, template: SamTemplate = TEMPLATE) -> QueuePoller:
+    """The family's SQS event source mapping, emulated with the template's settings, invoking `handler`."""
+    mapping = event_source_mapping(template, stack, f"{template_name(family)}ConsumerFunction")
+    return QueuePoller(boto3.client("sqs"), mapping, handler, wait_seconds=0)
+
+
+#: `clock(seconds)` moves the wall clock forward.
+Clock = Callable[[float], None]
+
+
+@pytest.fixture
+def clock() -> Iterator[Clock]:
+    """`clock(seconds)`: the wall clock jumps (SQS visibility, claims' leases), nothing sleeps. A failed
+    record comes back after `clock(poller.mapping.visibility_timeout)`, the template's, as on AWS."""
+    with waits_move_the_clock() as shift:
+        yield shift
 
 
 @pytest.fixture

@@ -207,7 +207,8 @@ class FaultRun:
         for _ in range(_MAX_POLLS):
             if self.pipeline.depth("OrderEventsQueue") == 0:
                 break
-            poller.poll_once()
+            if poller.poll_once().failed:  # SQS redelivers a failed record after the queue's VisibilityTimeout
+                self.wait(poller.mapping.visibility_timeout)
         return Outcome(
             sender_sees=", then ".join(str(s) for s in statuses),
             messages=len(message_ids),

@@ -260,14 +260,11 @@ class Soak:
 
     def _pollers(self, pipeline: Pipeline) -> dict[str, Any]:
         if not hasattr(self, "_made"):
-            from devtools.event_source import QueuePoller
-
+            # The template's mappings, with the soak's scaled-down visibility timeout and function timeout.
             self._made = {
-                family: QueuePoller(
-                    boto3.client("sqs"),
-                    pipeline.stack.refs[f"{template_name(family)}EventsQueue"],
+                family: pipeline.poller(
+                    family,
                     self._armed(pipeline.consumers[family].lambda_handler),
-                    wait_seconds=0,
                     retry_delay=VISIBILITY_SECONDS,
                     timeout_seconds=CONSUMER_TIMEOUT_SECONDS,
                 )

@@ -36,7 +36,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (loopback by default)")
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "3000")), help="HTTP API port")
     parser.add_argument("--moto-port", type=int, default=int(os.environ.get("MOTO_PORT", "4566")))
-    parser.add_argument("--retry-delay", type=int, default=2, help="seconds before a failed record is retried")
+    parser.add_argument(
+        "--retry-delay",
+        type=int,
+        default=2,
+        help="seconds before a failed record is retried (on AWS: its queue's VisibilityTimeout in the template)",
+    )
     parser.add_argument(
         "--reload", action="store_true", help="re-import the functions when their code changes; AWS state stays"
     )
@@ -77,6 +82,11 @@ def main(argv: list[str] | None = None) -> int:
         stack.say(f"  signing secret  {LOCAL_DEV_SECRET}")
         stack.say(f"  AWS endpoint    {stack.endpoint_url}   (moto; any credentials)")
         stack.say(f"  function logs   {path.relative_to(REPO_ROOT)}   (your handlers' output and logs too)")
+        visibility = sorted({mapping.visibility_timeout for mapping in stack.mappings.values()})
+        stack.say(
+            f"  failed records  back after {args.retry_delay} s (--retry-delay; on AWS after the queues' "
+            f"VisibilityTimeout, {'/'.join(map(str, visibility))} s)"
+        )
         if args.reload:
             stack.say("  code reload     on: edits to functions/ and layers/shared/ take effect, state is kept")
         for resource, why in stack.skipped.items():

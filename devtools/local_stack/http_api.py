@@ -1,5 +1,6 @@
-"""The front door: each HTTP request becomes the HTTP API (payload v2) event that IngestFunction gets
-from API Gateway or a function URL; `/_local/*` carries the admin actions."""
+"""The front door: each HTTP request becomes the event that IngestFunction gets from API Gateway or a
+function URL, as the template configures it (`provision.front_door`: its routes, its payload format
+version); `/_local/*` carries the admin actions."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
-from devtools.lambda_events import http_api_event
+from devtools.lambda_events import FrontDoor
 
 _TEXT_TYPES = ("application/json", "text/", "application/xml", "application/x-www-form-urlencoded")
 
@@ -26,23 +27,20 @@ class HttpApi:
         invoke_ingest: Callable[[dict[str, Any]], Any],
         admin: Callable[[str], tuple[int, dict[str, Any]]],
         say: Callable[[str], None],
-        *,
-        route: tuple[str, str] | None = None,
+        door: FrontDoor,
     ) -> None:
-        """`route` (method, path): the one route of an HTTP API; None: every request reaches the
-        function, as behind a function URL."""
         self._invoke = invoke_ingest
         self._admin = admin
         self._say = say
-        self._route = route
+        self._door = door
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         request = Request(environ)
         if request.path.startswith("/_local/") and request.method == "POST":
             response = _json(*self._admin(request.path.removeprefix("/_local/")))
-        elif self._route is not None and (request.method, request.path) != self._route:
+        elif self._door.route_key(request.method, request.path) is None:
             # API Gateway's own answer to a request no route matches: the function never runs.
-            self._say(f"{request.method} {request.path} -> 404 no route (only {' '.join(self._route)})")
+            self._say(f"{request.method} {request.path} -> 404 no route (only {', '.join(self._door.routes)})")
             response = _json(404, {"message": "Not Found"})
         else:
             response = self._deliver(request)
@@ -55,7 +53,7 @@ class HttpApi:
             body.decode("utf-8")
         except UnicodeDecodeError:
             textual = False
-        event = http_api_event(
+        event = self._door.event(
             body,
             dict(request.headers.items()),
             path=request.path,

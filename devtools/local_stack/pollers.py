@@ -4,21 +4,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
+from devtools.event_source import EventSourceMapping, records_left, timed_out
+
 #: (logical ID, event) -> (the response, message ID -> why that record failed, the invocation's log)
 Invoke = Callable[[str, dict[str, Any]], tuple[Any, dict[str, str], str]]
-
-
-@dataclass(frozen=True)
-class DeadLetter:
-    """Where a family queue's record goes after its last receive, and the command that brings it back."""
-
-    max_receives: int
-    queue: str
-    family: str
 
 
 def handlers_run(log: str) -> dict[str, tuple[str, list[str]]]:
@@ -49,33 +41,58 @@ def batch_errors(module: ModuleType) -> dict[str, str]:
 
 
 def consumer_invoker(
-    logical_id: str, invoke: Invoke, say: Callable[[str], None], dead_letter: DeadLetter
+    mapping: EventSourceMapping, invoke: Invoke, say: Callable[[str], None], family: str
 ) -> Callable[[dict[str, Any], Any], Any]:
-    """The handler a poller calls: the function, then one console line per record with its outcome:
-    the handlers that ran, or why it failed and whether it now goes to the dead-letter queue."""
+    """The handler a poller calls: the function, then one console line per record with what the
+    mapping does with it (the poller's own rule, `records_left`): the handlers that ran; or why it
+    failed and, on its last receive, that it goes to the dead-letter queue; or, without
+    ReportBatchItemFailures, that a failed record was deleted with its batch."""
 
-    def handle(event: dict[str, Any], _context: Any) -> Any:
-        response, errors, log = invoke(logical_id, event)
+    def handle(event: dict[str, Any], context: Any) -> Any:
+        response, errors, log = invoke(mapping.function, event)
         ran = handlers_run(log)
-        failed = {f["itemIdentifier"] for f in (response or {}).get("batchItemFailures", [])}
+        ids = [record["messageId"] for record in event["Records"]]
+        late = timed_out(context)
+        left = set(ids) if late else records_left(mapping, ids, response)
         for record in event["Records"]:
-            try:
-                parsed = json.loads(record["body"])
-                what = f"{parsed.get('event')} {parsed.get('id')}"
-            except (ValueError, AttributeError):
-                what = "unparseable body"
-            receive = record["attributes"].get("ApproximateReceiveCount", "?")
-            done, names = ran.get(record["messageId"], ("processed", None))
-            outcome = done + (f"; handlers run: {', '.join(names) or 'none'}" if names is not None else "")
-            if record["messageId"] in failed:
-                why = errors.get(record["messageId"], "")
-                outcome = f"FAILED (receive {receive} of {dead_letter.max_receives}){': ' + why if why else ''}"
-                if receive.isdigit() and int(receive) >= dead_letter.max_receives:
-                    outcome += (
-                        f"\n  -> last receive: SQS moves it to the dead-letter queue {dead_letter.queue}; "
-                        f"after the fix, `ntp redrive {dead_letter.family} --local` sends it back"
-                    )
-            say(f"{logical_id}: {what} {outcome}")
+            outcome = _outcome(record, mapping, family=family, ran=ran, errors=errors, left=left, late=late)
+            say(f"{mapping.function}: {_what(record)} {outcome}")
         return response
 
     return handle
+
+
+def _what(record: dict[str, Any]) -> str:
+    try:
+        parsed = json.loads(record["body"])
+        return f"{parsed.get('event')} {parsed.get('id')}"
+    except (ValueError, AttributeError):
+        return "unparseable body"
+
+
+def _outcome(
+    record: dict[str, Any],
+    mapping: EventSourceMapping,
+    *,
+    family: str,
+    ran: dict[str, tuple[str, list[str]]],
+    errors: dict[str, str],
+    left: set[str],
+    late: bool,
+) -> str:
+    message_id = record["messageId"]
+    why = f"timed out (Timeout {mapping.function_timeout} s)" if late else errors.get(message_id, "")
+    if message_id not in left:
+        if message_id in errors:  # the function failed it, and the mapping deleted it all the same
+            return f"FAILED: {why}\n  -> deleted all the same: the mapping has no ReportBatchItemFailures"
+        done, names = ran.get(message_id, ("processed", None))
+        return done + (f"; handlers run: {', '.join(names) or 'none'}" if names is not None else "")
+    receive = record["attributes"].get("ApproximateReceiveCount", "?")
+    limit = mapping.max_receive_count
+    outcome = f"FAILED (receive {receive} of {limit or 'unlimited'}){': ' + why if why else ''}"
+    if limit is not None and receive.isdigit() and int(receive) >= limit:
+        outcome += (
+            f"\n  -> last receive: SQS moves it to the dead-letter queue {mapping.dead_letter_queue}; "
+            f"after the fix, `ntp redrive {family} --local` sends it back"
+        )
+    return outcome

@@ -20,13 +20,13 @@ from werkzeug.serving import BaseWSGIServer, make_server
 
 from devtools import moto_patches
 from devtools.deliveries import LOCAL_DEV_SECRET
-from devtools.event_source import PollerStopped, QueuePoller
+from devtools.event_source import EventSourceMapping, PollerStopped, QueuePoller, event_source_mappings
 from devtools.local_stack import state
 from devtools.local_stack.admin import Admin
 from devtools.local_stack.functions import LocalFunction, code_roots, import_functions, mtimes, purge_code
 from devtools.local_stack.http_api import HttpApi
-from devtools.local_stack.pollers import DeadLetter, batch_errors, consumer_invoker
-from devtools.provision import Provisioner, Stack
+from devtools.local_stack.pollers import batch_errors, consumer_invoker
+from devtools.provision import Provisioner, Stack, front_door
 from devtools.sam_template import SamTemplate
 
 REGION = "us-east-1"
@@ -75,7 +75,7 @@ class DevStack:
         host: str = "127.0.0.1",
         port: int = 3000,
         moto_port: int = 4566,
-        retry_delay: int = 2,
+        retry_delay: int | None = None,
         wait_seconds: int = 2,
         console: TextIO | None = None,
         log: TextIO | None = None,
@@ -105,6 +105,8 @@ class DevStack:
         # Logger and Metrics here are shared by every function of this one process.
         self._invocation_lock = threading.Lock()
         self.functions: dict[str, LocalFunction] = {}
+        #: The consumers' SQS event source mappings, as the template configures them.
+        self.mappings: dict[str, EventSourceMapping] = {}
         self.stack: Stack | None = None
         self.skipped: dict[str, str] = {}
         self._moto: EmbeddedMoto | None = None
@@ -133,13 +135,11 @@ class DevStack:
         )
         from ntp_webhooks.ingest import WEBHOOK_PATH
 
-        # The HTTP API (FrontDoor's default) routes only POST /webhooks; a function URL passes every request on.
-        route = ("POST", WEBHOOK_PATH) if self._stack().condition("UseHttpApi") else None
-        self.front_door = "HttpApi" if route else "FunctionUrl"
-        front_door = HttpApi(
-            lambda event: self._invoke("IngestFunction", event), self._admin_action, self.say, route=route
-        )
-        self._http = make_server(self._host, self._port, front_door, threaded=True)
+        # The template's front door: the HTTP API's routes (only POST /webhooks), or a function URL's every request.
+        door = front_door(self.template, self._parameter_overrides)
+        self.front_door = door.kind
+        server = HttpApi(lambda event: self._invoke("IngestFunction", event), self._admin_action, self.say, door=door)
+        self._http = make_server(self._host, self._port, server, threaded=True)
 
         self.webhook_url = f"http://{self._host}:{self._http.server_port}{WEBHOOK_PATH}"
         # Polled every 50 ms (werkzeug's default is 0.5 s): `stop` then returns at once.
@@ -240,30 +240,21 @@ class DevStack:
         os.environ.update({k: str(self.stack.resolve(v)) for k, v in variables.items()})
 
     def _start_pollers(self) -> None:
-        for logical_id, spec in self.template.functions().items():
-            for event in spec.events.values():
-                if event["Type"] != "SQS":
-                    continue
-                queue_id = event["Properties"]["Queue"]["Fn::GetAtt"][0]
-                redrive = self.template.resources[queue_id]["Properties"]["RedrivePolicy"]
-                dead_letter = DeadLetter(
-                    max_receives=int(redrive["maxReceiveCount"]),
-                    queue=redrive["deadLetterTargetArn"]["Fn::GetAtt"][0],
-                    family=self._stack().function_environment(self.template, logical_id)["EVENT_FAMILY"].lower(),
-                )
-                poller = QueuePoller(
-                    # One attempt: a failed poll is printed and tried again by the loop, and a poll that
-                    # races stop() fails at once instead of retrying against a closed port.
-                    self.client("sqs", config=Config(retries={"total_max_attempts": 1})),
-                    self._stack().refs[queue_id],
-                    consumer_invoker(logical_id, self._invoke_batch, self.say, dead_letter),
-                    batch_size=int(self._stack().resolve(event["Properties"]["BatchSize"])),
-                    wait_seconds=self._wait,
-                    retry_delay=self._retry_delay,
-                    function_name=logical_id,
-                    timeout_seconds=self.functions[logical_id].timeout,
-                )
-                self._spawn(logical_id, functools.partial(self._poll, poller), poller=True)
+        """A poller per mapping; failed records come back after `retry_delay` if given (`make run`'s
+        shortening), else after their queue's VisibilityTimeout, as on AWS."""
+        self.mappings = event_source_mappings(self.template, self._stack())
+        for logical_id, mapping in self.mappings.items():
+            family = self._stack().function_environment(self.template, logical_id)["EVENT_FAMILY"].lower()
+            poller = QueuePoller(
+                # One attempt: a failed poll is printed and tried again by the loop, and a poll that
+                # races stop() fails at once instead of retrying against a closed port.
+                self.client("sqs", config=Config(retries={"total_max_attempts": 1})),
+                mapping,
+                consumer_invoker(mapping, self._invoke_batch, self.say, family),
+                wait_seconds=self._wait,
+                retry_delay=self._retry_delay,
+            )
+            self._spawn(logical_id, functools.partial(self._poll, poller), poller=True)
 
     def _invoke(self, logical_id: str, event: dict[str, Any]) -> Any:
         with self._invocation_lock:

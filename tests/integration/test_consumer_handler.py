@@ -11,13 +11,13 @@ import boto3
 import pytest
 
 from devtools.deliveries import encode, envelope
-from devtools.event_source import PollerStopped, PollResult, QueuePoller, lambda_sqs_record
+from devtools.event_source import EventSourceMapping, PollerStopped, PollResult, QueuePoller, lambda_sqs_record
 from devtools.lambda_events import LambdaContext
 from devtools.operations import read_state
 from devtools.provision import Stack
 from ntp_webhooks.events import OrderConfirmed, QuoteReceived
 from ntp_webhooks.subscriptions import on
-from tests.conftest import AwsCalls, JsonLogs
+from tests.conftest import AwsCalls, Clock, JsonLogs, queue_poller
 
 LoadConsumer = Callable[[str], ModuleType]
 
@@ -93,17 +93,22 @@ def test_a_failing_user_handler_fails_only_its_record(
     assert projected(stack, "order", "ord_c") is not None
 
 
-def test_poison_message_reaches_the_dlq_after_max_receive_count(consumer_handlers: LoadConsumer, stack: Stack) -> None:
+def test_poison_message_reaches_the_dlq_after_max_receive_count(
+    consumer_handlers: LoadConsumer, stack: Stack, clock: Clock
+) -> None:
     handler = consumer_handlers("workflow")
     sqs = boto3.client("sqs")
     sqs.send_message(QueueUrl=stack.refs["WorkflowEventsQueue"], MessageBody="this is not an event")
     good = envelope("workflow.preflight_completed")
     sqs.send_message(QueueUrl=stack.refs["WorkflowEventsQueue"], MessageBody=json.dumps(good))
-    poller = QueuePoller(sqs, stack.refs["WorkflowEventsQueue"], handler.lambda_handler, wait_seconds=0)
+    poller = queue_poller(stack, "workflow", handler.lambda_handler)
 
-    polls = [poller.poll_once() for _ in range(7)]
+    polls = []
+    for _ in range(7):
+        polls.append(poller.poll_once())
+        clock(poller.mapping.visibility_timeout)
 
-    assert sum(p.failed for p in polls) == 5  # maxReceiveCount in the template
+    assert sum(p.failed for p in polls) == poller.mapping.max_receive_count == 5  # maxReceiveCount in the template
     dlq = sqs.receive_message(QueueUrl=stack.refs["WorkflowEventsDeadLetterQueue"], AttributeNames=["All"])
     (dead,) = dlq["Messages"]
     assert dead["Body"] == "this is not an event"
@@ -139,7 +144,8 @@ def test_a_stopping_stacks_poller_leaves_the_batch_and_makes_no_further_call(aws
     def stopping(event: dict[str, Any], context: Any) -> None:
         raise PollerStopped("the stack is stopping")
 
-    poller = QueuePoller(sqs, url, stopping, wait_seconds=0)
+    mapping = EventSourceMapping("consumer", "stopping", url, 10, 0, True, function_timeout=30, visibility_timeout=0)
+    poller = QueuePoller(sqs, mapping, stopping, wait_seconds=0)
     aws_calls.reset()
     assert poller.poll_once() == PollResult(1, 1)
     assert aws_calls.names("sqs") == ["ReceiveMessage"]  # no DeleteMessage, no ChangeMessageVisibility

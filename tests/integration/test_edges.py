@@ -15,7 +15,6 @@ import pytest
 from botocore.exceptions import ClientError
 
 from devtools.deliveries import LOCAL_DEV_SECRET, encode, envelope, signed_event
-from devtools.event_source import QueuePoller
 from devtools.lambda_events import LambdaContext
 from devtools.operations import read_state
 from devtools.pipeline import hooked
@@ -23,7 +22,7 @@ from devtools.provision import Stack
 from devtools.rotation_service import RotationService
 from ntp_webhooks.item_size import ITEM_LIMIT_BYTES, PARTITION_KEY_LIMIT_BYTES
 from ntp_webhooks.routing import FAMILIES, template_name
-from tests.conftest import TEMPLATE, Faults, archived, function_env, load_function_module
+from tests.conftest import TEMPLATE, Faults, archived, function_env, load_function_module, queue_poller
 from tests.dynamodb_writes import ItemsAfterWrites
 
 
@@ -33,9 +32,7 @@ def invoke(handler: ModuleType, event: dict[str, Any], context: LambdaContext | 
 
 
 def drain(consumer: ModuleType, stack: Stack, family: str) -> int:
-    poller = QueuePoller(
-        boto3.client("sqs"), stack.refs[f"{template_name(family)}EventsQueue"], consumer.lambda_handler, wait_seconds=0
-    )
+    poller = queue_poller(stack, family, consumer.lambda_handler)
     failed = 0
     for _ in range(3):
         result = poller.poll_once()

@@ -21,7 +21,7 @@ from devtools.provision import Stack
 from ntp_webhooks.events import EventBase, parse_event
 from ntp_webhooks.handler_runs import KEY_PREFIX, PROJECTION_STEP, TTL_ATTRIBUTE
 from ntp_webhooks.subscriptions import on
-from tests.conftest import AwsCalls, JsonLogs
+from tests.conftest import AwsCalls, Clock, JsonLogs, queue_poller
 
 LoadConsumer = Callable[[str], ModuleType]
 QUEUE, DLQ = "OrderEventsQueue", "OrderEventsDeadLetterQueue"
@@ -55,7 +55,7 @@ def handlers(isolated_subscriptions: None) -> Handlers:
 @pytest.fixture
 def poller(consumer_handlers: LoadConsumer, stack: Stack) -> QueuePoller:
     handler = consumer_handlers("order")
-    return QueuePoller(boto3.client("sqs"), stack.refs[QUEUE], handler.lambda_handler, wait_seconds=0)
+    return queue_poller(stack, "order", handler.lambda_handler)
 
 
 def send(stack: Stack, body: bytes, queue: str = QUEUE) -> None:
@@ -128,7 +128,7 @@ def test_a_second_copy_of_the_message_runs_nothing_again(handlers: Handlers, pol
 
 
 def test_one_failing_handler_among_three_is_the_only_one_to_run_again(
-    handlers: Handlers, poller: QueuePoller, stack: Stack, json_logs: JsonLogs
+    handlers: Handlers, poller: QueuePoller, stack: Stack, json_logs: JsonLogs, clock: Clock
 ) -> None:
     handlers.failing = {"crm"}
     payload = envelope("order.shipped", data={"orderId": "ord_partial"})
@@ -137,6 +137,8 @@ def test_one_failing_handler_among_three_is_the_only_one_to_run_again(
     assert handlers.runs == {"erp": 1, "crm": 1, "mail": 1}
 
     handlers.failing.clear()  # the CRM is back
+    assert poller.poll_once().received == 0  # not before the queue's visibility timeout
+    clock(poller.mapping.visibility_timeout)
     assert poller.poll_once().failed == 0
     assert handlers.runs == {"erp": 1, "crm": 2, "mail": 1}
 
@@ -148,12 +150,13 @@ def test_one_failing_handler_among_three_is_the_only_one_to_run_again(
 
 
 def test_after_a_redrive_only_the_handler_that_failed_runs(
-    handlers: Handlers, poller: QueuePoller, stack: Stack
+    handlers: Handlers, poller: QueuePoller, stack: Stack, clock: Clock
 ) -> None:
     handlers.failing = {"mail"}
     send(stack, encode(envelope("order.created", data={"orderId": "ord_redrive"})))
     for _ in range(6):  # maxReceiveCount 5, then the redrive policy moves it on the next receive
         poller.poll_once()
+        clock(poller.mapping.visibility_timeout)
     sqs = boto3.client("sqs")
     assert len(sqs.receive_message(QueueUrl=stack.refs[DLQ], VisibilityTimeout=0).get("Messages", [])) == 1
     assert handlers.runs == {"erp": 1, "crm": 1, "mail": 5}
@@ -171,11 +174,11 @@ def test_a_handler_keeps_its_identity_across_a_cold_start(
     body = encode(envelope("order.created", data={"orderId": "ord_cold"}))
     send(stack, body)
     first = consumer_handlers("order")
-    QueuePoller(boto3.client("sqs"), stack.refs[QUEUE], first.lambda_handler, wait_seconds=0).poll_once()
+    queue_poller(stack, "order", first.lambda_handler).poll_once()
     send(stack, body)
     second = consumer_handlers("order")  # a fresh import of the function module
     assert second is not first
-    QueuePoller(boto3.client("sqs"), stack.refs[QUEUE], second.lambda_handler, wait_seconds=0).poll_once()
+    queue_poller(stack, "order", second.lambda_handler).poll_once()
     assert handlers.runs == {"erp": 1, "crm": 1, "mail": 1}
 
 
