@@ -3,13 +3,15 @@
 - `dynamodb:moto` (PROVIDER_OVERRIDE_DYNAMODB=moto): LocalStack's own DynamoDB provider downloads
   Java and DynamoDB Local at start-up, which an offline machine cannot; moto, which LocalStack
   bundles, serves the same API in-process.
-- `noop` (LAMBDA_RUNTIME_EXECUTOR=noop): the default executor needs Docker. Functions are created and
-  become Active, which is what a deploy needs; invoking one fails.
+- `host` (LAMBDA_RUNTIME_EXECUTOR=host, ntp_host_lambda): the default executor needs Docker; this one runs
+  each execution environment as a python process on the host, so deployed functions really run.
+- `noop` (LAMBDA_RUNTIME_EXECUTOR=noop): functions are created and become Active, invoking one fails. Kept
+  until tools/deploy_check.py selects `host`.
 - `apigatewayv2:moto` (PROVIDER_OVERRIDE_APIGATEWAYV2=moto) and CloudFormation resource providers for
   the four AWS::ApiGatewayV2 types the template uses: the community edition has neither (API Gateway
   v2 is a Pro feature, faked), so the default front door could not be read back. moto keeps the API,
   its integration, route and stage; CloudFormation creates them through that API, as on AWS.
-  Requests are not served through the API (the functions do not run here anyway).
+  Requests are not served through the API.
 """
 
 from __future__ import annotations
