@@ -173,7 +173,7 @@ logs: $(STAMP)
 # The real `sam deploy` into LocalStack on the host (no Docker), checked through the AWS APIs, then an
 # update, a delete and a broken variant that must be refused. LocalStack lives in its own venv.
 LOCALSTACK_VENV := .aws-sam/localstack-venv
-$(LOCALSTACK_VENV)/.installed: tools/localstack-requirements.txt tools/localstack_plugins/pyproject.toml tools/localstack_plugins/ntp_localstack_plugins.py
+$(LOCALSTACK_VENV)/.installed: tools/localstack-requirements.txt tools/localstack_plugins/pyproject.toml $(wildcard tools/localstack_plugins/*.py)
 	@test -n "$(PYTHON313)" || { echo "python3.13 not found"; exit 1; }
 	$(PYTHON313) -m venv $(LOCALSTACK_VENV)
 	$(LOCALSTACK_VENV)/bin/python -m pip install -qq -r tools/localstack-requirements.txt

@@ -5,8 +5,6 @@
   bundles, serves the same API in-process.
 - `host` (LAMBDA_RUNTIME_EXECUTOR=host, ntp_host_lambda): the default executor needs Docker; this one runs
   each execution environment as a python process on the host, so deployed functions really run.
-- `noop` (LAMBDA_RUNTIME_EXECUTOR=noop): functions are created and become Active, invoking one fails. Kept
-  until tools/deploy_check.py selects `host`.
 - `apigatewayv2:moto` (PROVIDER_OVERRIDE_APIGATEWAYV2=moto) and CloudFormation resource providers for
   the four AWS::ApiGatewayV2 types the template uses: the community edition has neither (API Gateway
   v2 is a Pro feature, faked), so the default front door could not be read back. moto keeps the API,
@@ -25,8 +23,6 @@ from localstack.services.cloudformation.resource_provider import (
     ResourceProvider,
     ResourceRequest,
 )
-from localstack.services.lambda_.invocation.plugins import RuntimeExecutorPlugin
-from localstack.services.lambda_.invocation.runtime_executor import RuntimeExecutor
 from localstack.services.plugins import Service, aws_provider
 
 
@@ -39,48 +35,6 @@ def dynamodb_moto() -> Service:
         """Implements nothing itself: every operation falls through to moto."""
 
     return Service.for_provider(MotoDynamoDB(), dispatch_table_factory=MotoFallbackDispatcher)
-
-
-class NoopRuntimeExecutor(RuntimeExecutor):
-    def start(self, env_vars: dict[str, str]) -> None:
-        raise RuntimeError("deploy-check creates functions but does not run them (no Docker)")
-
-    def stop(self) -> None:
-        pass
-
-    def get_address(self) -> str:
-        return "127.0.0.1"
-
-    def get_endpoint_from_executor(self) -> str:
-        return "127.0.0.1"
-
-    def get_runtime_endpoint(self) -> str:
-        return "http://127.0.0.1"
-
-    def invoke(self, payload: dict[str, str]) -> Any:
-        raise RuntimeError("deploy-check creates functions but does not run them (no Docker)")
-
-    def get_logs(self) -> str:
-        return ""
-
-    @classmethod
-    def prepare_version(cls, function_version: Any) -> None:
-        pass
-
-    @classmethod
-    def cleanup_version(cls, function_version: Any) -> None:
-        pass
-
-    @classmethod
-    def validate_environment(cls) -> bool:
-        return True
-
-
-class NoopRuntimeExecutorPlugin(RuntimeExecutorPlugin):
-    name = "noop"
-
-    def load(self, *args: Any, **kwargs: Any) -> type[RuntimeExecutor]:
-        return NoopRuntimeExecutor
 
 
 # --- API Gateway v2 -------------------------------------------------------------------------------
