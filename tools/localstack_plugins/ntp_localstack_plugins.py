@@ -5,6 +5,8 @@
   bundles, serves the same API in-process.
 - `host` (LAMBDA_RUNTIME_EXECUTOR=host, ntp_host_lambda): the default executor needs Docker; this one runs
   each execution environment as a python process on the host, so deployed functions really run.
+- `keep_sqs_bodies` (a start-up hook): LocalStack's SQS event source mapping hands the function
+  `json.dumps(json.loads(body))`, AWS the body as sent; the archive's byte-exact check needs AWS's.
 - `apigatewayv2:moto` (PROVIDER_OVERRIDE_APIGATEWAYV2=moto) and CloudFormation resource providers for
   the four AWS::ApiGatewayV2 types the template uses: the community edition has neither (API Gateway
   v2 is a Pro feature, faked), so the default front door could not be read back. moto keeps the API,
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from localstack.runtime import hooks
 from localstack.services.cloudformation.resource_provider import (
     CloudFormationResourceProviderPlugin,
     OperationStatus,
@@ -35,6 +38,27 @@ def dynamodb_moto() -> Service:
         """Implements nothing itself: every operation falls through to moto."""
 
     return Service.for_provider(MotoDynamoDB(), dispatch_table_factory=MotoFallbackDispatcher)
+
+
+@hooks.on_infra_start()
+def keep_sqs_bodies() -> None:
+    """Each SQS record's body as it was sent: LocalStack parses bodies to filter them, then re-serialises
+    them (`{"id": "evt...`, with spaces), which AWS never does. Our mappings have no filter."""
+    from localstack.services.lambda_.event_source_mapping.pollers.sqs_poller import SqsPoller
+
+    handle_messages, filter_events = SqsPoller.handle_messages, SqsPoller.filter_events
+
+    def handle(self: Any, messages: list[dict[str, Any]]) -> Any:
+        self.ntp_bodies = {m["MessageId"]: m.get("Body") for m in messages}
+        return handle_messages(self, messages)
+
+    def matching(self: Any, events: list[dict[str, Any]]) -> Any:
+        found = filter_events(self, events)
+        for event in found:
+            event["body"] = getattr(self, "ntp_bodies", {}).get(event.get("messageId"), event["body"])
+        return found
+
+    SqsPoller.handle_messages, SqsPoller.filter_events = handle, matching  # type: ignore[method-assign]
 
 
 # --- API Gateway v2 -------------------------------------------------------------------------------
