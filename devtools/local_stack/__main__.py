@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TextIO, cast
 
 from devtools.deliveries import LOCAL_DEV_SECRET
-from devtools.local_stack.functions import TimestampedLog
+from devtools.local_stack.functions import FunctionsNotImported, TimestampedLog
 from devtools.local_stack.stack import DevStack
 from devtools.sam_template import REPO_ROOT, SamTemplate
 
@@ -76,6 +76,10 @@ def main(argv: list[str] | None = None) -> int:
             stack.stop()
             hint = "another one running? try: make run ARGS='--port 3001 --moto-port 4567'"
             print(f"local stack: cannot start: {exc} ({hint})")
+            return 2
+        except FunctionsNotImported as exc:  # the partner's module: one line, as `--reload` says it
+            stack.stop()
+            print(f"local stack: cannot start: the functions' code does not import: {exc}")
             return 2
         stack.say(f"NowToPrint webhook receiver, local stack ({Path(stack.template.path).name})")
         stack.say(f"  webhook URL     {stack.webhook_url}   ({stack.front_door}: {DOORS[stack.front_door]})")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import sys
 import threading
+import traceback
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -62,13 +63,38 @@ class LocalFunction:
             self.last_output = copy.getvalue()
 
 
+class FunctionsNotImported(Exception):
+    """A function's code does not import (a syntax error, a misspelt `@on(...)`). Its message is one
+    line: the error and where in the functions' code it was raised; the start and `--reload` print it."""
+
+
 def import_functions(template: SamTemplate, stack: Stack, log: TextIO | None) -> dict[str, LocalFunction]:
     functions = {}
     for logical_id, spec in template.functions().items():
         with environment(stack.function_environment(template, logical_id)):
-            module = load_function_module(template, logical_id, f"local_{logical_id}")
+            try:
+                module = load_function_module(template, logical_id, f"local_{logical_id}")
+            except Exception as exc:
+                raise FunctionsNotImported(import_failure(exc, template)) from exc
         functions[logical_id] = LocalFunction(logical_id, module, spec.function_name, spec.timeout, log)
     return functions
+
+
+def import_failure(exc: Exception, template: SamTemplate) -> str:
+    """`SyntaxError: invalid syntax (business_logic.py, line 12)`, `ValueError: ... (business_logic.py,
+    line 25)`: the innermost line of the functions' own code (a CodeUri) that the error came through."""
+    line = f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, SyntaxError):
+        return line  # it names the file and line itself
+    roots = [(template.path.parent / spec.code_uri).resolve() for spec in template.functions().values()]
+    frames = [
+        frame
+        for frame in traceback.extract_tb(exc.__traceback__)
+        if any(Path(frame.filename).resolve().is_relative_to(root) for root in roots)
+    ]
+    if not frames:
+        return line
+    return f"{line} ({Path(frames[-1].filename).name}, line {frames[-1].lineno})"
 
 
 def reloadable(module_name: str) -> bool:

@@ -23,7 +23,14 @@ from devtools.deliveries import LOCAL_DEV_SECRET
 from devtools.event_source import EventSourceMapping, PollerStopped, QueuePoller, event_source_mappings
 from devtools.local_stack import state
 from devtools.local_stack.admin import Admin
-from devtools.local_stack.functions import LocalFunction, code_roots, import_functions, mtimes, purge_code
+from devtools.local_stack.functions import (
+    FunctionsNotImported,
+    LocalFunction,
+    code_roots,
+    import_functions,
+    mtimes,
+    purge_code,
+)
 from devtools.local_stack.http_api import HttpApi
 from devtools.local_stack.pollers import batch_errors, consumer_invoker
 from devtools.provision import Provisioner, Stack, front_door
@@ -300,8 +307,8 @@ class DevStack:
             names = ", ".join(Path(path).name for path in changed[:3])
             try:
                 self.reload()
-            except Exception as exc:  # a syntax error mid-edit must not stop the stack
-                self.say(f"reload failed ({names}): {type(exc).__name__}: {exc}; still running the previous code")
+            except FunctionsNotImported as exc:  # a syntax error mid-edit must not stop the stack
+                self.say(f"reload failed ({names}): {exc}; still running the previous code")
             else:
                 self.say(f"reloaded the functions ({names} changed); emulated AWS state kept")
 

@@ -12,6 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from devtools.deliveries import encode, envelope
 from devtools.local_stack.stack import DevStack
 from devtools.sam_template import REPO_ROOT
@@ -101,3 +103,48 @@ def test_reload_picks_up_a_code_change_and_keeps_the_emulated_state(tmp_path: Pa
         process.wait(timeout=30)
         console.close()
     assert not any(state_dir.glob("*.json"))
+
+
+@pytest.mark.parametrize(
+    ("mistake", "expected"),
+    [
+        (
+            ('@on("order.confirmed")', '@on("order.confirmd")'),
+            "ValueError: unknown event type 'order.confirmd'",
+        ),
+        (("def start_production(", "def start_production(:"), "SyntaxError: "),
+    ],
+)
+def test_a_partner_module_that_does_not_import_stops_the_start_with_one_line(
+    tmp_path: Path, mistake: tuple[str, str], expected: str
+) -> None:
+    """Issue 27, item 6: `make run` with a typo in `@on(...)` or a syntax error in business_logic.py
+    says it in one line, as `--reload` does for the same mistake, instead of a traceback."""
+    shutil.copy(REPO_ROOT / "template.yaml", tmp_path / "template.yaml")
+    shutil.copytree(REPO_ROOT / "functions", tmp_path / "functions")
+    business_logic = tmp_path / "functions" / "consumers" / "business_logic.py"
+    text = business_logic.read_text()
+    assert mistake[0] in text
+    business_logic.write_text(text.replace(mistake[0], mistake[1], 1))
+    line = text[: text.index(mistake[0])].count("\n") + 1
+    # main() as `make run` calls it, with its log under tmp_path instead of .aws-sam/.
+    script = (
+        "import sys, pathlib, devtools.local_stack.__main__ as m; m.LOG_DIR = pathlib.Path(sys.argv[1]); "
+        "raise SystemExit(m.main(sys.argv[2:]))"
+    )
+    argv = ["--port", "0", "--moto-port", "0", "--template", str(tmp_path / "template.yaml")]
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "logs"), *argv],
+        check=False,
+        cwd=REPO_ROOT,
+        env={**os.environ, "NTP_LOCAL_STATE_DIR": str(tmp_path / "stacks")},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 2, output
+    assert "Traceback" not in output
+    (said,) = output.strip().splitlines()
+    assert said.startswith("local stack: cannot start: the functions' code does not import: " + expected), said
+    assert f"business_logic.py, line {line})" in said

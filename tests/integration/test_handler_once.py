@@ -261,3 +261,22 @@ def test_an_unwritten_completion_with_a_failed_handler_says_the_record_is_redeli
     (unrecorded,) = [r for r in json_logs.records() if "completion record could not be written" in r["message"]]
     assert unrecorded["message"].endswith("when this record is redelivered")
     assert sorted(unrecorded["handlers_ran"]) == ["erp", "mail"]
+    # Issue 27, item 6: so the failed handler does not run again alone; its ERROR line says what does.
+    (failed,) = [r for r in json_logs.records() if r.get("handler") == "crm"]
+    assert "alone" not in failed["message"]
+    assert "the completion record was not written: the steps that succeeded run again too" in failed["message"]
+    assert sorted(failed["runs_again"]) == ["archive", "crm", "erp", "mail", "projection"]
+    assert "ConnectionError: crm unreachable" in failed["exception"] and "Traceback" in failed["exception"]
+
+
+def test_failed_handlers_with_their_completion_written_say_only_they_run_again(
+    handlers: Handlers, poller: QueuePoller, stack: Stack, json_logs: JsonLogs
+) -> None:
+    handlers.failing = {"crm", "mail"}
+    send(stack, encode(envelope("order.created", data={"orderId": "ord_alone"})))
+    assert poller.poll_once().failed == 1
+    errors = [r for r in json_logs.records() if r["level"] == "ERROR"]
+    assert sorted(r["handler"] for r in errors) == ["crm", "mail"]
+    for error in errors:
+        assert error["message"] == "partner handler failed; only the handlers that failed run again"
+        assert sorted(error["runs_again"]) == ["crm", "mail"]

@@ -158,3 +158,27 @@ def test_what_the_pipeline_can_carry_is_accepted(data: str, expected: object) ->
 def test_a_lone_surrogate_escape_is_not_json() -> None:
     with pytest.raises(EnvelopeError, match="not valid JSON"):
         parse_envelope(with_data('{"s": "\\ud800"}'))
+
+
+@pytest.mark.parametrize(
+    ("timestamp", "reason"),
+    [
+        # Issue 27, item 6: the format is right, a value is out of range; say which.
+        ("2026-04-16T10:00:60Z", "second must be 00-59 (a leap second, 60, is not accepted)"),
+        ("2026-04-16T10:00:60.5+02:00", "second must be 00-59 (a leap second, 60, is not accepted)"),
+        ("2026-04-16T24:00:00Z", "hour must be 00-23 (for midnight at the end of a day, write 00:00 of the next)"),
+        ("2026-04-16T10:60:00Z", "minute must be 00-59"),
+        ("2026-13-01T10:00:00Z", "month must be 01-12"),
+        ("2026-00-01T10:00:00Z", "month must be 01-12"),
+        ("2026-02-29T10:00:00Z", "day must be 01-28 in that month"),
+        ("2026-04-31T10:00:00Z", "day must be 01-30 in that month"),
+        ("2026-04-00T10:00:00Z", "day must be 01-30 in that month"),
+        ("0000-01-01T00:00:00Z", "year must be 0001-9999"),
+        ("2026-04-16T10:00:00+24:00", "zone offset's hours must be 00-23"),
+        ("2026-04-16T10:00:00+02:60", "zone offset's minutes must be 00-59"),
+    ],
+)
+def test_an_impossible_timestamp_says_what_is_wrong_not_the_format(timestamp: str, reason: str) -> None:
+    with pytest.raises(EnvelopeError) as caught:
+        parse_envelope(body(timestamp=timestamp))
+    assert caught.value.reason == f"invalid envelope: timestamp: {reason}"

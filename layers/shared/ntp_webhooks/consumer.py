@@ -7,6 +7,7 @@ import contextlib
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -49,6 +50,17 @@ class InvalidEventBody(ValueError):
 
 class HandlersFailed(RuntimeError):
     """At least one partner handler raised; the others that succeeded are recorded and not re-run."""
+
+
+@dataclass(frozen=True, slots=True)
+class HandlerFailure:
+    """A partner handler that raised, logged once the completion record's fate is known."""
+
+    name: str
+    error: Exception
+
+    def __str__(self) -> str:
+        return f"{self.name} ({type(self.error).__name__}: {self.error})"
 
 
 class RecordInFlight(RuntimeError):
@@ -154,7 +166,7 @@ class Consumer:
         started = time.perf_counter()
         done = self._claim(event.id)
         succeeded: list[str] = []
-        failed: list[str] = []
+        failed: list[HandlerFailure] = []
         projection = "already recorded"
         try:
             # The archive first: the record is not done until its bytes are kept, and the state item
@@ -167,14 +179,16 @@ class Consumer:
                 projection = self._projection.apply(event, archived).value
                 succeeded.append(PROJECTION_STEP)
             pending = [h for h in self._subscriptions.handlers_for(event) if h.name not in done]
-            failed = self._run(event, pending, succeeded)
+            self._run(event, pending, succeeded, failed)
         except BaseException:
-            self._finish(event.id, succeeded, record_retried=True)  # record what succeeded, release
+            recorded = self._finish(event.id, succeeded, record_retried=True)  # record what succeeded, release
+            _log_failures(failed, succeeded, recorded=recorded)
             raise
         recorded = self._finish(event.id, succeeded, record_retried=bool(failed))
+        _log_failures(failed, succeeded, recorded=recorded)
         ran = [name for name in succeeded if not name.startswith("#")]
         if failed:
-            raise HandlersFailed("; ".join(failed))
+            raise HandlersFailed("; ".join(map(str, failed)))
         logger.info(
             "event processed",
             extra={
@@ -196,14 +210,15 @@ class Consumer:
         done = self._claim(key)
         subscribed = [h for h in self._subscriptions.handlers_for(event) if h.name in names]
         succeeded: list[str] = []
+        failed: list[HandlerFailure] = []
         try:
-            failed = self._run(event, [h for h in subscribed if h.name not in done], succeeded)
+            self._run(event, [h for h in subscribed if h.name not in done], succeeded, failed)
         except BaseException:
-            self._finish(key, succeeded, record_retried=True)
+            _log_failures(failed, succeeded, recorded=self._finish(key, succeeded, record_retried=True))
             raise
-        self._finish(key, succeeded, record_retried=bool(failed))
+        _log_failures(failed, succeeded, recorded=self._finish(key, succeeded, record_retried=bool(failed)))
         if failed:
-            raise HandlersFailed("; ".join(failed))
+            raise HandlersFailed("; ".join(map(str, failed)))
         logger.info(
             "event replayed",
             extra={
@@ -215,19 +230,20 @@ class Consumer:
         )
         return len(succeeded)
 
-    def _run(self, event: EventBase, handlers: list[Handler], succeeded: list[str]) -> list[str]:
-        """Run each handler; append the names that succeeded, return one line per failure."""
-        failed: list[str] = []
+    def _run(
+        self, event: EventBase, handlers: list[Handler], succeeded: list[str], failed: list[HandlerFailure]
+    ) -> None:
+        """Run each handler; append the names that succeeded, and the failures. The failures are
+        logged by `_log_failures` once the completion record is written or not: that decides what
+        runs again."""
         for handler in handlers:
             try:
                 handler(event)
             except Exception as exc:
-                failed.append(f"{handler.name} ({type(exc).__name__}: {exc})")
+                failed.append(HandlerFailure(handler.name, exc))
                 count("RecordFailed", reason="handler_failed")
-                logger.exception("partner handler failed; it alone will run again", extra={"handler": handler.name})
             else:
                 succeeded.append(handler.name)
-        return failed
 
     def _finish(self, event_id: str, succeeded: list[str], *, record_retried: bool) -> bool:
         """Write the completion record, retrying with back-off while the invocation has time: once
@@ -264,6 +280,29 @@ class Consumer:
             },
         )
         return False
+
+
+def _step_label(step: str) -> str:
+    """A step as the logs name it: a handler's name, `archive` or `projection`."""
+    if step == PROJECTION_STEP:
+        return "projection"
+    return "archive" if archive_step.archived_hour([step]) is not None else step
+
+
+def _log_failures(failed: list[HandlerFailure], succeeded: list[str], *, recorded: bool) -> None:
+    """One ERROR line per failed handler, with its traceback, saying what runs on the next delivery:
+    the failed handlers, and, if the completion record was not written, the steps that succeeded."""
+    again = [failure.name for failure in failed]
+    if not recorded:
+        again += [_step_label(step) for step in succeeded]
+    message = (
+        "partner handler failed; only the handlers that failed run again"
+        if len(again) == len(failed)
+        else "partner handler failed, and the completion record was not written: "
+        "the steps that succeeded run again too (runs_again lists them)"
+    )
+    for failure in failed:
+        logger.error(message, exc_info=failure.error, extra={"handler": failure.name, "runs_again": again})
 
 
 def build_consumer(settings: ConsumerSettings, subscriptions: Subscriptions) -> Consumer:

@@ -15,7 +15,9 @@ and only then build their typed models, so there is one definition of the rules.
 
 from __future__ import annotations
 
+import calendar
 import math
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -143,7 +145,44 @@ def describe(exc: ValidationError) -> str:
     where = ".".join(str(part) for part in first["loc"]) or "body"
     if first["type"] == "string_pattern_mismatch" and where in _PATTERN_RULES:
         return f"invalid envelope: {where}: {_PATTERN_RULES[where]}"
+    if where == "timestamp":
+        # The text has the format; a part of it is out of range (second 60, hour 24, February 30).
+        text = exc.errors(include_url=False, include_context=False)[0].get("input")
+        problem = _timestamp_out_of_range(text) if isinstance(text, str) else None
+        if problem is not None:
+            return f"invalid envelope: timestamp: {problem}"
     return f"invalid envelope: {where}: {first['msg']}"
+
+
+_TIMESTAMP_PARTS = re.compile(r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.\d+)?(?:Z|[+-](\d{2}):(\d{2}))$")
+
+
+def _timestamp_out_of_range(text: str) -> str | None:
+    """Which part of a timestamp that matches `TIMESTAMP_PATTERN` is out of range, said as the rule
+    it breaks (the value itself is not repeated)."""
+    parts = _TIMESTAMP_PARTS.match(text)
+    if parts is None:
+        return None
+    year, month, day, hour, minute, second = (int(part) for part in parts.groups()[:6])
+    zone_hours, zone_minutes = (int(part or 0) for part in parts.groups()[6:])
+    if year == 0:
+        return "year must be 0001-9999"
+    if not 1 <= month <= 12:
+        return "month must be 01-12"
+    last = calendar.monthrange(year, month)[1]
+    if not 1 <= day <= last:
+        return f"day must be 01-{last} in that month"
+    if hour > 23:
+        return "hour must be 00-23 (for midnight at the end of a day, write 00:00 of the next)"
+    if minute > 59:
+        return "minute must be 00-59"
+    if second > 59:
+        return "second must be 00-59" + (" (a leap second, 60, is not accepted)" if second == 60 else "")
+    if zone_hours > 23:
+        return "zone offset's hours must be 00-23"
+    if zone_minutes > 59:
+        return "zone offset's minutes must be 00-59"
+    return None
 
 
 #: What a field's pattern means, said to the sender instead of the regular expression.
