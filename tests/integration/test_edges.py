@@ -3,10 +3,14 @@ deadline per request. Each through the functions as SAM invokes them, on moto.""
 
 from __future__ import annotations
 
+import base64
+import contextlib
+import functools
 import io
 import json
 import logging
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
@@ -45,60 +49,113 @@ def drain(consumer: ModuleType, stack: Stack, family: str) -> int:
 # --- 1. no secret, key or body at any log level -----------------------------------------------------
 
 
-@pytest.fixture
-def everything_logged(monkeypatch: pytest.MonkeyPatch) -> Iterator[io.StringIO]:
-    """The Lambda runtime's set-up with JSON logs at LogLevel=DEBUG: the root logger at DEBUG, and one
-    handler on it that writes every record; plus the Powertools logger at DEBUG."""
-    from ntp_webhooks.observability import logger
+#: Every level the template lets an operator choose, for the product's lines and the libraries'.
+LOG_LEVELS = TEMPLATE.doc["Parameters"]["LogLevel"]["AllowedValues"]
+LIBRARY_LOG_LEVELS = TEMPLATE.doc["Parameters"]["LibraryLogLevel"]["AllowedValues"]
 
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
+
+def spellings(secret: str) -> list[str]:
+    """`secret` as a log line could hold it: plain, hex, and base64 at each of the three alignments it
+    can have inside a longer base64 text (Firehose's PutRecord carries the archive record so)."""
+    raw = secret.encode()
+    found = [secret, raw.hex(), raw.hex().upper()]
+    for shift in range(3):
+        encoded = base64.b64encode(b"\0" * shift + raw).decode()
+        found.append(encoded[(4 * shift + 2) // 3 : 8 * (shift + len(raw)) // 6])
+    return found
+
+
+@dataclass
+class Logged:
+    """What the functions logged: the lines as written, and the log records themselves."""
+
+    lines: io.StringIO = field(default_factory=io.StringIO)
+    records: list[logging.LogRecord] = field(default_factory=list)
+
+    def text(self) -> str:
+        return self.lines.getvalue() + "".join(repr(vars(record)) for record in self.records)
+
+
+class _Keeping(logging.StreamHandler):  # type: ignore[type-arg]
+    def __init__(self, logged: Logged) -> None:
+        super().__init__(logged.lines)
+        self.logged = logged
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.logged.records.append(record)
+        super().emit(record)
+
+
+@contextlib.contextmanager
+def logging_as_lambda(log_level: str, library_log_level: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Logged]:
+    """The Lambda runtime's set-up with JSON logs at ApplicationLogLevel=`log_level`: the root logger at
+    that level with one handler writing every record; the Powertools logger at it too; the libraries at
+    `library_log_level`, as the functions' cold start sets them from LIBRARY_LOG_LEVEL."""
+    from ntp_webhooks.observability import LIBRARY_LOG_LEVEL_VARIABLE, logger, quiet_libraries
+
+    logged = Logged()
+    handler = _Keeping(logged)
     handler.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
-    root = logging.getLogger()
-    saved_level = root.level
-    root.setLevel(logging.DEBUG)
+    root, own = logging.getLogger(), logging.getLogger(logger.name)
+    saved = root.level, own.level
+    root.setLevel(log_level)
+    own.setLevel(log_level)
     root.addHandler(handler)
-    own = logging.getLogger(logger.name)
     own.addHandler(handler)
-    saved_own = own.level
-    own.setLevel(logging.DEBUG)
-    monkeypatch.setenv("AWS_LAMBDA_LOG_LEVEL", "DEBUG")
+    monkeypatch.setenv("AWS_LAMBDA_LOG_LEVEL", log_level)
+    monkeypatch.setenv("POWERTOOLS_LOG_LEVEL", log_level)
     monkeypatch.setenv("POWERTOOLS_LOGGER_LOG_EVENT", "true")  # a partner's debugging switch: still no body
+    quiet_libraries({LIBRARY_LOG_LEVEL_VARIABLE: library_log_level})
     try:
-        yield stream
+        yield logged
     finally:
+        quiet_libraries({})
         root.removeHandler(handler)
-        root.setLevel(saved_level)
         own.removeHandler(handler)
-        own.setLevel(saved_own)
+        root.setLevel(saved[0])
+        own.setLevel(saved[1])
 
 
-def test_debug_logs_hold_no_secret_no_new_key_and_no_body(
+@pytest.mark.parametrize("library_log_level", LIBRARY_LOG_LEVELS)
+def test_no_level_logs_a_key_a_new_key_or_a_body(
     stack: Stack,
     ingest_env: dict[str, str],
     consumer_handlers: Any,
     monkeypatch: pytest.MonkeyPatch,
-    everything_logged: io.StringIO,
     capsys: pytest.CaptureFixture[str],
+    library_log_level: str,
 ) -> None:
-    ingest = load_function_module(TEMPLATE, "IngestFunction")
+    """Issue 27, item 4: at every LogLevel x LibraryLogLevel, real botocore calls on moto (GetSecretValue
+    in ingest, SendMessage, the consumer's PutRecord to Firehose, rotation's PutSecretValue) leave no key,
+    no new key and no body in any line or log record, in plain, hex or base64."""
     marker = "body-marker-4f1c9a"
-    payload = envelope("order.created", data={"orderId": "ord_log", "note": marker})
-    assert invoke(ingest, signed_event(encode(payload)))["statusCode"] == 202
-    assert invoke(ingest, signed_event(encode(payload), "a-wrong-key"))["statusCode"] == 401
-    assert drain(consumer_handlers("order"), stack, "order") == 0
-
-    function_env(stack, TEMPLATE, "RotationFunction", monkeypatch)
-    rotation = load_function_module(TEMPLATE, "RotationFunction")
+    assert any(s in base64.b64encode(b"metadata\n" + marker.encode()).decode() for s in spellings(marker))
     secret_id = stack.refs["WebhookSigningSecret"]
-    token = RotationService(secret_id, lambda e: rotation.lambda_handler(e, LambdaContext())).rotate()
-    new_key = boto3.client("secretsmanager").get_secret_value(SecretId=secret_id, VersionId=token)["SecretString"]
-
-    logged = everything_logged.getvalue() + capsys.readouterr().out
-    assert "botocore" not in everything_logged.getvalue()  # library loggers stay at WARNING
-    assert "rotation step" in logged and "event processed" in logged  # the functions did log, at DEBUG
-    for secret in (LOCAL_DEV_SECRET, new_key, marker):
-        assert secret not in logged
+    keys = [LOCAL_DEV_SECRET]
+    for log_level in LOG_LEVELS:
+        with logging_as_lambda(log_level, library_log_level, monkeypatch) as logged:
+            function_env(stack, TEMPLATE, "IngestFunction", monkeypatch)
+            ingest = load_function_module(TEMPLATE, "IngestFunction")
+            payload = envelope("order.created", data={"orderId": "ord_log", "note": marker})
+            assert invoke(ingest, signed_event(encode(payload), keys[-1]))["statusCode"] == 202
+            assert invoke(ingest, signed_event(encode(payload), "a-wrong-key"))["statusCode"] == 401
+            assert drain(consumer_handlers("order"), stack, "order") == 0
+            function_env(stack, TEMPLATE, "RotationFunction", monkeypatch)
+            rotation = load_function_module(TEMPLATE, "RotationFunction")
+            token = RotationService(
+                secret_id, functools.partial(rotation.lambda_handler, context=LambdaContext())
+            ).rotate()
+        secrets = boto3.client("secretsmanager")
+        keys.append(secrets.get_secret_value(SecretId=secret_id, VersionId=token)["SecretString"])
+        written = logged.text() + "".join(capsys.readouterr())
+        if log_level in ("DEBUG", "INFO"):
+            assert "rotation step" in written and "event processed" in written  # the functions did log
+        if library_log_level == "DEBUG":  # botocore did log its calls, without their values
+            assert "Making request for OperationModel(name=PutRecord)" in written
+        leaked = {
+            secret: found for secret in (*keys, marker) if (found := [s for s in spellings(secret) if s in written])
+        }
+        assert not leaked, f"LogLevel={log_level} LibraryLogLevel={library_log_level}: {leaked}"
 
 
 def test_the_library_switch_is_off_by_default_and_documented() -> None:

@@ -6,6 +6,7 @@ import hashlib
 import json
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from types import ModuleType
@@ -508,6 +509,67 @@ def test_a_body_that_is_not_utf8_text_is_400_not_500(ingest_handler: ModuleType,
     event = signed_event(envelope())
     event["body"] = event["body"][:-1] + "\ud800}"  # how API Gateway passes bytes that are not UTF-8
     assert _refused(ingest_handler, stack, event, 400)["error"] == "invalid_body"
+
+
+_MARKER = "malformed-body-marker-91d2"
+
+
+def _malformed(change: Callable[[dict[str, Any]], Any]) -> Any:
+    """A signed delivery carrying _MARKER, changed as no front door would send it."""
+    event = signed_event(envelope(data={"note": _MARKER}))
+    return change(event) or event
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        (lambda e: e.update(requestContext=None), "requestContext"),
+        (lambda e: e["requestContext"].update(http=None), "requestContext"),
+        (lambda e: e["requestContext"].update(requestId=42), "requestContext"),
+        (lambda e: e["headers"].update({"x-webhook-signature": [e["headers"]["x-webhook-signature"]]}), "headers"),
+        (lambda e: e["headers"].update({"x-request-id": 7}), "headers"),
+        (lambda e: e.update(headers=[("x-webhook-signature", "sha256=00")]), "headers"),
+        (lambda e: e.update(body=json.loads(e["body"])), "body"),
+        (lambda e: e.update(body=e["body"].encode()), "body"),
+        (lambda e: e.update(isBase64Encoded="false"), "isBase64Encoded"),
+        (lambda e: e.update(rawPath=["/webhooks"]), "rawPath"),
+        (lambda e: [e], "the event is not an object"),
+    ],
+    ids=[
+        "requestContext-null",
+        "http-null",
+        "requestId-number",
+        "header-list",
+        "header-number",
+        "headers-list",
+        "body-object",
+        "body-bytes",
+        "isBase64Encoded-string",
+        "rawPath-list",
+        "event-list",
+    ],
+)
+def test_a_malformed_lambda_event_is_400_with_one_line_and_no_body(
+    ingest_handler: ModuleType,
+    stack: Stack,
+    json_logs: JsonLogs,
+    aws_calls: AwsCalls,
+    change: Callable[[dict[str, Any]], Any],
+    field: str,
+) -> None:
+    """Issue 27, item 5: an event no front door sends (a misconfigured integration, a test) is answered
+    400 with the usual JSON error and one log line naming the field, without a traceback or the body."""
+    body = _refused(ingest_handler, stack, _malformed(change), 400)
+    assert body == {"error": "invalid_request", "message": f"not an API Gateway event: {field}"}
+    (line,) = json_logs.records()
+    assert (line["level"], line["message"], line["status"], line["reason"]) == (
+        "INFO",
+        "delivery rejected",
+        400,
+        "invalid_request",
+    )
+    assert "exception" not in line and _MARKER not in json_logs.text
+    assert aws_calls.count("secrets-manager") == 0
 
 
 @pytest.mark.parametrize(
