@@ -12,12 +12,13 @@ import difflib
 import json
 import os
 import re
+import shlex
 import sys
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -299,10 +300,9 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def _newest_data(target: Target, item: dict[str, Any]) -> Any:
     """The newest event's `data`, read from its archive record (the state item keeps no body)."""
-    from ntp_webhooks.archive import hour_prefixes, records_in
+    from ntp_webhooks.archive import object_prefixes, records_in
 
-    hour = datetime.strptime(item["archiveHour"], "%Y/%m/%d/%H").replace(tzinfo=UTC)
-    prefixes = hour_prefixes(hour, hour + timedelta(hours=1))  # Firehose may file it in the next hour
+    prefixes = object_prefixes(item["archiveHour"])  # Firehose files it under the hour its buffer began
     for record in records_in(target.client("s3"), target.output("ArchiveBucketName"), prefixes):
         if record.event_id == item["lastEventId"]:
             return json.loads(record.body).get("data")
@@ -417,26 +417,50 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if unknown:
         raise UsageError(f"unknown handler {', '.join(unknown)} (known: {', '.join(sorted(known)) or 'none'})")
     since, until = _moment(args.since, "--since"), _moment(args.until, "--until")
+    try:  # before any AWS call: a range or a type that cannot be meant ends here, in one line
+        replay.check_range(since, until, datetime.now(UTC), _retention_days(args))
+        if args.event:
+            replay.check_event_type(args.event, args.handler)
+    except replay.RangeError as exc:
+        raise UsageError(str(exc)) from None
     target = resolve_target(args)
-    records = replay.find(
+    prefixes = replay.listing(since)
+    print(
+        f"listing {len(prefixes)} hour{'' if len(prefixes) == 1 else 's'} of the archive"
+        if since
+        else "listing the whole archive (add --since to read less)",
+        file=sys.stderr,
+    )
+    every = max(1, len(prefixes) // 10) if len(prefixes) > 24 else 0
+
+    def listed(done: int, total: int, found: int) -> None:
+        if every and done and (done % every == 0 or done == total):
+            print(f"listed {done} of {total} hours ({_events(found)} found)", file=sys.stderr)
+
+    matched = replay.find(
         target.client("s3"),
         target.output("ArchiveBucketName"),
         event_ids=args.event_id or (),
         since=since,
         until=until,
         event_type=args.event,
+        progress=listed,
     )
-    missing = sorted(set(args.event_id or ()) - {r.event_id for r in records})
+    missing = sorted(set(args.event_id or ()) - {r.event_id for r in matched})
     for event_id in missing:
         print(f"ntp: not in the archive: {event_id}", file=sys.stderr)
+    # Only what would run: an event none of the named handlers subscribes to runs nothing.
+    records = [r for r in matched if replay.subscribed(args.handler, r.event_type)]
+    skipped = len(matched) - len(records)
     handlers = ", ".join(sorted(set(args.handler)))
+    not_subscribed = f"; {_events(skipped)} skipped: {handlers} not subscribed" if skipped else ""
     if not records:
-        print("nothing in the archive matches")
+        print("nothing in the archive matches" + not_subscribed)
         return 1
     if args.dry_run:
         for record in records:
             print(f"would replay {record.event_type} {record.event_id} (received {record.received_at})")
-        print(f"{_events(len(records))} would be replayed into {handlers}")
+        print(f"{_events(len(records))} would be replayed into {handlers}{not_subscribed}")
         return 0
     step = max(1, len(records) // 10)
 
@@ -449,9 +473,25 @@ def cmd_replay(args: argparse.Namespace) -> int:
     print(
         f"replayed {_events(len(sent))} into {handlers}"
         + (f"; {len(missing)} not in the archive" if missing else "")
+        + not_subscribed
         + " (the consumers log each as 'event replayed')"
     )
     return 1 if missing else 0
+
+
+def _retention_days(args: argparse.Namespace) -> int:
+    """`--retention-days`, else the ArchiveRetentionDays samconfig.toml deploys, else the template's."""
+    if args.retention_days is not None:
+        if args.retention_days < 1:
+            raise UsageError("--retention-days must be at least 1")
+        return int(args.retention_days)
+    if not args.local:
+        overrides = samconfig.value("parameter_overrides", os.environ.get("SAM_CONFIG_ENV", "default"))
+        for pair in shlex.split(overrides if isinstance(overrides, str) else " ".join(overrides or [])):
+            name, _, value = pair.partition("=")
+            if name == "ArchiveRetentionDays" and value.isdigit():
+                return int(value)
+    return replay.RETENTION_DAYS
 
 
 # --- entry point ----------------------------------------------------------------------------------
@@ -466,6 +506,13 @@ def _replay_arguments(replay_cmd: argparse.ArgumentParser) -> None:
         "--handler", action="append", required=True, metavar="NAME", help="a handler's registry name (repeatable)"
     )
     replay_cmd.add_argument("--dry-run", action="store_true", help="list what would be replayed; send nothing")
+    replay_cmd.add_argument(
+        "--retention-days",
+        type=int,
+        metavar="N",
+        help=f"the stack's ArchiveRetentionDays, if not samconfig.toml's or {replay.RETENTION_DAYS}: --since "
+        "may not be older",
+    )
     replay_cmd.set_defaults(run=cmd_replay)
 
 

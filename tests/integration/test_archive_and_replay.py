@@ -4,19 +4,28 @@ once more, and nothing else."""
 
 from __future__ import annotations
 
+import base64
+import gzip
+import json
+import uuid
 from collections import Counter
-from collections.abc import Callable
-from types import ModuleType
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from types import ModuleType, SimpleNamespace
 from typing import Any
 
 import boto3
 import pytest
+import time_machine
 from botocore.exceptions import ClientError
 
 from devtools import replay
+from devtools.cli import Target, _newest_data
 from devtools.deliveries import encode, envelope, signed_event
 from devtools.event_source import QueuePoller
 from devtools.lambda_events import LambdaContext
+from devtools.operations import read_state
+from devtools.pipeline import hooked
 from devtools.provision import Stack
 from ntp_webhooks.archive import ArchiveRecord
 from ntp_webhooks.events import EventBase
@@ -185,8 +194,6 @@ def test_replay_works_after_the_state_and_once_records_expired(
 
 
 def test_find_reads_a_time_range_as_hour_prefixes_and_counts_an_event_archived_twice_once(stack: Stack) -> None:
-    from datetime import UTC, datetime, timedelta
-
     s3, bucket = boto3.client("s3"), stack.refs["ArchiveBucket"]
     now = datetime.now(UTC)
 
@@ -219,3 +226,88 @@ def test_the_provisioned_bucket_expires_objects_at_the_retention_and_is_private(
     assert all(s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"].values())
     (sse,) = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"]
     assert sse["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+
+
+class BufferingFirehose:
+    """Firehose's S3 delivery as AWS does it (moto writes one object per record at once): records
+    gather in a buffer until its interval (template.yaml's BufferingHints) has passed since the oldest
+    one arrived; the object is named by that oldest record's arrival hour, so it can hold records of
+    the next hour; `deliveries=2` writes an object twice (Firehose may deliver a record twice)."""
+
+    def __init__(self, s3: Any, bucket: str, interval: int) -> None:
+        self._s3, self._bucket, self._interval = s3, bucket, timedelta(seconds=interval)
+        self._buffer: list[tuple[datetime, bytes]] = []
+        self.keys: list[str] = []
+
+    def put_record(self, params: dict[str, Any], **_: Any) -> tuple[Any, dict[str, Any]]:
+        """botocore's before-call hook for firehose.PutRecord: the answer, without moto."""
+        now = datetime.now(UTC)
+        self.flush(due_only=True)
+        self._buffer.append((now, base64.b64decode(json.loads(params["body"])["Record"]["Data"])))
+        return SimpleNamespace(status_code=200, headers={}), {"RecordId": uuid.uuid4().hex, "Encrypted": False}
+
+    def flush(self, *, due_only: bool = False, deliveries: int = 1) -> None:
+        if not self._buffer or (due_only and datetime.now(UTC) - self._buffer[0][0] < self._interval):
+            return
+        oldest = self._buffer[0][0]
+        data = gzip.compress(b"".join(record for _, record in self._buffer))
+        for _ in range(deliveries):
+            key = f"events/{oldest:%Y/%m/%d/%H}/archive-1-{oldest:%Y-%m-%d-%H-%M-%S}-{uuid.uuid4()}.gz"
+            self._s3.put_object(Bucket=self._bucket, Key=key, Body=data)
+            self.keys.append(key)
+        self._buffer = []
+
+
+@pytest.fixture
+def buffering_firehose(stack: Stack, template: Any) -> Iterator[BufferingFirehose]:
+    hints = template.doc["Resources"]["ArchiveStream"]["Properties"]["ExtendedS3DestinationConfiguration"]
+    firehose = BufferingFirehose(
+        boto3.client("s3"), stack.refs["ArchiveBucket"], int(hints["BufferingHints"]["IntervalInSeconds"])
+    )
+    with hooked("before-call.firehose.PutRecord", firehose.put_record):
+        yield firehose
+
+
+def test_records_filed_under_the_hour_their_buffer_began_are_replayed_by_receive_time_and_read_back(
+    runs: Runs, ingest: ModuleType, buffering_firehose: BufferingFirehose, poller: QueuePoller, stack: Stack
+) -> None:
+    """Issue 27, item 1: an event received at 10:02 sits in an object under 09/ with one of 09:58."""
+    ten = (datetime.now(UTC) + timedelta(hours=2)).replace(minute=0, second=0, microsecond=0)
+    payloads = {}
+    with time_machine.travel(ten - timedelta(minutes=2), tick=False) as traveller:
+        for name, at in (("a", -2), ("b", 2), ("c", 6)):  # minutes from 10:00
+            traveller.move_to(ten + timedelta(minutes=at))
+            payloads[name] = envelope("order.confirmed", data={"orderId": f"ord_buffered_{name}"})
+            accept(ingest, payloads[name])
+            assert poller.poll_once().failed == 0
+        traveller.move_to(ten + timedelta(minutes=12))
+        buffering_firehose.flush()  # c's buffer, begun at 10:06
+        a_and_b, c = buffering_firehose.keys
+        assert a_and_b.startswith(f"events/{ten - timedelta(hours=1):%Y/%m/%d/%H}/")  # the straddling object
+        assert c.startswith(f"events/{ten:%Y/%m/%d/%H}/")
+        s3, bucket = boto3.client("s3"), stack.refs["ArchiveBucket"]
+
+        found = replay.find(s3, bucket, since=ten)  # `ntp replay --since 10:00`
+        assert [r.event_id for r in found] == [payloads["b"]["id"], payloads["c"]["id"]]  # b is under 09/
+        found = replay.find(s3, bucket, since=ten, until=ten + timedelta(minutes=3))
+        assert [r.event_id for r in found] == [payloads["b"]["id"]]
+
+        # The state item's archiveHour is the hour b was put (10), its object is under the hour
+        # before, and `ntp status` reads the newest event's data from there.
+        item = read_state(boto3.client("dynamodb"), stack.refs["StateTable"], "order", "ord_buffered_b")
+        assert item is not None and item["archiveHour"] == f"{ten:%Y/%m/%d/%H}"
+        target = Target(outputs={"ArchiveBucketName": bucket})
+        assert _newest_data(target, item) == {"orderId": "ord_buffered_b"}
+
+
+def test_a_record_firehose_delivers_twice_is_replayed_once(
+    runs: Runs, ingest: ModuleType, buffering_firehose: BufferingFirehose, poller: QueuePoller, stack: Stack
+) -> None:
+    payload = envelope("order.confirmed", data={"orderId": "ord_delivered_twice"})
+    accept(ingest, payload)
+    assert poller.poll_once().failed == 0
+    buffering_firehose.flush(deliveries=2)
+    assert len(buffering_firehose.keys) == 2 and len(archived(stack)[payload["id"]]) == 2
+    since = datetime.now(UTC) - timedelta(minutes=1)
+    found = replay.find(boto3.client("s3"), stack.refs["ArchiveBucket"], since=since)
+    assert [r.event_id for r in found] == [payload["id"]]

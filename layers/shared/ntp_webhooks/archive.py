@@ -6,9 +6,15 @@ then a newline. The body is not a JSON string inside the metadata: escaping woul
 stored and grow it (a 4 KB body would pass Firehose's 5 KB billing step).
 
 The consumers put each event on a Firehose stream once (a step of its `handled#` record, like the
-projection), and Firehose writes batched objects under `events/YYYY/MM/DD/HH/` (UTC, the hour the
-record arrived). The step's name keeps that hour, so the state item can point at the newest event's
-archive object and `ntp replay` reads a time range as a prefix listing.
+projection), and Firehose writes batched objects under `events/YYYY/MM/DD/HH/`: the UTC hour of the
+approximate arrival of the **oldest** record in the object, not of each record. A record can
+therefore sit in an object of the hour before it arrived (the buffer interval is up to 900 s), one
+object can hold records of two hours, and Firehose may deliver a record twice. So:
+- the step's name keeps the hour the consumer put the record (read after PutRecord returned, so
+  Firehose had it by then): its object is under that hour or the one before (`object_prefixes`), and
+  the state item stores it as `archiveHour`;
+- a time range is read from the hour before its start (`hour_prefixes`), and each record is kept or
+  not by its own receive time, each event once.
 """
 
 from __future__ import annotations
@@ -88,8 +94,9 @@ def archived_hour(done: Iterable[str]) -> str | None:
 
 
 def hour_prefixes(since: datetime, until: datetime) -> list[str]:
-    """The object prefixes that can hold records that arrived between `since` and `until`."""
-    hour = since.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    """The object prefixes that can hold records that arrived between `since` and `until`: from the
+    hour before `since` (an object is named by its oldest record, at most a buffer interval, 900 s, older)."""
+    hour = (since.astimezone(UTC) - timedelta(hours=1)).replace(minute=0, second=0, microsecond=0)
     prefixes = []
     while hour <= until.astimezone(UTC):
         prefixes.append(f"{PREFIX}{hour.strftime(_HOUR)}/")
@@ -106,10 +113,17 @@ class Archive:
         self._clock = clock
 
     def put(self, record: ArchiveRecord) -> str:
-        """Archive one record; returns its hour (`YYYY/MM/DD/HH`), the object prefix it lands under."""
-        hour = hour_of(self._clock())
+        """Archive one record; returns the hour (`YYYY/MM/DD/HH`) it was put, read once Firehose has it:
+        its object is under that hour's prefix or the one before (`object_prefixes`), not known which."""
         self._client.put_record(DeliveryStreamName=self._stream, Record={"Data": record.encode()})
-        return hour
+        return hour_of(self._clock())
+
+
+def object_prefixes(put_hour: str) -> list[str]:
+    """Where the object holding a record put in `put_hour` is: that hour's prefix, or the one before
+    when the object's oldest record arrived then (its buffer began in the previous hour)."""
+    hour = datetime.strptime(put_hour, _HOUR).replace(tzinfo=UTC)
+    return [f"{PREFIX}{(hour - timedelta(hours=1)).strftime(_HOUR)}/", f"{PREFIX}{put_hour}/"]
 
 
 def records_in(s3: Any, bucket: str, prefixes: Iterable[str]) -> Iterator[ArchiveRecord]:

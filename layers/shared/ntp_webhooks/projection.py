@@ -10,7 +10,8 @@ written with one conditional write guarded by the item's `revision` (which event
   whatever the arrival order: the item keeps which event set it (`rfqIdFrom`, its `seq:id`).
 
 The body is not kept here: it lives in the archive (`ntp_webhooks.archive`), and the item holds the
-hour prefix of the newest event's archive object (`archiveHour`). So an item's size does not depend on
+hour the newest event was archived (`archiveHour`): its object is under that hour's prefix or the one
+before (`archive.object_prefixes`). So an item's size does not depend on
 the body's, and an update costs one DynamoDB write unit (1 KB) for a typical order whatever the body,
 with the history as compact `seq:event:id` strings, `history_length` of them (8 by default). Items
 written before the archive existed lose their `body` at their next write.
@@ -90,7 +91,7 @@ class Projection:
         self._history_length = history_length
 
     def apply(self, event: EventBase, archived: str | None = None) -> Outcome:
-        """Project `event`; `archived` is the hour prefix of its archive record (`YYYY/MM/DD/HH`)."""
+        """Project `event`; `archived` is the hour it was archived (`YYYY/MM/DD/HH`, `Archive.put`)."""
         entity_type, entity_id, missing = entity_of(event)
         if missing:
             logger.warning("event has no entity ID; stored under its event ID", extra={"entity_type": entity_type})
