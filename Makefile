@@ -89,10 +89,11 @@ integration: $(STAMP)
 	$(PY) -m pytest tests/integration
 
 # STACK=<name>: tests/deployed against that deployed stack (through its outputs, HTTP and the AWS APIs,
-# with your usual AWS_PROFILE/AWS_REGION); it removes the records it created. Without: the local e2e tests.
+# with your usual AWS_PROFILE; the region is AWS_REGION, else samconfig.toml's, where make deploy put
+# it); it removes the records it created. Without: the local e2e tests.
 e2e: $(STAMP)
 ifneq ($(filter command line environment,$(origin STACK)),)
-	NTP_E2E_STACK=$(STACK) $(PY) -m pytest tests/deployed -p no:randomly -n 0
+	AWS_REGION=$${AWS_REGION:-$(REGION)} NTP_E2E_STACK=$(STACK) $(PY) -m pytest tests/deployed -p no:randomly -n 0
 else
 	$(PY) -m pytest tests/e2e
 endif

@@ -35,12 +35,31 @@ def sam_environment() -> dict[str, str]:
     return {**os.environ, "SAM_CLI_ENABLE_LANGUAGE_EXTENSIONS": "1", "SAM_CLI_TELEMETRY": "0"}
 
 
-def package_command(env: str = "default", bucket: str | None = None, output: Path = PACKAGED) -> list[str]:
-    """`sam package` with samconfig.toml's deploy settings (sam package reads only its own section).
-    `bucket` names the artifact bucket instead of samconfig's (moto cannot host SAM's managed one)."""
-    bucket = bucket or samconfig.value("s3_bucket", env)
+#: `sam deploy` options that say where artifacts go and as whom: `sam package` must get them too, or
+#: the code would be uploaded for samconfig's region or account and the stack would fail to load it.
+SHARED_OPTIONS = ("--region", "--profile", "--s3-bucket", "--s3-prefix", "--kms-key-id")
+
+
+def shared_options(deploy_args: list[str]) -> dict[str, str]:
+    """The SHARED_OPTIONS (and --parameter-overrides) given to `make deploy ARGS=...`, by name."""
+    found: dict[str, str] = {}
+    for i, arg in enumerate(deploy_args):
+        name, equals, value = arg.partition("=")
+        if name in (*SHARED_OPTIONS, "--parameter-overrides"):
+            found[name] = value if equals else (deploy_args[i + 1] if i + 1 < len(deploy_args) else "")
+    return found
+
+
+def package_command(
+    env: str = "default", bucket: str | None = None, output: Path = PACKAGED, options: dict[str, str] | None = None
+) -> list[str]:
+    """`sam package` with samconfig.toml's deploy settings (sam package reads only its own section),
+    and the deploy's own SHARED_OPTIONS over them. `bucket` names the artifact bucket (moto cannot
+    host SAM's managed one)."""
+    options = {k: v for k, v in (options or {}).items() if k in SHARED_OPTIONS}
+    bucket = bucket or options.pop("--s3-bucket", None) or samconfig.value("s3_bucket", env)
     where = ["--s3-bucket", bucket] if bucket else ["--resolve-s3"]  # as a guided deploy would choose
-    prefix = samconfig.value("s3_prefix", env)
+    prefix = options.pop("--s3-prefix", None) or samconfig.value("s3_prefix", env)
     return [
         str(SAM),
         "package",
@@ -54,6 +73,7 @@ def package_command(env: str = "default", bucket: str | None = None, output: Pat
         str(output),
         *where,
         *(["--s3-prefix", str(prefix)] if prefix else []),
+        *[part for option in options.items() for part in option],
     ]
 
 
@@ -126,12 +146,12 @@ def _transform_errors(packaged: dict[str, Any], parameters: dict[str, str]) -> l
     return []
 
 
-def parameter_overrides(env: str = "default") -> dict[str, str]:
-    """samconfig.toml's `parameter_overrides` (`A="x" B="y"`) as a dict."""
+def parameter_overrides(env: str = "default", given: str = "") -> dict[str, str]:
+    """samconfig.toml's `parameter_overrides` (`A="x" B="y"`), then those `given` to the deploy, as a dict."""
     import shlex
 
-    text = samconfig.value("parameter_overrides", env) or ""
-    return dict(pair.split("=", 1) for pair in shlex.split(str(text)))
+    text = f"{samconfig.value('parameter_overrides', env) or ''} {given}"
+    return dict(pair.split("=", 1) for pair in shlex.split(text))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -145,10 +165,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("deploy_args", nargs="*", help="more `sam deploy` arguments, after --")
     args = parser.parse_args(argv)
-    env = sam_environment()
-    if subprocess.run(package_command(args.config_env), env=env, check=False).returncode:
+    env, options = sam_environment(), shared_options(args.deploy_args)
+    if subprocess.run(package_command(args.config_env, options=options), env=env, check=False).returncode:
         return 1
-    found = problems(read_template(PACKAGED), parameter_overrides(args.config_env))
+    overrides = parameter_overrides(args.config_env, options.get("--parameter-overrides", ""))
+    found = problems(read_template(PACKAGED), overrides)
     if found:
         print(f"{PACKAGED.name} would be refused by CloudFormation:", *found, sep="\n  ", file=sys.stderr)
         return 1

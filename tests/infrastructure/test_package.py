@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import io
+import json
 import os
 import subprocess
 import zipfile
@@ -101,3 +102,34 @@ def test_make_deploy_stops_before_cloudformation_when_the_package_would_be_refus
     monkeypatch.setitem(os.environ, "AWS_REGION", "us-east-1")
     assert deploy.main([]) == 1
     assert [command[1] for command in ran] == ["package"]
+
+
+def test_where_and_as_whom_artifacts_go_reach_sam_package_as_well_as_sam_deploy(
+    packaged: tuple[dict[str, Any], Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`make deploy ARGS='--region ... --profile ...'`: the code is uploaded where the stack is created,
+    and the check judges the template at the parameters the deploy is given."""
+    ran: list[list[str]] = []
+    packaged_file = tmp_path / "packaged.yaml"
+    packaged_file.write_text(json.dumps(packaged[0]))
+    monkeypatch.setattr(deploy, "PACKAGED", packaged_file)
+
+    def run(command: list[str], **_: Any) -> subprocess.CompletedProcess[str]:
+        ran.append(command)
+        return subprocess.CompletedProcess(command, 0)
+
+    judged: list[dict[str, str]] = []
+    monkeypatch.setattr(subprocess, "run", run)
+
+    def problems(_: dict[str, Any], parameters: dict[str, str]) -> list[str]:
+        judged.append(parameters)
+        return []
+
+    monkeypatch.setattr(deploy, "problems", problems)
+    given = ["--region", "eu-west-1", "--profile=partner", "--s3-bucket", "b"]
+    assert deploy.main(["--", *given, "--parameter-overrides", "FrontDoor=FunctionUrl"]) == 0
+    assert judged == [{"EnvironmentName": "dev", "FrontDoor": "FunctionUrl"}]  # samconfig's, then the deploy's
+    package, sam_deploy = ran
+    assert sam_deploy[1] == "deploy" and sam_deploy[-7:] == [*given, "--parameter-overrides", "FrontDoor=FunctionUrl"]
+    assert package[package.index("--region") + 1] == "eu-west-1" and "--profile" in package
+    assert package[package.index("--s3-bucket") + 1] == "b" and "--resolve-s3" not in package
