@@ -5,11 +5,13 @@ one line, with exit status 2, before any AWS call; the hours to list are said be
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
 import pytest
+import time_machine
 
 from devtools import cli, replay
 from devtools.provision import Stack
@@ -61,6 +63,14 @@ def test_the_retention_bound_is_the_templates_default(template: Any) -> None:
     assert int(template.parameter_defaults()["ArchiveRetentionDays"]) == replay.RETENTION_DAYS
 
 
+@pytest.fixture
+def mid_hour() -> Iterator[None]:
+    """The clock half an hour from an hour's end: the test and the CLI count the same hours."""
+    with time_machine.travel(datetime.now(UTC).replace(minute=30), tick=True):
+        yield
+
+
+@pytest.mark.usefixtures("mid_hour")
 def test_the_hours_are_announced_before_listing_with_progress_and_dry_run_counts_only_what_would_run(
     stack: Stack, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
