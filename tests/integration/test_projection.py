@@ -45,6 +45,33 @@ def order_events(
     ]
 
 
+def arrivals(count: int) -> st.SearchStrategy[list[int]]:
+    """Every one of `count` events in any order, then up to 4 duplicates of any of them."""
+    return st.permutations(range(count)).flatmap(
+        lambda order: st.lists(st.sampled_from(range(count)), max_size=4).map(lambda extra: [*order, *extra])
+    )
+
+
+def assert_ends_like_in_order(
+    state: tuple[Projection, Any, str], projection: Projection, reference: list[EventBase], arrival: list[int]
+) -> None:
+    """`reference` applied in order, and the same events (same IDs, timestamps and data) for another
+    entity in `arrival` order, end in the same item but for the entity's own ID."""
+    entity, reference_id = reference[0].family, reference[0].entity_id
+    assert reference_id is not None
+    shuffled_id = f"{reference_id}_shuffled"
+    for event in reference:
+        projection.apply(event)
+    shuffled = [parse_event(e.body.replace(reference_id, shuffled_id).encode()) for e in reference]
+    for index in arrival:
+        projection.apply(shuffled[index])
+    expected = final(state, entity, reference_id)
+    actual = final(state, entity, shuffled_id)
+    for item in (expected, actual):  # everything but the entity's own ID
+        del item["pk"], item["entityId"]
+    assert actual == expected
+
+
 def final(state: tuple[Projection, Any, str], entity: str, entity_id: str) -> dict[str, Any]:
     _, client, table = state
     item = read_state(client, table, entity, entity_id)
@@ -114,12 +141,7 @@ def test_same_timestamp_resolves_the_same_way_in_either_order(state: tuple[Proje
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(
-    arrival=st.permutations(range(3)).flatmap(
-        lambda order: st.lists(st.sampled_from(range(3)), max_size=4).map(lambda extra: [*order, *extra])
-    ),
-    tie=st.booleans(),
-)
+@given(arrival=arrivals(3), tie=st.booleans())
 def test_any_arrival_order_with_duplicates_ends_like_in_order_delivery(
     state: tuple[Projection, Any, str], arrival: list[int], tie: bool
 ) -> None:
@@ -127,19 +149,7 @@ def test_any_arrival_order_with_duplicates_ends_like_in_order_delivery(
     timestamp ties, ends in exactly the item that in-order delivery produces."""
     projection, *_ = state
     step = timedelta(0) if tie else timedelta(minutes=1)
-    reference_id, shuffled_id = f"ord_{uuid.uuid4().hex[:8]}", f"ord_{uuid.uuid4().hex[:8]}"
-    reference = order_events(reference_id, step=step)
-    for event in reference:
-        projection.apply(event)
-    # The same events (same IDs, timestamps and data) for another order.
-    shuffled = [parse_event(e.body.replace(reference_id, shuffled_id).encode()) for e in reference]
-    for index in arrival:
-        projection.apply(shuffled[index])
-    expected = final(state, "order", reference_id)
-    actual = final(state, "order", shuffled_id)
-    for item in (expected, actual):  # everything but the order's own ID
-        del item["pk"], item["entityId"]
-    assert actual == expected
+    assert_ends_like_in_order(state, projection, order_events(f"ord_{uuid.uuid4().hex[:8]}", step=step), arrival)
 
 
 def test_quote_keeps_its_rfq_link(state: tuple[Projection, Any, str]) -> None:
@@ -261,3 +271,125 @@ def test_the_state_item_does_not_grow_with_the_body(state: tuple[Projection, Any
         stored = client.get_item(TableName=table, Key={"pk": {"S": f"order#{order_id}"}})["Item"]
         sizes[body_bytes] = item_size(stored)
     assert sizes[200] == sizes[16 * 1024] and sizes[200] <= 1024, sizes
+
+
+def quote_event(quote_id: str, name: str, at: timedelta, **data: str) -> EventBase:
+    return parse_event(encode(envelope(name, timestamp=T0 + at, data={"quoteId": quote_id, **data})))
+
+
+@pytest.mark.parametrize("history_length", [2, 3, 8, 9, 12])
+@pytest.mark.parametrize("newer", ["one more than kept", "twice as many as kept"])
+def test_a_late_carrier_older_than_a_full_history_still_gives_its_field(
+    state: tuple[Projection, Any, str], history_length: int, newer: str
+) -> None:
+    """Issue 27, item 2: the `quote.received` that alone carries `rfqId` arrives after more than
+    `StateHistoryLength` newer updates. It is not kept in the history, but the quote gets its `rfqId`;
+    the newer events' state stays, and a redelivery of it changes nothing."""
+    _, client, table = state
+    projection = Projection(client, table, history_length)
+    quote_id = f"quote_{uuid.uuid4().hex[:8]}"
+    count = history_length + 1 if newer == "one more than kept" else 2 * history_length
+    updates = [quote_event(quote_id, "quote.updated", timedelta(minutes=1 + i)) for i in range(count)]
+    received = quote_event(quote_id, "quote.received", timedelta(0), rfqId="rfq_late")
+    for update in updates:
+        assert projection.apply(update) == Outcome.APPLIED
+    before = final(state, "quote", quote_id)
+    assert "rfqId" not in before
+    assert projection.apply(received) == Outcome.STALE
+    item = final(state, "quote", quote_id)
+    assert item["rfqId"] == "rfq_late"
+    assert {k: v for k, v in item.items() if k not in ("rfqId", "rfqIdFrom")} == before  # nothing newer touched
+    stored = read_state(client, table, "quote", quote_id)
+    assert projection.apply(received) == Outcome.DUPLICATE  # a redelivery: nothing written
+    assert read_state(client, table, "quote", quote_id) == stored  # revision included
+
+
+@pytest.mark.parametrize("history_length", [2, 3, 8, 9, 12])
+def test_a_late_carrier_never_overwrites_a_newer_carriers_value(
+    state: tuple[Projection, Any, str], history_length: int
+) -> None:
+    _, client, table = state
+    projection = Projection(client, table, history_length)
+    quote_id = f"quote_{uuid.uuid4().hex[:8]}"
+    updates = [quote_event(quote_id, "quote.updated", timedelta(minutes=1 + i)) for i in range(history_length + 2)]
+    updates[-2] = quote_event(quote_id, "quote.updated", timedelta(minutes=history_length + 1), rfqId="rfq_new")
+    for update in updates:
+        projection.apply(update)
+    stored = read_state(client, table, "quote", quote_id)
+    assert stored is not None and stored["rfqId"] == "rfq_new"
+    late = quote_event(quote_id, "quote.received", timedelta(0), rfqId="rfq_old")
+    assert projection.apply(late) == Outcome.DUPLICATE  # older than a full history, nothing to add
+    assert read_state(client, table, "quote", quote_id) == stored  # revision included: nothing written
+
+
+@pytest.mark.parametrize("history_length", [2, 3, 8, 9, 12])
+def test_a_redelivered_carrier_pushed_out_of_the_history_changes_nothing(
+    state: tuple[Projection, Any, str], history_length: int
+) -> None:
+    """Applied in order, then pushed out of the history by newer updates: its redelivery finds its
+    field already set by it (`rfqIdFrom`) and writes nothing."""
+    _, client, table = state
+    projection = Projection(client, table, history_length)
+    quote_id = f"quote_{uuid.uuid4().hex[:8]}"
+    received = quote_event(quote_id, "quote.received", timedelta(0), rfqId="rfq_1")
+    assert projection.apply(received) == Outcome.APPLIED
+    for i in range(history_length + 1):
+        projection.apply(quote_event(quote_id, "quote.updated", timedelta(minutes=1 + i)))
+    stored = read_state(client, table, "quote", quote_id)
+    assert stored is not None and stored["rfqId"] == "rfq_1"
+    assert received.id not in [h["id"] for h in stored["history"]]
+    assert projection.apply(received) == Outcome.DUPLICATE
+    assert read_state(client, table, "quote", quote_id) == stored  # revision included: nothing written
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    history_length=st.sampled_from([2, 3]),
+    carriers=st.lists(st.booleans(), min_size=6, max_size=6),
+    arrival=arrivals(6),
+)
+def test_any_arrival_order_past_a_short_history_ends_like_in_order_delivery(
+    state: tuple[Projection, Any, str], history_length: int, carriers: list[bool], arrival: list[int]
+) -> None:
+    """Six quote events, any of them carrying an `rfqId`, with a history shorter than their number:
+    every arrival order, with duplicates anywhere, ends in the item in-order delivery produces
+    (status, history, and the newest carrier's `rfqId`)."""
+    _, client, table = state
+    projection = Projection(client, table, history_length)
+    reference_id = f"quote_{uuid.uuid4().hex[:8]}"
+    reference = [
+        quote_event(
+            reference_id,
+            "quote.received" if i == 0 else "quote.updated",
+            timedelta(minutes=i),
+            **({"rfqId": f"rfq_{i}"} if carries else {}),
+        )
+        for i, carries in enumerate(carriers)
+    ]
+    assert_ends_like_in_order(state, projection, reference, arrival)
+
+
+def test_a_value_without_its_carrier_mark_is_only_replaced_by_the_newest_event(
+    state: tuple[Projection, Any, str],
+) -> None:
+    """Items written before `rfqIdFrom` existed: an older event only fills a missing value, as then."""
+    _, client, table = state
+    projection = Projection(client, table, 2)
+    quote_id = f"quote_{uuid.uuid4().hex[:8]}"
+    for i in range(3):
+        projection.apply(quote_event(quote_id, "quote.updated", timedelta(minutes=2 + i)))
+    client.update_item(
+        TableName=table,
+        Key={"pk": {"S": f"quote#{quote_id}"}},
+        UpdateExpression="SET rfqId = :r",
+        ExpressionAttributeValues={":r": {"S": "rfq_unmarked"}},
+    )
+    in_history = quote_event(quote_id, "quote.updated", timedelta(minutes=3, seconds=30), rfqId="rfq_stale")
+    past_history = quote_event(quote_id, "quote.received", timedelta(0), rfqId="rfq_old")
+    assert projection.apply(in_history) == Outcome.STALE  # joins the history, leaves the value
+    assert projection.apply(past_history) == Outcome.DUPLICATE
+    assert final(state, "quote", quote_id)["rfqId"] == "rfq_unmarked"
+    newest = quote_event(quote_id, "quote.updated", timedelta(minutes=9), rfqId="rfq_new")
+    assert projection.apply(newest) == Outcome.APPLIED
+    item = final(state, "quote", quote_id)
+    assert item["rfqId"] == "rfq_new" and item["rfqIdFrom"].endswith(newest.id)

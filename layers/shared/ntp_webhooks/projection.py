@@ -5,9 +5,13 @@ written with one conditional write guarded by the item's `revision` (which event
 `ordering`):
 - Newest event: the state, the pointer to its archive record and the bounded history are set.
 - Older event (stale-write fencing): the state is left alone; the event joins the history.
-- An event already in the history, or older than a full history: nothing is written.
+- An event already in the history: nothing is written.
 - A field that only some events carry (`rfqId`) holds the value of the newest event that carries it,
   whatever the arrival order: the item keeps which event set it (`rfqIdFrom`, its `seq:id`).
+- An event older than a full history is not kept in it, but a carried field it is the newest carrier
+  of is still set (a late `quote.received` gives its quote the `rfqId` no newer event carries); with
+  nothing to set, nothing is written. `rfqIdFrom` is also what keeps this once: an event applied
+  before, whether still in the history or not, is never newer than the carrier it left.
 
 The body is not kept here: it lives in the archive (`ntp_webhooks.archive`), and the item holds the
 hour the newest event was archived (`archiveHour`): its object is under that hour's prefix or the one
@@ -56,8 +60,8 @@ LEGACY_ATTRIBUTES = ("body", "bodyBytes", "bodyOmitted")
 
 class Outcome(enum.StrEnum):
     APPLIED = "applied"  # newest event: state updated
-    STALE = "stale"  # older than the stored state: history only
-    DUPLICATE = "duplicate"  # already recorded, or older than a full history: nothing written
+    STALE = "stale"  # older than the stored state: history, and the carried fields it is newest for
+    DUPLICATE = "duplicate"  # already recorded, or older than a full history with nothing to set: no write
 
 
 def entity_of(event: EventBase) -> tuple[str, str, bool]:
@@ -109,16 +113,19 @@ class Projection:
             history = [HistoryEntry.decode(v["S"]) for v in (stored or {}).get("history", {}).get("L", [])]
             if any(h.id == event.id for h in history):
                 return Outcome.DUPLICATE
+            # None: older than everything a full history keeps; only its carried fields may count.
             merged = with_entry(history, entry, self._history_length)
             newest = stored is None or is_newer(entry, int(stored["lastEventSeq"]["N"]), stored["lastEventId"]["S"])
-            if merged is None:
-                return Outcome.DUPLICATE  # older than everything a full history keeps
             try:
-                self._write(key, event, entity_id, merged, stored, newest=newest, missing=missing, archived=archived)
+                written = self._write(
+                    key, event, entity_id, merged, stored, newest=newest, missing=missing, archived=archived
+                )
             except ClientError as exc:
                 if not is_condition_failure(exc):
                     raise
                 continue  # another delivery wrote in between: decide again on what it wrote
+            if not written:
+                return Outcome.DUPLICATE
             return Outcome.APPLIED if newest else Outcome.STALE
         raise RuntimeError(f"projection for {pk[:64]} kept changing; will be retried")
 
@@ -127,15 +134,19 @@ class Projection:
         key: dict[str, Any],
         event: EventBase,
         entity_id: str,
-        history: list[HistoryEntry],
+        history: list[HistoryEntry] | None,
         stored: dict[str, Any] | None,
         *,
         newest: bool,
         missing: bool,
         archived: str | None,
-    ) -> None:
+    ) -> bool:
+        """Write the event's part; `history` None (older than a full history): only the carried fields
+        it is the newest carrier of, and nothing (False) when there are none."""
         entry = HistoryEntry.of(event)
-        sets: dict[str, dict[str, Any]] = {"history": {"L": [{"S": h.encode()} for h in history]}}
+        sets: dict[str, dict[str, Any]] = {}
+        if history is not None:
+            sets["history"] = {"L": [{"S": h.encode()} for h in history]}
         if newest:
             sets |= {
                 "status": {"S": event.action},
@@ -148,7 +159,10 @@ class Projection:
             sets["entityIdMissing"] = {"BOOL": True}
         if key[KEY_ATTRIBUTE]["S"] != f"{event.family}#{entity_id}":
             sets["entityId"] = {"S": entity_id}  # hashed key: the full ID lives here
-        sets |= _carried_that_fit(sets, key, event, stored)
+        carried = _carried_that_fit(sets, key, event, stored, newest=newest)
+        if history is None and not carried:
+            return False  # nothing it carries is missing or older: a repeat, or an old event with nothing new
+        sets |= carried
         removes = list(LEGACY_ATTRIBUTES)
         names = {f"#a{i}": name for i, name in enumerate(sets)}
         values: dict[str, Any] = {f":v{i}": value for i, value in enumerate(sets.values())} | {":one": {"N": "1"}}
@@ -169,18 +183,27 @@ class Projection:
             ExpressionAttributeNames=names,
             ExpressionAttributeValues=values,
         )
+        return True
 
 
 def _carried_that_fit(
-    sets: dict[str, dict[str, Any]], key: dict[str, Any], event: EventBase, stored: dict[str, Any] | None
+    sets: dict[str, dict[str, Any]],
+    key: dict[str, Any],
+    event: EventBase,
+    stored: dict[str, Any] | None,
+    *,
+    newest: bool,
 ) -> dict[str, dict[str, Any]]:
     """The carried fields this event sets: when it is their newest carrier, and the item stays under
-    the budget with them (only with an entity ID and a field each near the body limit)."""
+    the budget with them (only with an entity ID and a field each near the body limit). Whether or not
+    the event is still in the history: an event applied before is never newer than its own carrier
+    mark, so a repeat sets nothing. A value with no carrier mark (an item written before the marks)
+    is replaced only by the entity's newest event, an older one only fills it in, as then."""
     entry = HistoryEntry.of(event)
     carried: dict[str, dict[str, Any]] = {}
     for name, value in _carried(event).items():
         carrier = (stored or {}).get(f"{name}From", {}).get("S")
-        if carrier is None or is_newer(entry, *_decode_carrier(carrier)):
+        if is_newer(entry, *_decode_carrier(carrier)) if carrier else newest or name not in (stored or {}):
             carried |= {name: {"S": value}, f"{name}From": {"S": f"{entry.seq}:{event.id}"}}
     if carried and item_size({**(stored or {}), **key, **sets, **carried, "revision": {"N": "1"}}) > ITEM_BUDGET_BYTES:
         logger.warning("a projected field is too large to keep with the entity ID", extra={"fields": list(carried)})
