@@ -125,7 +125,8 @@ def secret_warnings(value: str) -> list[str]:
 def read_state(client: Any, table_name: str, entity_type: str, entity_id: str) -> dict[str, Any] | None:
     """An entity's projection as plain Python values (`ntp status`): the stored attributes, the
     history expanded to `{seq, timestamp, event, id}`, and the latest event's name and timestamp (its
-    body is in the archive, under the hour prefix `archiveHour`)."""
+    body is in the archive, under the hour prefix `archiveHour` or the one before: Firehose names an
+    object by its oldest record)."""
     from boto3.dynamodb.types import TypeDeserializer
 
     from ntp_webhooks.ordering import HistoryEntry

@@ -6,7 +6,8 @@ the event by the time your function runs.
 - Each function runs to success once per event ID, identified by its name (`module.function`, or
   `@on(..., name="...")`): redeliveries and redrives run only the functions that have not succeeded.
 - If your function raises, it is logged with its traceback, and its SQS record is delivered again
-  (up to five times, then the family's dead-letter queue); your other functions do not run again.
+  (up to five times, then the family's dead-letter queue); your other functions that succeeded do not
+  run again, unless their completion record could not be written (the log line says what runs again).
 - A crash between your side effect and its completion record runs it again: key side effects on
   `event.id` (README, "What once means").
 """

@@ -49,7 +49,8 @@ class InvalidEventBody(ValueError):
 
 
 class HandlersFailed(RuntimeError):
-    """At least one partner handler raised; the others that succeeded are recorded and not re-run."""
+    """At least one partner handler raised; the others that succeeded are not re-run if their
+    completion record is written (the failure's log line says what runs again)."""
 
 
 @dataclass(frozen=True, slots=True)
