@@ -298,3 +298,22 @@ def test_the_state_table_retention_outlives_every_redrivable_message() -> None:
         for kind in ("Queue", "DeadLetterQueue")
     )
     assert handled_days * 86400 >= longest + 86400
+
+
+def test_botocore_request_lines_keep_the_session_token_out() -> None:
+    """botocore's "Sending http request" line prints every header, X-Amz-Security-Token included."""
+    from botocore.awsrequest import AWSPreparedRequest, HTTPHeaders
+
+    from ntp_webhooks.observability import without_payloads
+
+    headers = HTTPHeaders()
+    headers["X-Amz-Security-Token"] = "session-token-marker"
+    request = AWSPreparedRequest("POST", "https://sqs", headers, b"", False)
+
+    def line() -> logging.LogRecord:
+        return logging.LogRecord(
+            "botocore.endpoint", logging.DEBUG, "", 0, "Sending http request: %s", (request,), None
+        )
+
+    assert "session-token-marker" in line().getMessage()  # what botocore would have written
+    assert "session-token-marker" not in without_payloads(line()).getMessage()

@@ -24,7 +24,8 @@ LIBRARY_LOGGERS = ("botocore", "boto3", "urllib3", "s3transfer", "aws_lambda_pow
 #: The documented, off-by-default switch (template parameter LibraryLogLevel) that lets them log more.
 LIBRARY_LOG_LEVEL_VARIABLE = "LIBRARY_LOG_LEVEL"
 #: The libraries' lines whose arguments are known to hold no payload (hook and event names, endpoints,
-#: timeouts, the HTTP request line and headers): they are logged as the library wrote them. Every other
+#: timeouts, response headers): they are logged as the library wrote them. Not botocore's "Sending http
+#: request": its headers carry the session token (X-Amz-Security-Token). Every other
 #: line of theirs is logged with its text and the type of each argument instead of its value (numbers
 #: and botocore's operation name excepted), so a line added by a new botocore shows no value either.
 PAYLOAD_FREE_LINES = frozenset(
@@ -36,7 +37,6 @@ PAYLOAD_FREE_LINES = frozenset(
         "Endpoint provider result: %s",
         "Setting %s timeout as %s",
         "Registering retry handlers for service: %s",
-        "Sending http request: %s",  # method, URL and headers; AWSPreparedRequest leaves the body out
         "Response headers: %r",
         "Retry needed, action of: %s",
         "Starting new HTTPS connection (%d): %s:%s",
