@@ -48,6 +48,10 @@ def local(
         yield stack, console, state_dir
     finally:
         stack.stop()
+    for thread in set(threading.enumerate()) - threads_before:
+        # A server's request thread may still be writing its last response after the stop: a
+        # loaded machine (CI's) makes that visible; a thread still alive after 5 s is a leak.
+        thread.join(timeout=5)
     leaked = [t.name for t in set(threading.enumerate()) - threads_before if t.is_alive()]
     assert leaked == [], leaked
     for port in ports:
