@@ -82,10 +82,24 @@ def ntp(
 
 
 README = Path(__file__).resolve().parents[2] / "README.md"
+#: The pages whose bash blocks are run by tests or marked as needing AWS (tests/unit/test_doc_blocks.py).
+PAGES = (README, *sorted((README.parent / "docs").glob("*.md")))
+
+
+def block_after(text: str, marker: str) -> str:
+    """The bash block right after `<!-- marker -->` in `text`."""
+    return text.split(f"<!-- {marker} -->", 2)[1].split("```bash", 1)[1].split("```", 1)[0]
 
 
 def readme_block(marker: str) -> str:
-    return README.read_text().split(f"<!-- {marker} -->", 2)[1].split("```bash", 1)[1].split("```", 1)[0]
+    return block_after(README.read_text(), marker)
+
+
+def doc_block(marker: str) -> str:
+    """The bash block after `<!-- marker -->` in the README or a page of docs/: a marker names one block."""
+    found = [page for page in PAGES if f"<!-- {marker} -->" in page.read_text()]
+    assert len(found) == 1, f"<!-- {marker} --> is on {len(found)} pages: {found}"
+    return block_after(found[0].read_text(), marker)
 
 
 def run_as_written(script: str, cwd: Path, state_dir: Path) -> subprocess.CompletedProcess[str]:

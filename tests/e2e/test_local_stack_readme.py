@@ -1,6 +1,6 @@
-"""`make run`'s local stack as a newcomer meets it: the README's recipes run as written, and `make run
---reload` in a process of its own. A module of its own, so that pytest-xdist runs it alongside the
-other local-stack tests."""
+"""`make run`'s local stack as a newcomer meets it: the recipes of the README and docs/reference.md run
+as written, and `make run --reload` in a process of its own. A module of its own, so that pytest-xdist
+runs it alongside the other local-stack tests."""
 
 from __future__ import annotations
 
@@ -16,9 +16,10 @@ import pytest
 
 from devtools.deliveries import encode, envelope
 from devtools.local_stack.stack import DevStack
-from devtools.sam_template import REPO_ROOT
+from devtools.sam_template import PARTNER_DIR_VARIABLE, REPO_ROOT
 from ntp_webhooks.signature import sign
-from tests.e2e.local_stacks import eventually, post, readme_block, run_as_written
+from tests.conftest import STAND_IN_PARTNER
+from tests.e2e.local_stacks import doc_block, eventually, post, readme_block, run_as_written
 
 
 def test_the_readmes_send_recipes_run_as_written(fresh: tuple[DevStack, io.StringIO, Path], tmp_path: Path) -> None:
@@ -37,9 +38,9 @@ def test_the_readmes_send_recipes_run_as_written(fresh: tuple[DevStack, io.Strin
 def test_the_readmes_curl_and_openssl_recipe_works_on_a_pretty_printed_file(
     fresh: tuple[DevStack, io.StringIO, Path], tmp_path: Path
 ) -> None:
-    """The recipe as written in the README (only the port is this stack's), run by bash."""
+    """The recipe as written in docs/reference.md (only the port is this stack's), run by bash."""
     stack, _, state_dir = fresh
-    recipe = readme_block("curl-recipe")
+    recipe = doc_block("curl-recipe")
     assert "URL=http://127.0.0.1:3000/webhooks" in recipe  # `make run`'s default port
     result = run_as_written(recipe.replace("http://127.0.0.1:3000/webhooks", stack.webhook_url), tmp_path, state_dir)
     assert result.returncode == 0, result.stderr
@@ -47,11 +48,21 @@ def test_the_readmes_curl_and_openssl_recipe_works_on_a_pretty_printed_file(
     assert '"status":"accepted"' in result.stdout, result.stdout
 
 
+def test_the_local_operations_recipe_runs_as_written(fresh: tuple[DevStack, io.StringIO, Path], tmp_path: Path) -> None:
+    """docs/reference.md's `ntp status`, `ntp redrive` and `ntp rotate` against the local stack, as written."""
+    stack, _, state_dir = fresh
+    before = stack.current_secret()
+    result = run_as_written(doc_block("local-operations"), tmp_path, state_dir)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert stack.current_secret() != before  # the rotation ran its four steps
+
+
 def test_reload_picks_up_a_code_change_and_keeps_the_emulated_state(tmp_path: Path) -> None:
     """`make run ARGS=--reload`, as a user runs it (its own process), on a copy of the functions."""
     root = REPO_ROOT
     shutil.copy(root / "template.yaml", tmp_path / "template.yaml")
     shutil.copytree(root / "functions", tmp_path / "functions")
+    partner = shutil.copytree(STAND_IN_PARTNER, tmp_path / "partner")
     marker = tmp_path / "marker.txt"
     state_dir = tmp_path / "stacks"
     console = (tmp_path / "console.txt").open("w")
@@ -71,7 +82,12 @@ def test_reload_picks_up_a_code_change_and_keeps_the_emulated_state(tmp_path: Pa
             str(tmp_path / "template.yaml"),
         ],
         cwd=root,
-        env={**os.environ, "NTP_LOCAL_STATE_DIR": str(state_dir), "MARKER": str(marker)},
+        env={
+            **os.environ,
+            "NTP_LOCAL_STATE_DIR": str(state_dir),
+            "MARKER": str(marker),
+            PARTNER_DIR_VARIABLE: str(partner),
+        },
         stdout=console,
         stderr=subprocess.STDOUT,
     )
@@ -84,7 +100,7 @@ def test_reload_picks_up_a_code_change_and_keeps_the_emulated_state(tmp_path: Pa
         log = tmp_path / "console.txt"
         eventually(lambda: f"{first['id']} processed" in log.read_text())
 
-        business_logic = tmp_path / "functions" / "consumers" / "business_logic.py"
+        business_logic = partner / "business_logic.py"
         business_logic.write_text(
             business_logic.read_text()
             + '\n\n@on("order.created", name="reload-marker")\n'
@@ -122,7 +138,8 @@ def test_a_partner_module_that_does_not_import_stops_the_start_with_one_line(
     says it in one line, as `--reload` does for the same mistake, instead of a traceback."""
     shutil.copy(REPO_ROOT / "template.yaml", tmp_path / "template.yaml")
     shutil.copytree(REPO_ROOT / "functions", tmp_path / "functions")
-    business_logic = tmp_path / "functions" / "consumers" / "business_logic.py"
+    partner = shutil.copytree(STAND_IN_PARTNER, tmp_path / "partner")
+    business_logic = partner / "business_logic.py"
     text = business_logic.read_text()
     assert mistake[0] in text
     business_logic.write_text(text.replace(mistake[0], mistake[1], 1))
@@ -137,7 +154,7 @@ def test_a_partner_module_that_does_not_import_stops_the_start_with_one_line(
         [sys.executable, "-c", script, str(tmp_path / "logs"), *argv],
         check=False,
         cwd=REPO_ROOT,
-        env={**os.environ, "NTP_LOCAL_STATE_DIR": str(tmp_path / "stacks")},
+        env={**os.environ, "NTP_LOCAL_STATE_DIR": str(tmp_path / "stacks"), PARTNER_DIR_VARIABLE: str(partner)},
         capture_output=True,
         text=True,
         timeout=120,

@@ -1,0 +1,77 @@
+"""The command blocks of the README and docs/ that need neither the local stack nor AWS, run as written
+(tests/unit/test_doc_blocks.py checks that every block is run somewhere or says what it needs)."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+from pathlib import Path
+
+from devtools.sam_template import REPO_ROOT
+from tests.e2e.local_stacks import doc_block
+
+#: What a fresh clone has that `sam local invoke` reads: the template, its code, the sample events.
+CLONE = ("template.yaml", "samconfig.toml", "events", "functions", "layers", "partner", ".venv")
+#: No container runtime, whatever the machine has: the recipe must get as far as asking for one.
+NO_DOCKER = "unix:///nonexistent/docker.sock"
+NEEDS_DOCKER = "requires a container runtime"
+
+
+def commands(block: str) -> list[str]:
+    return [line.split("#", 1)[0].strip() for line in block.splitlines() if line.split("#", 1)[0].strip()]
+
+
+def test_the_quick_start_commands_are_make_targets_that_resolve() -> None:
+    """`make run`, `make test` and `make test-partner` as the README writes them, dry-run (`make -n`):
+    each target exists and its recipe expands. What they run is run for real elsewhere: the local
+    stack by tests/e2e, `make test` by CI, `make test-partner` by its own test."""
+    quick_start = commands(doc_block("quick-start"))
+    assert quick_start and all(line.startswith("make ") for line in quick_start), quick_start
+    for line in quick_start:
+        done = subprocess.run(
+            ["make", "-n", *shlex.split(line)[1:]], cwd=REPO_ROOT, capture_output=True, text=True, check=False
+        )
+        assert done.returncode == 0, f"{line}: {done.stderr}"
+        assert done.stdout.strip(), f"{line}: no recipe"
+
+
+def sam_env() -> dict[str, str]:
+    """The shell a newcomer has: none of `make`'s SAM settings, and no Docker."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("SAM_CLI_")} | {"DOCKER_HOST": NO_DOCKER}
+
+
+def test_the_sam_local_invoke_recipe_gets_past_the_template_to_docker(tmp_path: Path) -> None:
+    """docs/reference.md's recipe in a fresh clone's layout: each `sam local invoke` line, after the
+    block's `export`, reads the template (its `Fn::ForEach` needs SAM_CLI_ENABLE_LANGUAGE_EXTENSIONS)
+    and stops only for want of Docker. Without the export the same line fails on the template, which
+    is the traceback a newcomer met. `make build` is skipped: it is `make test`'s own step, and the
+    built template keeps the same transform, so sam reads either the same way."""
+    recipe = commands(doc_block("sam-local-invoke"))
+    exports = [line for line in recipe if line.startswith("export ")]
+    invokes = [line for line in recipe if line.startswith(".venv/bin/sam local invoke ")]
+    assert set(recipe) == {*exports, *invokes, "make build"}, recipe
+    assert any("SAM_CLI_ENABLE_LANGUAGE_EXTENSIONS=1" in line for line in exports)
+    for name in CLONE:
+        (tmp_path / name).symlink_to(REPO_ROOT / name)
+
+    scripts = {line: "\n".join([*exports, line]) for line in invokes}
+    without_export = "export SAM_CLI_TELEMETRY=0\n" + invokes[0]
+    running = {
+        script: subprocess.Popen(
+            ["bash", "-c", script],
+            cwd=tmp_path,
+            env=sam_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for script in [*scripts.values(), without_export]
+    }
+    said = {script: process.communicate(timeout=110)[0] for script, process in running.items()}
+
+    for line, script in scripts.items():
+        assert NEEDS_DOCKER in said[script], f"{line}\n{said[script][-3000:]}"
+        assert "Traceback" not in said[script] and "unexpected error" not in said[script], said[script][-3000:]
+    assert NEEDS_DOCKER not in said[without_export], said[without_export][-3000:]
+    assert "unexpected error" in said[without_export] or "Traceback" in said[without_export]
