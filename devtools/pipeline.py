@@ -2,17 +2,22 @@
 each function imported by its template Handler with its template environment.
 
 Used by tests, the fault table and the cost model: a webhook goes in as an API Gateway event, the
-consumers are driven by the emulated SQS event source mapping.
+consumers are driven by the emulated SQS event source mapping. A tool gives the functions its own
+handlers (a `Subscriptions` of its own), time budget (`Deadline`) and keyring clock through the
+constructor: each function module loaded is handed builders (`build_ingest`, `build_consumer`) bound
+to them, in place of the ones it imported.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import os
+import time
 from collections.abc import Callable, Iterator
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 
@@ -23,6 +28,12 @@ from devtools.lambda_events import LambdaContext, acting_as
 from devtools.provision import Provisioner, Stack
 from devtools.sam_template import SamTemplate, load_function_module
 from ntp_webhooks.routing import FAMILIES, template_name
+
+if TYPE_CHECKING:
+    from ntp_webhooks.aws_clients import Deadline
+    from ntp_webhooks.consumer import Consumer
+    from ntp_webhooks.settings import ConsumerSettings
+    from ntp_webhooks.subscriptions import Subscriptions
 
 _module_ids = itertools.count()
 
@@ -70,11 +81,26 @@ def global_environment(template: SamTemplate) -> dict[str, str]:
 
 
 class Pipeline:
-    """Functions of a template, provisioned on moto (the caller holds `mock_aws`)."""
+    """Functions of a template, provisioned on moto (the caller holds `mock_aws`). `subscriptions`: the
+    consumers run these handlers instead of the partner's; `budget`: the time budget of the functions'
+    AWS calls; `keyring_clock`: the ingest keyring's monotonic clock."""
 
-    def __init__(self, template: SamTemplate, parameter_overrides: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        template: SamTemplate,
+        parameter_overrides: dict[str, str] | None = None,
+        *,
+        subscriptions: Subscriptions | None = None,
+        budget: Deadline | None = None,
+        keyring_clock: Callable[[], float] | None = None,
+    ) -> None:
         moto_patches.apply()
+        from ntp_webhooks.aws_clients import deadline  # the layer reads its environment at import
+
         self.template = template
+        self.subscriptions = subscriptions
+        self.budget = budget or deadline
+        self.keyring_clock = keyring_clock
         self.stack: Stack = Provisioner(
             template,
             boto3.client,
@@ -89,7 +115,27 @@ class Pipeline:
         """A fresh import of the function (a new execution environment)."""
         spec = self.template.function(logical_id)
         with environment(self.stack.function_environment(self.template, logical_id)):
-            return load_function_module(self.template, logical_id, f"{spec.module}_{next(_module_ids)}")
+            module = load_function_module(self.template, logical_id, f"{spec.module}_{next(_module_ids)}")
+        self._inject(module)
+        return module
+
+    def _inject(self, module: ModuleType) -> None:
+        """Bind the module's builders to this pipeline's handlers, budget and keyring clock (the module
+        is this pipeline's own: nothing else sees the change)."""
+        from ntp_webhooks.consumer import build_consumer
+        from ntp_webhooks.ingest import build_ingest
+
+        function: Any = module
+        if hasattr(function, "build_ingest"):
+            clock = self.keyring_clock or time.monotonic
+            function.build_ingest = functools.partial(build_ingest, budget=self.budget, keyring_clock=clock)
+        if hasattr(function, "build_consumer"):
+            own = self.subscriptions
+
+            def consumer(settings: ConsumerSettings, subscriptions: Subscriptions) -> Consumer:
+                return build_consumer(settings, subscriptions if own is None else own, budget=self.budget)
+
+            function.build_consumer = consumer
 
     def cold_start(self) -> None:
         """New execution environments for every function: caches and clients start empty."""

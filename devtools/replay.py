@@ -21,17 +21,7 @@ from typing import TYPE_CHECKING, Any, cast
 from ntp_webhooks.archive import PREFIX, ArchiveRecord, hour_prefixes, records_in
 from ntp_webhooks.envelope import EVENT_NAME_PATTERN
 from ntp_webhooks.events import REGISTRY
-from ntp_webhooks.family_queues import (
-    ATTR_API_REQUEST_ID,
-    ATTR_EVENT_ID,
-    ATTR_EVENT_TYPE,
-    ATTR_KEY_STAGE,
-    ATTR_KEY_VERSION,
-    ATTR_RECEIVED_AT,
-    ATTR_REPLAY_HANDLERS,
-    ATTR_REPLAY_ID,
-    ATTR_SENDER_REQUEST_ID,
-)
+from ntp_webhooks.family_queues import MessageAttributes, Replay
 from ntp_webhooks.routing import FAMILIES, family_of, template_name
 
 if TYPE_CHECKING:
@@ -168,25 +158,11 @@ def send(
     progress: Callable[[int, int], None] = lambda done, total: None,
 ) -> Iterator[str]:
     """Enqueue each record as a replay of `handlers`; yields each message ID. One replay ID per event."""
-    names = ",".join(sorted(set(handlers)))
+    names = frozenset(handlers)
     for done, record in enumerate(records, 1):
-        attributes = {
-            ATTR_EVENT_TYPE: record.event_type,
-            ATTR_EVENT_ID: record.event_id,
-            ATTR_API_REQUEST_ID: record.api_request_id,
-            ATTR_KEY_STAGE: record.key_stage,
-            ATTR_KEY_VERSION: record.key_version,
-            ATTR_RECEIVED_AT: record.received_at,
-            ATTR_SENDER_REQUEST_ID: record.sender_request_id,
-            ATTR_REPLAY_HANDLERS: names,
-            ATTR_REPLAY_ID: uuid.uuid4().hex,
-        }
+        attributes = MessageAttributes.of_archived(record, Replay(names, uuid.uuid4().hex))
         response = sqs.send_message(
-            QueueUrl=queue_urls[record.family],
-            MessageBody=record.body,
-            MessageAttributes={
-                name: {"DataType": "String", "StringValue": value} for name, value in attributes.items() if value
-            },
+            QueueUrl=queue_urls[record.family], MessageBody=record.body, MessageAttributes=attributes.to_sqs()
         )
         progress(done, len(records))
         yield str(response["MessageId"])

@@ -18,7 +18,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from devtools import moto_patches, registrations
+from devtools import moto_patches
 from devtools.deliveries import LOCAL_DEV_SECRET
 from devtools.event_source import QueuePoller, event_source_mapping
 from devtools.lambda_events import LambdaContext
@@ -340,8 +340,13 @@ def clock() -> Iterator[Clock]:
 
 @pytest.fixture
 def isolated_subscriptions() -> Iterator[None]:
-    """Handlers a test registers are gone after it; the examples in business_logic stay."""
-    with registrations.temporary():
+    """Handlers a test registers with `@on`, on the registry the consumer functions load, are gone
+    after it; the partner's stay (imported first, so that they are registered for good)."""
+    from devtools.replay import handler_names
+    from ntp_webhooks.subscriptions import subscriptions
+
+    handler_names()
+    with subscriptions.restored():
         yield
 
 

@@ -7,20 +7,17 @@ Each returns its measured figures and the sentence the page prints from them; th
 - bad signatures every 50 ms while a rotation adds a key;
 - SendMessage and the claim's release hanging on every SDK attempt.
 
-The keyring's clock is advanced by replacing `ntp_webhooks.keyring.monotonic` (it reads the clock by
-name); the hung calls advance a Lambda context's clock instead of sleeping.
+The pipeline's own handlers and its ingest keyring's clock are given to it (`edge_pipeline`): the
+scenarios advance that clock; the hung calls advance a Lambda context's clock instead of sleeping.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
-from unittest import mock
 
 import boto3
 from botocore.exceptions import ClientError, ReadTimeoutError
@@ -31,6 +28,7 @@ from devtools.function_output import captured
 from devtools.lambda_events import LambdaContext, acting_as, acting_function
 from devtools.pipeline import Pipeline, hooked
 from devtools.rotation_service import RotationService
+from devtools.sam_template import SamTemplate
 
 SLOW_HANDLER_SECONDS, SECOND_COPY_AFTER = 1.0, 0.4
 JUNK_EVERY, JUNK_FOR, ROTATION_AT = 0.05, 10.0, 3.0
@@ -62,13 +60,18 @@ class SteppedContext(LambdaContext):
         return max(0, int((self.timeout_seconds - self.clock) * 1000))
 
 
-@contextlib.contextmanager
-def keyring_clock() -> Iterator[FakeClock]:
-    from ntp_webhooks import keyring
+def edge_pipeline(template: SamTemplate, clock: FakeClock | None = None) -> Pipeline:
+    """A pipeline with handlers of its own (none yet) and its ingest keyring on `clock` (the caller
+    holds `mock_aws`)."""
+    from ntp_webhooks.subscriptions import Subscriptions
 
-    clock = FakeClock()
-    with mock.patch.object(keyring, "monotonic", clock):
-        yield clock
+    return Pipeline(template, subscriptions=Subscriptions(), keyring_clock=clock or FakeClock())
+
+
+def _clock(pipeline: Pipeline) -> FakeClock:
+    clock = pipeline.keyring_clock
+    assert isinstance(clock, FakeClock), "an edge scenario needs `edge_pipeline`'s keyring clock"
+    return clock
 
 
 def _key(pipeline: Pipeline, stage: str = "AWSCURRENT") -> str:
@@ -89,8 +92,8 @@ def _deliver(pipeline: Pipeline, secret: str, context: LambdaContext | None = No
 
 def concurrent_copies(pipeline: Pipeline) -> Edge:
     """Finding 7: a 1 s handler; the same record in a second environment 0.4 s later; then redelivered."""
-    from ntp_webhooks.subscriptions import subscriptions
-
+    subscriptions = pipeline.subscriptions
+    assert subscriptions is not None, "an edge scenario needs `edge_pipeline`'s own handlers"
     runs: list[str] = []
     in_handler = threading.Event()
 
@@ -153,11 +156,8 @@ def stale_keyring(pipeline: Pipeline, max_stale: float = 600.0, max_age: float =
 
     leaked = _key(pipeline)
     new_key = f"edge-rotated-{time.monotonic_ns()}"
-    with (
-        keyring_clock() as clock,
-        hooked("before-call.secrets-manager.*", throttle),
-        captured() as output,
-    ):
+    clock = _clock(pipeline)
+    with hooked("before-call.secrets-manager.*", throttle), captured() as output:
         pipeline.cold_start()
         secrets.put_secret_value(SecretId=arn, SecretString=new_key)  # the leaked key is now AWSPREVIOUS
         statuses = {"previous key, in its grace": _deliver(pipeline, leaked)["statusCode"]}
@@ -215,7 +215,8 @@ def junk_during_rotation(pipeline: Pipeline) -> Edge:
     current, pending_key, added_at = _key(pipeline), "", 0.0
     statuses: list[int] = []
     accepted_at: float | None = None
-    with keyring_clock() as clock, hooked("before-call.secrets-manager.*", count), captured():
+    clock = _clock(pipeline)
+    with hooked("before-call.secrets-manager.*", count), captured():
         pipeline.cold_start()
         start = clock.now
         while clock.now - start < JUNK_FOR:
@@ -249,7 +250,7 @@ def junk_during_rotation(pipeline: Pipeline) -> Edge:
 def hung_calls(pipeline: Pipeline) -> Edge:
     """Finding 11: every SendMessage and claim-release attempt hangs for the SDK's connect + read
     timeouts (3 s), SDK retries included, against the ingest's 10 s timeout."""
-    from ntp_webhooks.aws_clients import ATTEMPT_SECONDS, deadline
+    from ntp_webhooks.aws_clients import ATTEMPT_SECONDS
 
     context = SteppedContext(function_name="IngestFunction", timeout_seconds=pipeline.ingest_timeout)
     attempts: list[str] = []
@@ -271,7 +272,7 @@ def hung_calls(pipeline: Pipeline) -> Edge:
         "error": json.loads(response["body"]).get("error"),
         "answered_at_s": context.clock,
         "timeout_s": context.timeout_seconds,
-        "reserve_s": deadline.reserve_seconds,
+        "reserve_s": pipeline.budget.reserve_seconds,
         "send_attempts": attempts.count("SendMessage"),
         "release_attempts": attempts.count("DeleteItem"),
         "error_codes": [e.get("error_code") for e in errors],
@@ -287,5 +288,5 @@ def hung_calls(pipeline: Pipeline) -> Edge:
 
 
 def run_all(pipeline: Pipeline) -> list[Edge]:
-    """Every scenario on one pipeline (the caller holds `mock_aws` and `registrations.temporary()`)."""
+    """Every scenario on one `edge_pipeline` (the caller holds `mock_aws`)."""
     return [concurrent_copies(pipeline), stale_keyring(pipeline), junk_during_rotation(pipeline), hung_calls(pipeline)]

@@ -24,14 +24,12 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from botocore.exceptions import ClientError, ReadTimeoutError
 
-from devtools import registrations
 from devtools.deliveries import encode, envelope, signed_event
 from devtools.moto_patches import retries_without_backoff
 from devtools.pipeline import FAKE_AWS, Pipeline, environment, global_environment, hooked
 from devtools.sam_template import REPO_ROOT, SamTemplate
 from ntp_webhooks.events import EventBase
 from ntp_webhooks.handler_runs import KEY_PREFIX
-from ntp_webhooks.subscriptions import subscriptions
 from tools.wall_clock import waits_move_the_clock
 
 if TYPE_CHECKING:
@@ -43,6 +41,9 @@ KINDS = ("fails", "lost response", "times out")
 SENDER_ATTEMPTS = 4
 #: The ingest function's timeout in these runs: a claim's lease, which a 409 asks the sender to wait out.
 LEASE_SECONDS = 0.5
+#: The functions' time budget per AWS call attempt and reserve to answer: faults here are instant and
+#: the lease is 0.5 s, so scaled down with it.
+BUDGET_SECONDS = 0.05
 #: The sender's wait before a retry, scaled down: the lease, with a margin. The keyring's clock (rate
 #: limit, cache age) advances by the whole Retry-After the ingest sent, as the real sender waits it.
 SENDER_WAIT_SECONDS = LEASE_SECONDS + 0.1
@@ -158,11 +159,16 @@ class FaultRun:
         self.injector = injector  # installed before the functions create their clients
         #: The keyring's clock: it advances by every Retry-After the sender waits (real time is scaled down).
         self.keyring_clock = keyring_clock
-        self.pipeline = Pipeline(self.template)
+        from ntp_webhooks.aws_clients import Deadline  # the layer reads its environment at import
+        from ntp_webhooks.subscriptions import Subscriptions
+
+        subscriptions = Subscriptions()
+        subscriptions.on("*", name="fault-table-recorder")(self._record)
+        budget = Deadline(reserve_seconds=BUDGET_SECONDS, attempt_seconds=BUDGET_SECONDS)
+        self.pipeline = Pipeline(self.template, subscriptions=subscriptions, budget=budget, keyring_clock=keyring_clock)
         stack = self.pipeline.stack
         self.injector.tables = {stack.refs["DedupTable"]: "DedupTable", stack.refs["StateTable"]: "StateTable"}
         self.runs: Counter[str] = Counter()
-        subscriptions.on("*", name="fault-table-recorder")(self._record)
 
     def _record(self, event: EventBase) -> None:
         self.runs[event.id] += 1
@@ -238,12 +244,8 @@ class FaultRun:
 def generate(template: SamTemplate | None = None) -> list[tuple[CallPoint, str, Outcome]]:
     from moto import mock_aws
 
-    from ntp_webhooks.aws_clients import deadline
-    from tools.edge_scenarios import keyring_clock  # loads the rotation code, which reads its environment
+    from tools.edge_scenarios import FakeClock  # loads the rotation code, which reads its environment
 
-    saved_budget = deadline.attempt_seconds, deadline.reserve_seconds
-    # Faults here are instant and the lease is 0.5 s: scale the per-attempt budget down with it.
-    deadline.attempt_seconds, deadline.reserve_seconds = 0.05, 0.05
     injector = Injector()
     # Faults are instant: no need to wait before a retry.
     with (
@@ -251,21 +253,16 @@ def generate(template: SamTemplate | None = None) -> list[tuple[CallPoint, str, 
         mock_aws(),
         injector.installed(),
         retries_without_backoff(),
-        registrations.temporary(),
-        keyring_clock() as clock,
         waits_move_the_clock() as wait,
     ):
-        run = FaultRun(injector, clock, wait, template)
-        try:
-            baseline = run.scenario(None, "")
-            # Every AWS call of the two functions for one new webhook, on cold starts, in order.
-            points = list(dict.fromkeys(run.injector.calls))
-            rows = [(CallPoint("none", "-", "-", 0, "no fault"), "-", baseline)]
-            for point in points:
-                for kind in KINDS:
-                    rows.append((point, kind, run.scenario(point, kind)))
-        finally:
-            deadline.attempt_seconds, deadline.reserve_seconds = saved_budget
+        run = FaultRun(injector, FakeClock(), wait, template)
+        baseline = run.scenario(None, "")
+        # Every AWS call of the two functions for one new webhook, on cold starts, in order.
+        points = list(dict.fromkeys(run.injector.calls))
+        rows = [(CallPoint("none", "-", "-", 0, "no fault"), "-", baseline)]
+        for point in points:
+            for kind in KINDS:
+                rows.append((point, kind, run.scenario(point, kind)))
     return rows
 
 
@@ -273,10 +270,10 @@ def edge_rows(template: SamTemplate | None = None) -> list[Edge]:
     """The edge scenarios, on a pipeline of their own."""
     from moto import mock_aws
 
-    from tools.edge_scenarios import run_all  # loads the rotation code, which reads its environment
+    from tools.edge_scenarios import edge_pipeline, run_all  # loads the rotation code, which reads its environment
 
-    with environment(FAKE_AWS), mock_aws(), registrations.temporary():
-        return run_all(Pipeline(template or SamTemplate()))
+    with environment(FAKE_AWS), mock_aws():
+        return run_all(edge_pipeline(template or SamTemplate()))
 
 
 def render(rows: list[tuple[CallPoint, str, Outcome]], edges: list[Edge]) -> str:

@@ -33,7 +33,6 @@ import boto3
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ReadTimeoutError
 
-from devtools import registrations
 from devtools.deliveries import encode, envelope, signed_event
 from devtools.moto_patches import retries_without_backoff
 from devtools.pipeline import FAKE_AWS, Pipeline, environment, global_environment, hooked
@@ -180,12 +179,14 @@ class Soak:
         self.runs[(event.id, "soak.recorder")] += 1
 
     def run(self) -> Result:
-        from ntp_webhooks.aws_clients import deadline
+        from ntp_webhooks.aws_clients import Deadline
+        from ntp_webhooks.observability import logger
+        from ntp_webhooks.subscriptions import Subscriptions
 
         started = time.monotonic()
-        saved_budget = deadline.attempt_seconds, deadline.reserve_seconds
-        deadline.attempt_seconds, deadline.reserve_seconds = 0.05, 0.05  # faults are instant here
-        from ntp_webhooks.observability import logger
+        subscriptions = Subscriptions()
+        subscriptions.on("*", name="soak.recorder")(self._record)
+        budget = Deadline(reserve_seconds=0.05, attempt_seconds=0.05)  # faults are instant here
 
         result = Result()
         capture = logging.StreamHandler(self.logs)
@@ -193,21 +194,18 @@ class Soak:
         logging.getLogger(logger.name).addHandler(capture)
         try:
             with (
-                registrations.temporary() as subscriptions,
                 hooked("before-send.*.*", self.injector.before_send),
                 hooked("after-call.*.*", self.injector.after_call),
                 retries_without_backoff(),  # faults are instant here: no need to wait before a retry
                 waits_move_the_clock() as self.wait,  # leases and visibility run out without sleeping
             ):
-                subscriptions.on("*", name="soak.recorder")(self._record)
-                pipeline = Pipeline(self.template)
+                pipeline = Pipeline(self.template, subscriptions=subscriptions, budget=budget)
                 self._deliver_all(pipeline, result)
                 self._drain(pipeline)
                 self.injector.armed = False
                 self._check(pipeline, result)
         finally:
             logging.getLogger(logger.name).removeHandler(capture)
-            deadline.attempt_seconds, deadline.reserve_seconds = saved_budget
         result.injected = self.injector.injected
         result.seconds = time.monotonic() - started
         return result

@@ -6,19 +6,22 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from moto import mock_aws
 
-from devtools import registrations
 from devtools.deliveries import signed_event
 from devtools.pipeline import Pipeline
+from devtools.sam_template import SamTemplate
 from ntp_webhooks.envelope import MAX_DEPTH
 from ntp_webhooks.events import REGISTRY, EventBase, parse_event
 from ntp_webhooks.routing import FAMILIES, family_of, template_name
+from ntp_webhooks.subscriptions import Subscriptions
 
 QUEUES = [f"{template_name(family)}EventsQueue" for family in FAMILIES]
 
@@ -79,12 +82,18 @@ def deliveries(draw: st.DrawFn) -> tuple[bytes, bool]:
 
 
 @pytest.fixture(scope="module")
-def received() -> Any:
+def received() -> list[EventBase]:
     """Everything a catch-all partner handler is given."""
-    seen: list[EventBase] = []
-    with registrations.temporary() as subscriptions:
-        subscriptions.on("*", name="contract-recorder")(seen.append)
-        yield seen
+    return []
+
+
+@pytest.fixture(scope="module")
+def pipeline(template: SamTemplate, received: list[EventBase]) -> Iterator[Pipeline]:
+    """The whole pipeline on moto, its consumers running the catch-all handler alone."""
+    subscriptions = Subscriptions()
+    subscriptions.on("*", name="contract-recorder")(received.append)
+    with mock_aws():
+        yield Pipeline(template, subscriptions=subscriptions)
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))

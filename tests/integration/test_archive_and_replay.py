@@ -178,6 +178,48 @@ def test_a_replay_runs_exactly_the_named_handlers_once_more_and_nothing_else(
     assert runs.count == {"erp": 3, "crm": 1}
 
 
+def test_the_message_attributes_go_from_the_ingest_through_the_archive_to_a_replay_unchanged(
+    runs: Runs, ingest: ModuleType, poller: QueuePoller, stack: Stack
+) -> None:
+    """One mapping (`MessageAttributes`): what the ingest sends, the consumer archives and a replay
+    sends again, with the handlers to run and its replay ID added."""
+    payload = envelope("order.created", data={"orderId": "ord_attributes"})
+    accept(ingest, payload, **{"X-Request-Id": "req-attributes-1"})
+    sqs, url = boto3.client("sqs"), stack.refs["OrderEventsQueue"]
+
+    def on_the_queue() -> dict[str, Any]:
+        """The attributes of the one message on the queue, as SQS holds them (left there)."""
+        (message,) = sqs.receive_message(QueueUrl=url, MessageAttributeNames=["All"], VisibilityTimeout=0)["Messages"]
+        attributes: dict[str, Any] = message["MessageAttributes"]
+        return attributes
+
+    sent = on_the_queue()
+    assert sorted(sent) == sorted(
+        ["eventType", "eventId", "apiRequestId", "keyStage", "keyVersion", "senderRequestId", "receivedAt"]
+    )
+    assert sent["eventId"] == {"DataType": "String", "StringValue": payload["id"]}
+    assert sent["senderRequestId"]["StringValue"] == "req-attributes-1"
+    assert poller.poll_once().failed == 0
+    (record,) = archived(stack)[payload["id"]]
+    assert {
+        "eventType": record.event_type,
+        "eventId": record.event_id,
+        "apiRequestId": record.api_request_id,
+        "keyStage": record.key_stage,
+        "keyVersion": record.key_version,
+        "senderRequestId": record.sender_request_id,
+        "receivedAt": record.received_at,
+    } == {name: value["StringValue"] for name, value in sent.items()}
+
+    list(replay.send(sqs, queues(stack), [record], ["erp", "crm"]))
+    replayed = on_the_queue()
+    assert {name: value for name, value in replayed.items() if not name.startswith("replay")} == sent
+    assert replayed["replayHandlers"] == {"DataType": "String", "StringValue": "crm,erp"}
+    assert len(replayed["replayId"]["StringValue"]) == 32
+    assert poller.poll_once().failed == 0
+    assert runs.count == {"erp": 2, "crm": 2}
+
+
 def test_replay_works_after_the_state_and_once_records_expired(
     runs: Runs, ingest: ModuleType, poller: QueuePoller, stack: Stack
 ) -> None:

@@ -1,15 +1,10 @@
 from __future__ import annotations
 
-import importlib
-import sys
-from pathlib import Path
-
 import pytest
 
-from devtools import registrations
 from devtools.deliveries import encode, envelope
 from ntp_webhooks.events import EventBase, parse_event
-from ntp_webhooks.subscriptions import Subscriptions, subscriptions
+from ntp_webhooks.subscriptions import Subscriptions
 
 
 def event(name: str) -> EventBase:
@@ -89,22 +84,15 @@ def test_a_name_not_in_the_registry_yet_can_be_subscribed_deliberately() -> None
     assert calls == ["order.refunded"]
 
 
-def test_a_module_first_imported_during_a_temporary_registration_registers_again_afterwards(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The cost model imports the consumers (and so business_logic) inside `registrations.temporary`:
-    after it, the next consumer import must register the partner's handlers for good, not find the
-    module cached with its handlers gone."""
-    (tmp_path / "partner_logic_probe.py").write_text(
-        "from ntp_webhooks.subscriptions import on\n\n@on('order.confirmed')\ndef probe(event):\n    pass\n"
-    )
-    monkeypatch.syspath_prepend(str(tmp_path))
-    name = "partner_logic_probe.probe"
-    with registrations.temporary():  # the test's own: the global registry is as it was afterwards
-        with registrations.temporary(without_examples=True):
-            importlib.import_module("partner_logic_probe")
-            assert name in subscriptions.names()
-        assert name not in subscriptions.names() and "partner_logic_probe" not in sys.modules
-        importlib.import_module("partner_logic_probe")
-        assert name in subscriptions.names()
-    sys.modules.pop("partner_logic_probe", None)
+def test_what_is_registered_inside_restored_is_unregistered_afterwards() -> None:
+    """A test's own `@on` handlers on the consumers' registry; a deployed consumer never unregisters."""
+    subs = Subscriptions()
+    subs.on("order", name="kept")(lambda e: None)
+    with subs.restored() as inside:
+        assert inside is subs
+        inside.on("order.confirmed", "*", name="temporary")(lambda e: None)
+        inside.on("order", name="also-temporary")(lambda e: None)
+        assert run_all(subs, event("order.confirmed")) == ["temporary", "kept", "also-temporary"]
+    assert subs.names() == {"kept"}
+    assert run_all(subs, event("order.confirmed")) == ["kept"]
+    subs.on("quote", name="temporary")(lambda e: None)  # its name is free again

@@ -6,10 +6,10 @@ one attempt gives up after 1 s to connect + 2 s to read, and a call makes at mos
 
 Timeouts per attempt are not enough: several hung calls in one request still add up (a claim, two
 send attempts, two release attempts: about 15 s). So every attempt of every client made here first
-checks the invocation's deadline (`with deadline.applying(context)`): an attempt that could not finish
-before the function's timeout, less `reserve_seconds` to answer, is not started. It raises
-`DeadlineExceeded` (a `BotoCoreError`), which the callers already turn into 503 + Retry-After or a
-retried record.
+checks the invocation's deadline (`with invocation(context)`, which the handlers open) against its
+client's `Deadline`: an attempt that could not finish before the function's timeout, less
+`reserve_seconds` to answer, is not started. It raises `DeadlineExceeded` (a `BotoCoreError`), which
+the callers already turn into 503 + Retry-After or a retried record.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import boto3
@@ -43,28 +44,38 @@ class DeadlineExceeded(BotoCoreError):
     fmt = "not started: {operation} could not finish before the function times out ({remaining_s} s left)"
 
 
+_invocation = threading.local()
+
+
+@contextlib.contextmanager
+def invocation(context: RemainingTime | None) -> Iterator[None]:
+    """The current invocation, for the calls made inside (none before or after it). Per thread: Lambda
+    runs one invocation at a time per environment; tests and the local stack run several in threads.
+    Every `Deadline` judges the calls of the invocation of its thread."""
+    saved = getattr(_invocation, "context", None)
+    _invocation.context = context
+    try:
+        yield
+    finally:
+        _invocation.context = saved
+
+
+@dataclass(frozen=True)
 class Deadline:
-    """The current invocation's time budget, per thread (Lambda runs one invocation at a time per
-    environment; tests and the local stack run several in threads)."""
+    """A time budget for the AWS calls of the current invocation (`invocation`): an attempt is started
+    only if it can finish `reserve_seconds` before the function times out. A model with instant faults
+    and short timeouts gives the ingest and the consumers (their builders) a smaller one."""
 
-    def __init__(self, reserve_seconds: float = 0.5, attempt_seconds: float = ATTEMPT_SECONDS) -> None:
-        self.reserve_seconds = reserve_seconds
-        #: Longest one attempt may take (models with instant faults and short timeouts lower it).
-        self.attempt_seconds = attempt_seconds
-        self._local = threading.local()
+    reserve_seconds: float = 0.5
+    #: Longest one attempt may take.
+    attempt_seconds: float = ATTEMPT_SECONDS
 
-    @contextlib.contextmanager
-    def applying(self, context: RemainingTime | None) -> Iterator[None]:
-        """The invocation's deadline for the calls made inside (none before or after it)."""
-        saved = getattr(self._local, "context", None)
-        self._local.context = context
-        try:
-            yield
-        finally:
-            self._local.context = saved
+    def applying(self, context: RemainingTime | None) -> contextlib.AbstractContextManager[None]:
+        """`invocation(context)`: the function's handler names its invocation once."""
+        return invocation(context)
 
     def remaining_seconds(self) -> float | None:
-        context: RemainingTime | None = getattr(self._local, "context", None)
+        context: RemainingTime | None = getattr(_invocation, "context", None)
         return None if context is None else context.get_remaining_time_in_millis() / 1000
 
     def allows(self, seconds: float) -> bool:
@@ -79,12 +90,14 @@ class Deadline:
             raise DeadlineExceeded(operation=event_name.rsplit(".", 1)[-1], remaining_s=round(remaining, 2))
 
 
+#: The functions' budget.
 deadline = Deadline()
 
 
-def client(service: str) -> Any:
+def client(service: str, budget: Deadline = deadline) -> Any:
+    """A client whose every attempt first checks `budget` against the current invocation."""
     made = boto3.client(service, config=REQUEST_CONFIG)  # type: ignore[call-overload]
     # First: before any other before-send handler (moto's stub, test faults) acts on the request.
     # botocore runs handlers of the least specific wildcard key (`*.*`) before the others.
-    made.meta.events.register_first("before-send.*.*", deadline.check_attempt)
+    made.meta.events.register_first("before-send.*.*", budget.check_attempt)
     return made

@@ -14,20 +14,12 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 
 from ntp_webhooks import archive as archive_step
-from ntp_webhooks.archive import Archive, ArchiveRecord
-from ntp_webhooks.aws_clients import deadline
+from ntp_webhooks.archive import Archive
+from ntp_webhooks.aws_clients import Deadline, deadline
 from ntp_webhooks.envelope import EnvelopeError, describe
 from ntp_webhooks.errors import aws_error
 from ntp_webhooks.events import parse_event
-from ntp_webhooks.family_queues import (
-    ATTR_API_REQUEST_ID,
-    ATTR_KEY_STAGE,
-    ATTR_KEY_VERSION,
-    ATTR_RECEIVED_AT,
-    ATTR_REPLAY_HANDLERS,
-    ATTR_REPLAY_ID,
-    ATTR_SENDER_REQUEST_ID,
-)
+from ntp_webhooks.family_queues import MessageAttributes, Replay
 from ntp_webhooks.handler_runs import PROJECTION_STEP, ClaimHeld, HandlerRuns
 from ntp_webhooks.observability import count, logger
 from ntp_webhooks.projection import Projection
@@ -72,30 +64,10 @@ class RecordInFlight(RuntimeError):
 FINISH_BACKOFF = (0.1, 0.2, 0.4, 0.8, 1.6)
 
 
-def attributes_of(record: SQSRecord) -> dict[str, str]:
-    """The record's string message attributes (what the ingest, or `ntp replay`, set)."""
-    return {
-        name: value.string_value
-        for name, value in (record.message_attributes or {}).items()
-        if value is not None and value.string_value is not None
-    }
-
-
-def archive_record(event: EventBase, family: str, attributes: dict[str, str]) -> ArchiveRecord:
-    return ArchiveRecord(
-        event_id=event.id,
-        event_type=event.event,
-        family=family,
-        received_at=attributes.get(ATTR_RECEIVED_AT, ""),
-        sender_request_id=attributes.get(ATTR_SENDER_REQUEST_ID, ""),
-        api_request_id=attributes.get(ATTR_API_REQUEST_ID, ""),
-        key_stage=attributes.get(ATTR_KEY_STAGE, ""),
-        key_version=attributes.get(ATTR_KEY_VERSION, ""),
-        body=event.body,
-    )
-
-
 class Consumer:
+    """`budget`: its AWS calls' time budget in each invocation (the clients' own, `build_consumer`);
+    a claim's lease is the invocation's time left."""
+
     def __init__(
         self,
         projection: Projection,
@@ -105,7 +77,9 @@ class Consumer:
         *,
         family: str,
         sleep: Callable[[float], None] = time.sleep,
+        budget: Deadline = deadline,
     ) -> None:
+        self._budget = budget
         self._projection = projection
         self._runs = runs
         self._subscriptions = subscriptions
@@ -119,11 +93,11 @@ class Consumer:
         receive_count = record.attributes.get("ApproximateReceiveCount")  # always set by SQS; tolerate hand-made events
         with logger.append_context_keys(message_id=record.message_id, receive_count=receive_count):
             event = self._parse(record)
-            attributes = attributes_of(record)
+            attributes = MessageAttributes.of_record(record)
             with logger.append_context_keys(event_id=event.id, event_type=event.event):
                 try:
-                    if ATTR_REPLAY_HANDLERS in attributes:
-                        return self._replay(event, attributes)
+                    if attributes.replay is not None:
+                        return self._replay(event, attributes.replay)
                     return self._process(event, attributes)
                 except (HandlersFailed, RecordInFlight):
                     raise
@@ -148,7 +122,7 @@ class Consumer:
 
     def _claim(self, key: str) -> frozenset[str]:
         """Take the claim of `key` (an event ID, or a replay of one); returns the steps done."""
-        remaining = deadline.remaining_seconds()
+        remaining = self._budget.remaining_seconds()
         lease = DEFAULT_LEASE_SECONDS if remaining is None else remaining
         token = uuid.uuid4().hex
         try:
@@ -163,7 +137,7 @@ class Consumer:
                 self._runs.release(key, token)
             raise
 
-    def _process(self, event: EventBase, attributes: dict[str, str]) -> int:
+    def _process(self, event: EventBase, attributes: MessageAttributes) -> int:
         started = time.perf_counter()
         done = self._claim(event.id)
         succeeded: list[str] = []
@@ -174,7 +148,10 @@ class Consumer:
             # points at the hour its archive object lands under.
             archived = archive_step.archived_hour(done)
             if archived is None:
-                archived = self._archive.put(archive_record(event, self._family, attributes))
+                record = attributes.archive_record(
+                    event_id=event.id, event_type=event.event, family=self._family, body=event.body
+                )
+                archived = self._archive.put(record)
                 succeeded.append(archive_step.step_name(archived))
             if PROJECTION_STEP not in done:
                 projection = self._projection.apply(event, archived).value
@@ -201,13 +178,13 @@ class Consumer:
         )
         return len(ran)
 
-    def _replay(self, event: EventBase, attributes: dict[str, str]) -> int:
+    def _replay(self, event: EventBase, replay: Replay) -> int:
         """Run the named handlers once more for this replay: not the projection, not the archive, no
         other handler. The event's own `handled#` record is left as it is; the replay has its own
         (`<event id>#replay:<replay id>`), so SQS delivering the replay twice runs them once."""
         started = time.perf_counter()
-        names = set(attributes[ATTR_REPLAY_HANDLERS].split(","))
-        key = f"{event.id}#replay:{attributes.get(ATTR_REPLAY_ID, '')}"
+        names = replay.handlers
+        key = f"{event.id}#replay:{replay.replay_id}"
         done = self._claim(key)
         subscribed = [h for h in self._subscriptions.handlers_for(event) if h.name in names]
         succeeded: list[str] = []
@@ -225,7 +202,7 @@ class Consumer:
             extra={
                 "handlers_run": succeeded,
                 "not_subscribed": sorted(names - {h.name for h in subscribed}),
-                "replay_id": attributes.get(ATTR_REPLAY_ID, ""),
+                "replay_id": replay.replay_id,
                 "duration_ms": round((time.perf_counter() - started) * 1000, 1),
             },
         )
@@ -257,7 +234,7 @@ class Consumer:
                 return True
             except (BotoCoreError, ClientError) as exc:
                 error = aws_error(exc)
-                if backoff is None or not deadline.allows(backoff + deadline.attempt_seconds):
+                if backoff is None or not self._budget.allows(backoff + self._budget.attempt_seconds):
                     break
                 logger.warning("completion record not written yet; retrying", extra=error)
                 self._sleep(backoff)
@@ -306,14 +283,18 @@ def _log_failures(failed: list[HandlerFailure], succeeded: list[str], *, recorde
         logger.error(message, exc_info=failure.error, extra={"handler": failure.name, "runs_again": again})
 
 
-def build_consumer(settings: ConsumerSettings, subscriptions: Subscriptions) -> Consumer:
+def build_consumer(
+    settings: ConsumerSettings, subscriptions: Subscriptions, *, budget: Deadline = deadline
+) -> Consumer:
+    """Wire the consumer to real AWS clients, whose every call has `budget`, and to `subscriptions`."""
     from ntp_webhooks.aws_clients import client
 
-    dynamodb = client("dynamodb")
+    dynamodb = client("dynamodb", budget)
     return Consumer(
         Projection(dynamodb, settings.state_table_name, settings.state_history_length),
         HandlerRuns(dynamodb, settings.state_table_name, settings.handled_retention_days * 86400),
         subscriptions,
-        Archive(client("firehose"), settings.archive_stream_name),
+        Archive(client("firehose", budget), settings.archive_stream_name),
         family=settings.event_family,
+        budget=budget,
     )

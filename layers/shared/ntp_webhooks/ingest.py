@@ -6,7 +6,7 @@ import base64
 import binascii
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -20,20 +20,11 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pydantic_core import SchemaValidator, ValidationError
 
 from ntp_webhooks import signature
-from ntp_webhooks.aws_clients import deadline
+from ntp_webhooks.aws_clients import Deadline, deadline
 from ntp_webhooks.dedup import Enqueued, claim_of
 from ntp_webhooks.envelope import EnvelopeError, check_age, parse_envelope
 from ntp_webhooks.errors import aws_error, error_code
-from ntp_webhooks.family_queues import (
-    ATTR_API_REQUEST_ID,
-    ATTR_EVENT_ID,
-    ATTR_EVENT_TYPE,
-    ATTR_KEY_STAGE,
-    ATTR_KEY_VERSION,
-    ATTR_RECEIVED_AT,
-    ATTR_SENDER_REQUEST_ID,
-    FamilyQueues,
-)
+from ntp_webhooks.family_queues import FamilyQueues, MessageAttributes
 from ntp_webhooks.keyring import PENDING, PREVIOUS, Keyring, KeyringUnavailable, SigningKey
 from ntp_webhooks.observability import count, logger
 from ntp_webhooks.responses import Rejection, json_response, unauthorized
@@ -146,11 +137,13 @@ class Delivery:
 
     family: str
     body: str
-    attributes: dict[str, str]
+    #: All but `received_at`, set when it is enqueued.
+    attributes: MessageAttributes
 
 
 class Ingest:
-    """Turns one API Gateway v2 event into one response. Never raises."""
+    """Turns one API Gateway v2 event into one response. Never raises. `budget`: its AWS calls' time
+    budget in each invocation (the clients' own, `build_ingest`)."""
 
     def __init__(
         self,
@@ -158,9 +151,12 @@ class Ingest:
         keyring: Keyring,
         dedup: Dedup,
         queues: FamilyQueues,
+        *,
         utcnow: Callable[[], datetime] = _utcnow,
+        budget: Deadline = deadline,
     ) -> None:
         self._settings = settings
+        self._budget = budget
         self._keyring = keyring
         self._dedup = dedup
         self._queues = queues
@@ -173,7 +169,7 @@ class Ingest:
         # One INFO line per delivery (accepted, duplicate or rejected) with its outcome and duration.
         started = time.perf_counter()
         try:
-            with deadline.applying(context):
+            with self._budget.applying(context):
                 return self._handle(event, context, started)
         except Rejection as rejection:
             count("Rejected", reason=rejection.code)
@@ -215,14 +211,14 @@ class Ingest:
         family = family_of(envelope.event)
         logger.append_keys(event_id=envelope.id, event_type=envelope.event, family=family, key_stage=key_stage)
 
-        attributes = {
-            ATTR_EVENT_TYPE: envelope.event,
-            ATTR_EVENT_ID: envelope.id,
-            ATTR_API_REQUEST_ID: event.get("requestContext", {}).get("requestId") or "",
-            ATTR_KEY_STAGE: key_stage,
-            ATTR_KEY_VERSION: key.version_id,
-            ATTR_SENDER_REQUEST_ID: (sender_request_id or "")[:_MAX_LOGGED_HEADER],
-        }
+        attributes = MessageAttributes(
+            event_type=envelope.event,
+            event_id=envelope.id,
+            api_request_id=event.get("requestContext", {}).get("requestId") or "",
+            key_stage=key_stage,
+            key_version=key.version_id,
+            sender_request_id=(sender_request_id or "")[:_MAX_LOGGED_HEADER],
+        )
 
         delivery = Delivery(family, raw.decode("utf-8"), attributes)  # UTF-8: the JSON parser accepted it
         enqueued = self._accept(claim_of(envelope.id, envelope.fields), delivery, context)
@@ -242,7 +238,7 @@ class Ingest:
         """The one step done once per event ID (`Dedup.once`, keyed on `claim` alone): the body to its
         family's queue. `sent` keeps the outcome for the caller, should Powertools' completion write
         fail after it (then Powertools raises instead of returning it)."""
-        attributes = {**delivery.attributes, ATTR_RECEIVED_AT: self._utcnow().isoformat()}
+        attributes = replace(delivery.attributes, received_at=self._utcnow().isoformat())
         sent.enqueued = Enqueued(self._queues.send(delivery.family, delivery.body, attributes))
         return sent.enqueued
 
@@ -300,17 +296,22 @@ class _Sent:
     enqueued: Enqueued | None = None
 
 
-def build_ingest(settings: IngestSettings) -> Ingest:
-    """Wire the pipeline to real AWS clients (endpoint and region from the usual AWS_* variables)."""
+def build_ingest(
+    settings: IngestSettings, *, budget: Deadline = deadline, keyring_clock: Callable[[], float] = time.monotonic
+) -> Ingest:
+    """Wire the pipeline to real AWS clients (endpoint and region from the usual AWS_* variables).
+    `budget`: the time budget of every AWS call; `keyring_clock`: the keyring's monotonic clock."""
     from ntp_webhooks.aws_clients import client
     from ntp_webhooks.dedup import Dedup
 
     keyring = Keyring(
-        client("secretsmanager"),
+        client("secretsmanager", budget),
         settings.signing_secret_arn,
         max_age=min(300.0, settings.key_max_stale_seconds / 2),
         max_staleness=float(settings.key_max_stale_seconds),
         previous_grace=timedelta(hours=settings.previous_key_grace_hours),
+        monotonic=keyring_clock,
     )
-    dedup = Dedup(client("dynamodb"), settings.dedup_table_name, settings.dedup_retention_days * 86400)
-    return Ingest(settings, keyring, dedup, FamilyQueues(client("sqs"), settings.queue_urls))
+    dedup = Dedup(client("dynamodb", budget), settings.dedup_table_name, settings.dedup_retention_days * 86400)
+    queues = FamilyQueues(client("sqs", budget), settings.queue_urls)
+    return Ingest(settings, keyring, dedup, queues, budget=budget)

@@ -26,10 +26,10 @@ Design:
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from time import monotonic  # by name, looked up at each reading: a test may advance this module's clock
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -80,6 +80,8 @@ def _utcnow() -> datetime:
 
 
 class Keyring:
+    """`monotonic` measures the keys' age and the refresh rate limits; `utcnow`, AWSPREVIOUS's grace."""
+
     def __init__(
         self,
         client: SecretsManagerClient,
@@ -89,7 +91,7 @@ class Keyring:
         max_staleness: float = 600.0,
         miss_interval: float = 1.0,
         previous_grace: timedelta = timedelta(hours=72),
-        monotonic: Callable[[], float] | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
         utcnow: Callable[[], datetime] = _utcnow,
     ) -> None:
         if max_staleness < max_age:
@@ -152,7 +154,7 @@ class Keyring:
             return True
 
     def _now(self) -> float:
-        return self._clock() if self._clock is not None else monotonic()
+        return self._clock()
 
     def _age(self) -> float:
         loaded_at = self._loaded_at

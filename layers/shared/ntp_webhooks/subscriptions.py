@@ -16,7 +16,8 @@ Each handler runs to success once per event ID (`ntp_webhooks.handler_runs`): it
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -67,6 +68,19 @@ class Subscriptions:
     def names(self) -> set[str]:
         """Every registered handler's name (what `ntp replay --handler` accepts)."""
         return set(self._names)
+
+    @contextlib.contextmanager
+    def restored(self) -> Iterator[Subscriptions]:
+        """What is registered inside is unregistered on exit: for a test that registers handlers with
+        `@on` on the registry the consumer functions load, as a partner's module does. A deployed
+        consumer registers its handlers once, at import, and never needs it. A module first imported
+        inside would stay imported with its handlers gone: import the partner's first."""
+        handlers = {selector: list(found) for selector, found in self._handlers.items()}
+        names = set(self._names)
+        try:
+            yield self
+        finally:
+            self._handlers, self._names = handlers, names
 
 
 def check_selector(selector: str, *, unregistered: bool = False) -> None:
