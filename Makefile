@@ -116,10 +116,10 @@ events: $(STAMP)
 template: $(STAMP)
 	$(PY) -m tools.template_families
 
-# What 1, 10 and 100 million webhooks a month cost (ARGS=--write updates docs/cost.md;
-# ARGS="--set FrontDoor=HttpApi" at other parameters).
+# What 1, 10 and 100 million webhooks a month cost: tools/usage.json (make bench measures it) priced with
+# tools/cost_model.json (ARGS=--write updates docs/cost.md; ARGS="--set FrontDoor=FunctionUrl" at other parameters).
 cost: $(STAMP)
-	$(PY) -W ignore -m tools.cost $(ARGS)
+	$(PY) -m tools.cost $(ARGS)
 
 # A month of faults in one process: 20,000 deliveries, re-sends, SQS duplicates, 1% faulted AWS calls
 # (ARGS=--write records the figures in docs/reliability.md; --deliveries N for a shorter run).
