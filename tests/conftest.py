@@ -50,31 +50,32 @@ moto_patches.apply()
 
 _module_ids = itertools.count()
 
-#: The modules that take longest, longest first (`pytest --durations`, per module): xdist gets them
-#: first, so that none is left for last on one worker while the others idle. Every other module keeps
-#: pytest-randomly's order. addopts turns off xdist's own reordering (by number of tests).
-LONGEST_FIRST = (
-    "tests/e2e/test_local_stack_readme.py",
-    "tests/integration/test_fault_table.py",
-    "tests/integration/test_cost.py",
-    "tests/integration/test_ingest_handler.py",
-    "tests/e2e/test_local_stack_own.py",
-    "tests/e2e/test_local_stack.py",
-    "tests/integration/test_soak.py",
-    "tests/integration/test_projection.py",
-    "tests/integration/test_handler_once.py",
-    "tests/infrastructure/test_build_output.py",
-    "tests/e2e/test_contract.py",
-    "tests/infrastructure/test_families.py",
-)
+#: Each module's time in the last run that ran it (setup to teardown, in seconds), kept in pytest's
+#: cache (.pytest_cache): the next run hands the longest modules to xdist first, so that none is left
+#: for last on one worker while the others idle. Modules without a time (a clean clone, a new module)
+#: keep pytest-randomly's order, after the timed ones. addopts turns off xdist's own reordering (by
+#: number of tests).
+MODULE_DURATIONS = "ntp/module-durations"
+_module_durations: dict[str, float] = {}
 
 
 @pytest.hookimpl(trylast=True)  # after pytest-randomly's shuffle
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    missing = [path for path in LONGEST_FIRST if not (config.rootpath / path).exists()]
-    assert not missing, f"tests/conftest.py LONGEST_FIRST names modules that do not exist: {missing}"
-    rank = {path: index for index, path in enumerate(LONGEST_FIRST)}
-    items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(rank)))
+    cache = getattr(config, "cache", None)  # None with -p no:cacheprovider
+    durations: dict[str, float] = cache.get(MODULE_DURATIONS, {}) if cache else {}
+    items.sort(key=lambda item: -durations.get(item.nodeid.split("::", 1)[0], 0.0))  # stable: ties keep theirs
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Under xdist the controller sees every worker's reports; it alone writes the cache."""
+    module = report.nodeid.split("::", 1)[0]
+    _module_durations[module] = _module_durations.get(module, 0.0) + report.duration
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    cache = getattr(config, "cache", None)
+    if cache is not None and _module_durations and not hasattr(config, "workerinput"):
+        cache.set(MODULE_DURATIONS, {**cache.get(MODULE_DURATIONS, {}), **_module_durations})
 
 
 def load_function_module(template: SamTemplate, logical_id: str) -> ModuleType:

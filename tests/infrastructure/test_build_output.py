@@ -20,7 +20,7 @@ import pytest
 
 from devtools.deliveries import LOCAL_DEV_SECRET, envelope, signed_event
 from devtools.local_stack.stack import EmbeddedMoto
-from devtools.provision import Provisioner
+from devtools.provision import Provisioner, Stack
 from devtools.sam_template import REPO_ROOT, SamTemplate
 
 BUILD_DIR = REPO_ROOT / ".aws-sam" / "build"
@@ -138,6 +138,13 @@ def test_function_code_is_only_the_handler(built: Path, template: SamTemplate) -
     assert files == [f"{spec.module}.py", "requirements.txt"]
 
 
+def provision(template: SamTemplate, client: Any, function: str) -> Stack:
+    """What `function` references, in moto's server: no alarms or dashboard (3 s of requests), which
+    the built code never calls."""
+    secrets = {"WebhookSigningSecret": LOCAL_DEV_SECRET}
+    return Provisioner(template, client, secret_values=secrets, operations=False, functions=[function]).provision()
+
+
 def invoke_built(
     template: SamTemplate, logical_id: str, env: dict[str, str], events: list[dict[str, Any]], shim: Path
 ) -> dict[str, Any]:
@@ -161,7 +168,7 @@ def test_built_ingest_handler_accepts_a_signed_delivery(
     built: Path, native_shim: Path, moto_server: str, template: SamTemplate
 ) -> None:
     client = partial(boto3.client, endpoint_url=moto_server, region_name="us-east-1")
-    stack = Provisioner(template, client, secret_values={"WebhookSigningSecret": LOCAL_DEV_SECRET}).provision()
+    stack = provision(template, client, "IngestFunction")
     env = {
         **stack.function_environment(template, "IngestFunction"),
         "AWS_ENDPOINT_URL": moto_server,
@@ -196,7 +203,7 @@ def test_built_consumer_handler_projects_a_batch(
     from devtools.event_source import lambda_sqs_record
 
     client = partial(boto3.client, endpoint_url=moto_server, region_name="us-east-1")
-    stack = Provisioner(template, client).provision()
+    stack = provision(template, client, "OrderConsumerFunction")
     env = {
         **stack.function_environment(template, "OrderConsumerFunction"),
         "AWS_ENDPOINT_URL": moto_server,
@@ -229,7 +236,7 @@ def test_built_rotation_handler_rotates(
     from ntp_webhooks.rotation import STEPS
 
     client = partial(boto3.client, endpoint_url=moto_server, region_name="us-east-1")
-    stack = Provisioner(template, client, secret_values={"WebhookSigningSecret": LOCAL_DEV_SECRET}).provision()
+    stack = provision(template, client, "RotationFunction")
     secret = stack.refs["WebhookSigningSecret"]
     token = RotationService(secret, invoke=lambda event: None).start()  # labels the value-less AWSPENDING
     env = {

@@ -10,13 +10,14 @@ from typing import Any
 
 import boto3
 import pytest
+from moto import mock_aws
 
-from devtools.deliveries import envelope, signed_event
+from devtools.deliveries import LOCAL_DEV_SECRET, envelope, signed_event
 from devtools.lambda_events import LambdaContext, acting_as
 from devtools.pipeline import hooked
-from devtools.provision import ACCOUNT_ID, Stack
+from devtools.provision import ACCOUNT_ID, Provisioner, Stack
 from devtools.sam_template import SamTemplate
-from tests.conftest import load_function_module
+from tests.conftest import _warm_session, load_function_module
 from tools.permissions import Call, CallRecorder, Ledger, Statement, resource_arn
 
 
@@ -39,20 +40,39 @@ def ingest_statement(resources: dict[str, Any], sid: str) -> dict[str, Any]:
     return found
 
 
-@pytest.fixture
-def ingest_calls(template: SamTemplate, stack: Stack, ingest_env: dict[str, str]) -> list[Call]:
-    """What IngestFunction calls for one accepted webhook, recorded as the e2e tests record it."""
+@pytest.fixture(scope="module")
+def recorded(template: SamTemplate) -> tuple[Stack, list[Call]]:
+    """What IngestFunction calls for one accepted webhook, recorded as the e2e tests record it, and the
+    stack it called: once for the module (the calls and the stack's names are all the tests read)."""
     recorder = CallRecorder()
-    with hooked("before-parameter-build.*.*", recorder.record), acting_as("IngestFunction"):
-        module = load_function_module(template, "IngestFunction")
-        response = module.lambda_handler(
-            signed_event(envelope("order.created")), LambdaContext(function_name="IngestFunction")
-        )
+    with mock_aws(), pytest.MonkeyPatch.context() as patch:
+        boto3.DEFAULT_SESSION = _warm_session()
+        secrets = {"WebhookSigningSecret": LOCAL_DEV_SECRET}
+        stack = Provisioner(template, boto3.client, secret_values=secrets, operations=False).provision()
+        for name, value in stack.function_environment(template, "IngestFunction").items():
+            patch.setenv(name, value)
+        with hooked("before-parameter-build.*.*", recorder.record), acting_as("IngestFunction"):
+            module = load_function_module(template, "IngestFunction")
+            response = module.lambda_handler(
+                signed_event(envelope("order.created")), LambdaContext(function_name="IngestFunction")
+            )
     assert response["statusCode"] == 202
-    return recorder.take()
+    return stack, recorder.take()
 
 
-def test_the_ingest_calls_are_recorded_with_their_arns(ingest_calls: list[Call], stack: Stack) -> None:
+@pytest.fixture
+def stack(recorded: tuple[Stack, list[Call]]) -> Stack:
+    return recorded[0]
+
+
+@pytest.fixture
+def ingest_calls(recorded: tuple[Stack, list[Call]]) -> list[Call]:
+    return recorded[1]
+
+
+def test_the_ingest_calls_are_recorded_with_their_arns(
+    template: SamTemplate, ingest_calls: list[Call], stack: Stack
+) -> None:
     table = f"arn:aws:dynamodb:us-east-1:{ACCOUNT_ID}:table/{stack.refs['DedupTable']}"
     recorded = {(c.action, c.resource) for c in ingest_calls}
     # Besides, a cold start may list the key versions (DescribeSecret).
@@ -62,7 +82,7 @@ def test_the_ingest_calls_are_recorded_with_their_arns(ingest_calls: list[Call],
         ("sqs:SendMessage", stack.attributes[("OrderEventsQueue", "Arn")]),
         ("dynamodb:UpdateItem", table),
     }
-    assert Ledger().check(SamTemplate(), [stack], ingest_calls) == []
+    assert Ledger().check(template, [stack], ingest_calls) == []
 
 
 def test_a_missing_action_is_denied(template: SamTemplate, stack: Stack, ingest_calls: list[Call]) -> None:

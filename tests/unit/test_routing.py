@@ -1,10 +1,11 @@
+"""Which family queue an event name goes to (the ingest's wiring of each family to its queue is
+tests/integration/test_ingest_handler.py's `test_accepted_event_reaches_its_family_queue`)."""
+
 from __future__ import annotations
 
 import pytest
 
-from devtools.sam_template import SamTemplate
-from ntp_webhooks.routing import FAMILIES, family_of, template_name
-from ntp_webhooks.settings import queue_url_variable
+from ntp_webhooks.routing import family_of
 
 
 @pytest.mark.parametrize(
@@ -26,11 +27,3 @@ from ntp_webhooks.settings import queue_url_variable
 )
 def test_family(event: str, family: str) -> None:
     assert family_of(event) == family
-
-
-def test_every_family_has_a_queue_the_ingest_is_given(template: SamTemplate) -> None:
-    env = template.function("IngestFunction").environment
-    for family in FAMILIES:
-        queue = f"{template_name(family)}EventsQueue"
-        assert template.resources[queue]["Type"] == "AWS::SQS::Queue"
-        assert env[queue_url_variable(family)] == {"Ref": queue}
