@@ -20,13 +20,15 @@ BUILD_DIR := .aws-sam/build
 # boto3 alone, as the Lambda runtime provides it: the deployed-artifact tests import handlers with only this.
 RUNTIME_DIR := .aws-sam/lambda-runtime
 
-.PHONY: help dev lint fmt validate build test unit integration e2e infra bench run deploy deploy-check delete logs audit cost clean send status rotate redrive events template reliability soak
+.PHONY: help dev dist lint fmt validate build test test-partner unit integration e2e infra bench run deploy deploy-check delete logs audit cost clean send status rotate redrive events template reliability soak
 
 help:
 	@echo "Local"
 	@echo "  make run          local stack (no AWS account, no Docker); ARGS=--reload reloads code on change"
 	@echo "  make test         set up .venv, validate + build the SAM app, audit, run every test"
+	@echo "  make test-partner your handlers' own tests (partner/tests)"
 	@echo "  make dev          only set up .venv"
+	@echo "  make dist         the ntp wheel (pip install dist/*.whl gives the ntp command)"
 	@echo "  make build        sam build (arm64) + bytecode"
 	@echo "  make lint | fmt   ruff + mypy | format and fix"
 	@echo "  make audit        checkov on the template, bandit on the code"
@@ -46,11 +48,12 @@ help:
 	@echo "  make delete       delete the stack (tables are kept; it says how to delete them)"
 	@echo "  make send|status|rotate|redrive   the ntp CLI (TARGET=--local or TARGET='--stack NAME')"
 
-$(STAMP): pyproject.toml layers/shared/requirements.txt
+# Your handlers' requirements too: `make run` and `make test-partner` import them.
+$(STAMP): pyproject.toml layers/shared/requirements.txt partner/handlers/requirements.txt
 	@test -n "$(PYTHON313)" || { echo "python3.13 not found: install it or set PYTHON313=/path/to/python3.13"; exit 1; }
 	$(PYTHON313) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e '.[dev]' -r partner/handlers/requirements.txt
 	@touch $@
 
 dev: $(STAMP)
@@ -64,7 +67,7 @@ $(RUNTIME_DIR)/.installed: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
-	$(BIN)/mypy layers/shared functions devtools tools tests
+	$(BIN)/mypy layers/shared functions ntp devtools tools tests
 
 fmt: $(STAMP)
 	$(BIN)/ruff format .
@@ -79,8 +82,19 @@ build: $(STAMP) $(RUNTIME_DIR)/.installed
 	$(BIN)/sam build --template template.yaml --build-dir $(BUILD_DIR)
 	$(PY) -m compileall -q -j0 --invalidation-mode unchecked-hash $(BUILD_DIR) >/dev/null
 
-test: validate build audit
+# lint first: a format, lint or type error fails before the slow steps.
+test: lint validate build audit
 	$(PY) -m pytest
+
+# The `ntp` wheel for `pip install` (the CLI and the ntp_webhooks library it shares with the functions).
+dist: $(STAMP)
+	rm -rf dist build
+	$(PY) -m pip wheel --quiet --no-deps --wheel-dir dist .
+	@ls dist/*.whl
+
+# Your tests of your handlers (partner/tests), with your handlers as the consumers load them.
+test-partner: $(STAMP)
+	$(PY) -m pytest partner/tests -p no:randomly -n 0 -p no:cacheprovider --rootdir partner
 
 unit: $(STAMP)
 	$(PY) -m pytest tests/unit
@@ -151,10 +165,10 @@ redrive: $(STAMP)
 # precompiled build in $(BUILD_DIR), checks that CloudFormation would accept what it wrote, then
 # `sam deploy` of that packaged template; the first deploy of a stack is guided.
 CONFIG_ENV ?= default
-STACK = $(shell $(PY) -m devtools.samconfig stack-name $(CONFIG_ENV))
-REGION = $(shell $(PY) -m devtools.samconfig region $(CONFIG_ENV))
+STACK = $(shell $(PY) -m ntp.samconfig stack-name $(CONFIG_ENV))
+REGION = $(shell $(PY) -m ntp.samconfig region $(CONFIG_ENV))
 deploy: build
-	$(PY) -m devtools.deploy --config-env $(CONFIG_ENV) $$($(PY) -m devtools.samconfig deploy-flags $(CONFIG_ENV)) -- $(ARGS)
+	$(PY) -m devtools.deploy --config-env $(CONFIG_ENV) $$($(PY) -m ntp.samconfig deploy-flags $(CONFIG_ENV)) -- $(ARGS)
 
 # Deletes the stack. The tables are kept (DeletionPolicy: Retain); the note says how to delete them.
 delete: $(STAMP)
@@ -198,7 +212,7 @@ audit: $(AUDIT_VENV)/.installed $(STAMP)
 	$(PY) -m devtools.sam_template .aws-sam/expanded/template.json >/dev/null
 	$(AUDIT_VENV)/bin/checkov --config-file .checkov.yaml --quiet --compact -f .aws-sam/expanded/template.json
 	@echo "checkov: $$(grep -c '^  - CKV_' .checkov.yaml) checks not run on purpose, each with its reason in .checkov.yaml (its \"Skipped checks\" counts only inline skips)"
-	$(AUDIT_VENV)/bin/bandit -c pyproject.toml -q -r layers functions devtools tools
+	$(AUDIT_VENV)/bin/bandit -c pyproject.toml -q -r layers functions ntp devtools tools
 
 clean:
 	rm -rf $(VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache

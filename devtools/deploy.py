@@ -19,8 +19,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from devtools import samconfig
 from devtools.sam_template import REPO_ROOT, expand_language_extensions, read_template, write_expanded
+from ntp import samconfig
 
 SAM = REPO_ROOT / ".venv" / "bin" / "sam"
 BUILT = REPO_ROOT / ".aws-sam" / "build" / "template.yaml"
@@ -51,7 +51,11 @@ def shared_options(deploy_args: list[str]) -> dict[str, str]:
 
 
 def package_command(
-    env: str = "default", bucket: str | None = None, output: Path = PACKAGED, options: dict[str, str] | None = None
+    env: str = "default",
+    bucket: str | None = None,
+    output: Path = PACKAGED,
+    options: dict[str, str] | None = None,
+    built: Path = BUILT,
 ) -> list[str]:
     """`sam package` with samconfig.toml's deploy settings (sam package reads only its own section),
     and the deploy's own SHARED_OPTIONS over them. `bucket` names the artifact bucket (moto cannot
@@ -64,11 +68,11 @@ def package_command(
         str(SAM),
         "package",
         "--config-file",
-        str(samconfig.PATH),
+        str(REPO_ROOT / samconfig.PATH),
         "--config-env",
         env,
         "--template-file",
-        str(BUILT),
+        str(built),
         "--output-template-file",
         str(output),
         *where,
@@ -82,13 +86,34 @@ def deploy_command(template: Path, env: str = "default", *extra: str) -> list[st
         str(SAM),
         "deploy",
         "--config-file",
-        str(samconfig.PATH),
+        str(REPO_ROOT / samconfig.PATH),
         "--config-env",
         env,
         "--template-file",
         str(template),
         *extra,
     ]
+
+
+#: The stack tag that says which release it runs (`ntp status` shows it); CloudFormation passes stack
+#: tags on to the resources that take tags.
+VERSION_TAG = "nowtoprint-webhooks-version"
+
+
+def with_version_tag(deploy_args: list[str], env: str = "default") -> list[str]:
+    """`deploy_args` with `--tags`: the ones given (else samconfig.toml's) plus VERSION_TAG=this release."""
+    from ntp_webhooks import __version__
+
+    given = samconfig.value("tags", env) or ""
+    rest: list[str] = []
+    args = iter(deploy_args)
+    for arg in args:
+        name, equals, value = arg.partition("=")
+        if name == "--tags":
+            given = value if equals else next(args, "")
+        else:
+            rest.append(arg)
+    return [*rest, "--tags", f"{given} {VERSION_TAG}={__version__}".strip()]
 
 
 def _artifacts(resources: dict[str, Any], where: str = "Resources") -> list[tuple[str, str, Any]]:
@@ -163,10 +188,14 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="deploy the packaged template with its loops expanded, for an emulator without the transform",
     )
+    parser.add_argument(
+        "--build-dir", type=Path, default=BUILT.parent, help="the `sam build` output to package (default: make build's)"
+    )
     parser.add_argument("deploy_args", nargs="*", help="more `sam deploy` arguments, after --")
     args = parser.parse_args(argv)
     env, options = sam_environment(), shared_options(args.deploy_args)
-    if subprocess.run(package_command(args.config_env, options=options), env=env, check=False).returncode:
+    package = package_command(args.config_env, options=options, built=args.build_dir / "template.yaml")
+    if subprocess.run(package, env=env, check=False).returncode:
         return 1
     overrides = parameter_overrides(args.config_env, options.get("--parameter-overrides", ""))
     found = problems(read_template(PACKAGED), overrides)
@@ -174,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{PACKAGED.name} would be refused by CloudFormation:", *found, sep="\n  ", file=sys.stderr)
         return 1
     template = write_expanded(PACKAGED_EXPANDED, PACKAGED) if args.expand_language_extensions else PACKAGED
-    extra = (["--guided"] if args.guided else []) + args.deploy_args
+    extra = (["--guided"] if args.guided else []) + with_version_tag(args.deploy_args, args.config_env)
     return subprocess.run(deploy_command(template, args.config_env, *extra), env=env, check=False).returncode
 
 

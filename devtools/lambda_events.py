@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import time
 import uuid
 from collections.abc import Iterator, Mapping
@@ -11,6 +12,9 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+
+from ntp.deliveries import DEFAULT_SIGNATURE_HEADER, LOCAL_DEV_SECRET, encode
+from ntp_webhooks.signature import sign
 
 #: Every request reaches the function: a function URL, or an HTTP API's `$default` route.
 DEFAULT_ROUTE = "$default"
@@ -203,3 +207,33 @@ def acting_as(logical_id: str) -> Iterator[None]:
 
 def acting_function() -> str | None:
     return _acting.get()
+
+
+@functools.cache
+def default_front_door() -> FrontDoor:
+    """template.yaml's front door at its defaults (read when first needed: the CLI never needs it)."""
+    from devtools.provision import front_door  # it imports this module
+    from devtools.sam_template import SamTemplate
+
+    return front_door(SamTemplate())
+
+
+def signed_event(
+    body: bytes | dict[str, Any],
+    secret: str = LOCAL_DEV_SECRET,
+    *,
+    header: str = DEFAULT_SIGNATURE_HEADER,
+    base64_encoded: bool = False,
+    headers: dict[str, str] | None = None,
+    request_id: str | None = None,
+    front_door: FrontDoor | None = None,
+) -> dict[str, Any]:
+    """The event the ingest function gets for a POST of `body` signed with `secret`, shaped by the
+    front door template.yaml configures (its payload format version, its route) unless given."""
+    raw = body if isinstance(body, bytes) else encode(body)
+    return (front_door or default_front_door()).event(
+        raw,
+        {header: sign(raw, secret.encode()), **(headers or {})},
+        base64_encoded=base64_encoded,
+        request_id=request_id,
+    )

@@ -22,12 +22,12 @@ from typing import TYPE_CHECKING, Any
 import boto3
 
 from devtools import moto_patches
-from devtools.deliveries import LOCAL_DEV_SECRET
 from devtools.event_source import EventSourceMapping, QueuePoller, event_source_mapping
 from devtools.lambda_events import LambdaContext, acting_as
 from devtools.provision import Provisioner, Stack
 from devtools.sam_template import SamTemplate, load_function_module
-from ntp_webhooks.routing import FAMILIES, template_name
+from ntp.deliveries import LOCAL_DEV_SECRET
+from ntp_webhooks.routing import template_name
 
 if TYPE_CHECKING:
     from ntp_webhooks.aws_clients import Deadline
@@ -140,7 +140,9 @@ class Pipeline:
     def cold_start(self) -> None:
         """New execution environments for every function: caches and clients start empty."""
         self.ingest = self.load("IngestFunction")
-        self.consumers = {family: self.load(f"{template_name(family)}ConsumerFunction") for family in FAMILIES}
+        self.consumers = {
+            family: self.load(f"{template_name(family)}ConsumerFunction") for family in self.template.families
+        }
 
     def deliver(self, api_event: dict[str, Any], timeout_seconds: float | None = None) -> dict[str, Any]:
         context = LambdaContext(function_name="IngestFunction", timeout_seconds=timeout_seconds or self.ingest_timeout)

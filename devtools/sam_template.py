@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import Any
 import yaml
 
 from devtools.lambda_events import acting_as
+from ntp.checkout import PARTNER_DIR_VARIABLE
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE_PATH = REPO_ROOT / "template.yaml"
@@ -126,13 +128,44 @@ class SamTemplate:
             code_uri=props["CodeUri"],
             runtime=props.get("Runtime", globals_.get("Runtime")),
             timeout=int(props.get("Timeout", globals_.get("Timeout", 3))),
-            layers=list(props.get("Layers", globals_.get("Layers", []))),
+            # SAM appends a function's Layers to Globals' (lists in Globals are additive).
+            layers=[*globals_.get("Layers", []), *props.get("Layers", [])],
             environment=env,
             events=dict(props.get("Events", {})),
         )
 
     def functions(self) -> dict[str, FunctionSpec]:
         return {lid: self.function(lid) for lid in self.of_type("AWS::Serverless::Function")}
+
+    @property
+    def families(self) -> tuple[str, ...]:
+        """The event families, lower case: the `Fn::ForEach::Families` loop's list, the one family list."""
+        return tuple(str(family).lower() for family in self.source["Resources"][FAMILIES_LOOP][1])
+
+    def layer_dir(self, logical_id: str) -> Path:
+        """A layer's source folder; the PartnerLayer's is NTP_PARTNER_DIR when set (see `partner_dir`)."""
+        if logical_id == PARTNER_LAYER:
+            return partner_dir(self)
+        return self.path.parent / str(self.resources[logical_id]["Properties"]["ContentUri"])
+
+    def layer_dirs(self, spec: FunctionSpec) -> list[Path]:
+        """The source folders of a function's layers, in the order Lambda extracts them into /opt."""
+        return [self.layer_dir(layer["Ref"]) for layer in spec.layers if isinstance(layer, dict) and "Ref" in layer]
+
+
+#: The loop whose collection is the one family list (tools/template_families writes the others from it).
+FAMILIES_LOOP = "Fn::ForEach::Families"
+#: The layer that holds the partner's code (partner/handlers: business_logic.py and its requirements).
+PARTNER_LAYER = "PartnerLayer"
+
+
+def partner_dir(template: SamTemplate | None = None) -> Path:
+    """Where the local runs (the local stack, the tests) take the partner's code from: the PartnerLayer's
+    folder, or NTP_PARTNER_DIR, which our tests point at their stand-in so they never run the partner's."""
+    if override := os.environ.get(PARTNER_DIR_VARIABLE):
+        return Path(override).resolve()
+    template = template or SamTemplate()
+    return template.path.parent / str(template.resources[PARTNER_LAYER]["Properties"]["ContentUri"])
 
 
 LANGUAGE_EXTENSIONS = "AWS::LanguageExtensions"
@@ -181,8 +214,10 @@ def load_function_module(template: SamTemplate, logical_id: str, module_name: st
     the module named by Handler. Reads the environment as it is now: set the function's first."""
     spec = template.function(logical_id)
     code_dir = str(template.path.parent / spec.code_uri)
-    if code_dir not in sys.path:
-        sys.path.insert(0, code_dir)
+    # Like /var/task, then /opt/python (each layer's folder; the shared layer is also installed).
+    for path in reversed([code_dir, *map(str, template.layer_dirs(spec))]):
+        if path not in sys.path:
+            sys.path.insert(0, path)
     module_spec = importlib.util.spec_from_file_location(module_name, f"{code_dir}/{spec.module}.py")
     if module_spec is None or module_spec.loader is None:
         raise TemplateError(f"cannot load {spec.handler} from {spec.code_uri}")

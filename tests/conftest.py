@@ -8,6 +8,7 @@ import itertools
 import json
 import logging
 import os
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,13 +20,14 @@ import pytest
 from moto import mock_aws
 
 from devtools import moto_patches
-from devtools.deliveries import LOCAL_DEV_SECRET
 from devtools.event_source import QueuePoller, event_source_mapping
 from devtools.lambda_events import LambdaContext
 from devtools.pipeline import Pipeline, global_environment, hooked
 from devtools.provision import Provisioner, Stack
 from devtools.sam_template import TEMPLATE_PATH, SamTemplate
 from devtools.sam_template import load_function_module as load_module
+from ntp.checkout import PARTNER_DIR_VARIABLE
+from ntp.deliveries import LOCAL_DEV_SECRET
 from ntp_webhooks.routing import template_name
 from tools.permissions import Call, CallRecorder, Ledger
 from tools.wall_clock import waits_move_the_clock
@@ -39,8 +41,14 @@ os.environ.update(
 )
 os.environ.pop("AWS_PROFILE", None)
 os.environ.pop("AWS_ENDPOINT_URL", None)
+# Our tests never run the partner's handlers (partner/handlers): the consumers load this stand-in, the
+# partner folder as release 0.1.0 shipped it, which also proves that such a folder still runs unchanged.
+STAND_IN_PARTNER = Path(__file__).parent / "partner_0_1_0"
+os.environ[PARTNER_DIR_VARIABLE] = str(STAND_IN_PARTNER)
 
 TEMPLATE = SamTemplate()
+#: template.yaml's one family list (lower case); the functions read it from EVENT_FAMILIES.
+FAMILIES = TEMPLATE.families
 # Powertools reads these at import time; use the template's own values.
 for _name, _value in global_environment(TEMPLATE).items():
     os.environ.setdefault(_name, _value)
@@ -102,6 +110,19 @@ class AwsCalls:
 
     def reset(self) -> None:
         self.calls.clear()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def partner_code_never_imported() -> Iterator[None]:
+    """Our tests never run the partner's handlers: no module of partner/ is imported in this process."""
+    yield
+    partner = (TEMPLATE.path.parent / "partner").resolve()
+    imported = [
+        m.__name__
+        for m in list(sys.modules.values())
+        if Path(getattr(m, "__file__", None) or "/").resolve().is_relative_to(partner)
+    ]
+    assert not imported, f"a test imported the partner's code: {imported}"
 
 
 @pytest.fixture(scope="session")
@@ -343,7 +364,7 @@ def clock() -> Iterator[Clock]:
 def isolated_subscriptions() -> Iterator[None]:
     """Handlers a test registers with `@on`, on the registry the consumer functions load, are gone
     after it; the partner's stay (imported first, so that they are registered for good)."""
-    from devtools.replay import handler_names
+    from ntp.replay import handler_names
     from ntp_webhooks.subscriptions import subscriptions
 
     handler_names()

@@ -165,8 +165,9 @@ def cold_starts(template: SamTemplate, runs: int) -> dict[str, float]:
     ratio of the pairs."""
     from moto.server import ThreadedMotoServer
 
-    from devtools.deliveries import LOCAL_DEV_SECRET, envelope, signed_event
+    from devtools.lambda_events import signed_event
     from devtools.provision import Provisioner
+    from ntp.deliveries import LOCAL_DEV_SECRET, envelope
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # not a line per request on the console
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
@@ -257,8 +258,9 @@ def ingest_times(template: SamTemplate, requests: int) -> dict[str, float]:
     work, and without (the time inside the SDK's calls subtracted)."""
     from moto import mock_aws
 
-    from devtools.deliveries import LOCAL_DEV_SECRET, envelope, signed_event
+    from devtools.lambda_events import signed_event
     from devtools.provision import Provisioner
+    from ntp.deliveries import LOCAL_DEV_SECRET, envelope
 
     with environment(FAKE_AWS), mock_aws(), open(os.devnull, "w") as sink:
         stack = Provisioner(
@@ -322,8 +324,8 @@ def consumer_batch_ms(template: SamTemplate, batches: int) -> float:
     """Median consumer time per batch of 10 new events, each AWS answer given as for a new event: the
     claim (nothing done yet), the archive record, the state item's read (none yet) and write, the
     completion."""
-    from devtools.deliveries import encode, envelope
     from devtools.event_source import lambda_sqs_record
+    from ntp.deliveries import encode, envelope
     from tools.sample_events import offline_stack
 
     stack = offline_stack(template)
@@ -467,7 +469,8 @@ def measure_usage(template: SamTemplate) -> dict[str, Any]:
     partner handler that does nothing): what each new webhook, and each re-delivery of one, uses."""
     from moto import mock_aws
 
-    from devtools.deliveries import encode, envelope, signed_event
+    from devtools.lambda_events import signed_event
+    from ntp.deliveries import encode, envelope
 
     phases = {phase: defaultdict[str, float](float) for phase in ("ingest", "consumer", "duplicate")}
     with environment({**FAKE_AWS, **TRACE_HEADER, **global_environment(template)}), mock_aws():

@@ -14,8 +14,10 @@ dashboards) is listed as "not verified here", never as passed.
 from __future__ import annotations
 
 import argparse
+import compileall
 import json
 import os
+import py_compile
 import re
 import shutil
 import signal
@@ -34,11 +36,15 @@ from typing import Any
 import boto3
 
 from devtools import deploy as deploy_module
-from devtools import samconfig
-from devtools.sam_template import REPO_ROOT, SamTemplate
-from ntp_webhooks.routing import FAMILIES, template_name
+from devtools.sam_template import PARTNER_LAYER, REPO_ROOT, SamTemplate
+from ntp import samconfig
+from ntp.checkout import PARTNER_DIR_VARIABLE
+from ntp_webhooks import __version__
+from ntp_webhooks.routing import template_name
 
 BUILT_TEMPLATE = deploy_module.BUILT
+#: The partner folder as release 0.1.0 shipped it: what the check deploys instead of partner/handlers.
+STAND_IN_PARTNER = REPO_ROOT / "tests" / "partner_0_1_0"
 #: What is deployed: the packaged template (what `make deploy` sends) with its loops expanded (NOT_VERIFIED).
 DEPLOYED_TEMPLATE = deploy_module.PACKAGED_EXPANDED
 SAM = deploy_module.SAM
@@ -46,6 +52,10 @@ REGION = samconfig.region() or "us-east-1"  # where `make deploy`'s sam deploy c
 HEALTH_TIMEOUT_S = 60
 #: Emulated only on the surface by LocalStack's community CloudFormation: created, not checkable.
 NOT_VERIFIED = {
+    "your handlers (partner/handlers)": (
+        "the PartnerLayer deployed here holds the stand-in partner folder (tests/partner_0_1_0), so the check "
+        "never runs your code; every artifact of ours is make build's own"
+    ),
     "CloudFormation's own AWS::LanguageExtensions transform (Fn::ForEach)": (
         "LocalStack's Fn::ForEach leaves ${Family} in Fn::GetAtt and drops the other variables of a Fn::Sub, "
         "so the packaged template that `make deploy` sends is deployed with its loops expanded by SAM CLI's "
@@ -81,6 +91,9 @@ NOT_VERIFIED = {
         "LocalStack community's S3 provider does not apply it (the template and local-stack tests check it)"
     ),
 }
+
+#: template.yaml's one family list.
+FAMILIES = SamTemplate().families
 
 
 @dataclass
@@ -171,11 +184,27 @@ def sam(emulator: Emulator, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(SAM), *args], cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=False)
 
 
+#: make build's output with the stand-in partner (tests/partner_0_1_0) in the PartnerLayer: the check never
+#: deploys or runs the partner's own handlers; every artifact of ours is make build's, unchanged.
+STAND_IN_BUILD = REPO_ROOT / ".aws-sam" / "deploy-check-build"
+
+
+def with_stand_in_partner() -> Path:
+    shutil.rmtree(STAND_IN_BUILD, ignore_errors=True)
+    shutil.copytree(BUILT_TEMPLATE.parent, STAND_IN_BUILD, symlinks=True)
+    layer = STAND_IN_BUILD / PARTNER_LAYER / "python"
+    shutil.rmtree(layer)
+    shutil.copytree(STAND_IN_PARTNER, layer)
+    compileall.compile_dir(layer, quiet=1, invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
+    return STAND_IN_BUILD
+
+
 def deploy(emulator: Emulator, stack: str, *extra: str) -> subprocess.CompletedProcess[str]:
     """`make deploy`'s module and flags (samconfig.toml's default environment), non-interactive."""
     env = {**os.environ, **emulator.environment()}
     env.pop("AWS_PROFILE", None)
     command = [sys.executable, "-m", "devtools.deploy", "--config-env", "default", "--expand-language-extensions"]
+    command += ["--build-dir", str(STAND_IN_BUILD)]
     flags = ["--stack-name", stack, *extra]  # samconfig's default env: no changeset prompt, no fail when empty
     return subprocess.run([*command, "--", *flags], cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=False)
 
@@ -581,6 +610,7 @@ def end_to_end(emulator: Emulator, stack: str, marker: str = "") -> list[Result]
         **os.environ,
         **emulator.environment(),
         "NTP_E2E_STACK": stack,
+        PARTNER_DIR_VARIABLE: str(STAND_IN_PARTNER),  # the handlers deployed here (with_stand_in_partner)
         "NTP_E2E_RESOLVE": f"*.localhost.localstack.cloud=127.0.0.1:{emulator.port}",
         "NTP_E2E_HTTP_API_TRANSPORT": "invoke",
         "COLUMNS": "200",  # pytest's summary lines keep their reasons
@@ -635,6 +665,17 @@ class Run:
         if not self.step("make deploy (create)", deploy(self.emulator, stack), stack):
             return
         self.results += verify(self.client, stack, self.template)
+        tags = {
+            t["Key"]: t["Value"]
+            for t in self.client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0].get("Tags", [])
+        }
+        self.results.append(
+            Result(
+                f"the stack says its release: tag {deploy_module.VERSION_TAG}={__version__}",
+                tags.get(deploy_module.VERSION_TAG) == __version__,
+                str(tags),
+            )
+        )
         attach_rotation(self.client, stack, self.template)
         self.results += end_to_end(self.emulator, stack)
         updated = deploy(self.emulator, stack, "--parameter-overrides", "EnvironmentName=dev ConsumerMaxConcurrency=7")
@@ -676,7 +717,7 @@ class Run:
         # `make deploy`'s package step uploads them again (to the same content-addressed keys).
         self.step(
             "sam package (again, for the broken variant)",
-            sam(self.emulator, *deploy_module.package_command()[1:]),
+            sam(self.emulator, *deploy_module.package_command(built=STAND_IN_BUILD / "template.yaml")[1:]),
             stack,
         )
         broken = DEPLOYED_TEMPLATE.with_name("packaged.broken.json")
@@ -708,6 +749,7 @@ def main(argv: list[str] | None = None) -> int:
         print("no build output: run `make build` first", file=sys.stderr)
         return 2
     template = SamTemplate(BUILT_TEMPLATE).doc
+    with_stand_in_partner()
     started = time.monotonic()
     with running(args.localstack_python) as emulator:
         print(f"LocalStack healthy on {emulator.url} after {time.monotonic() - started:.0f} s")

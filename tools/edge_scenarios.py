@@ -22,13 +22,13 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError, ReadTimeoutError
 
-from devtools.deliveries import encode, envelope, signed_event
 from devtools.event_source import lambda_sqs_record
 from devtools.function_output import captured
-from devtools.lambda_events import LambdaContext, acting_as, acting_function
+from devtools.lambda_events import LambdaContext, acting_as, acting_function, signed_event
 from devtools.pipeline import Pipeline, hooked
 from devtools.rotation_service import RotationService
 from devtools.sam_template import SamTemplate
+from ntp.deliveries import encode, envelope
 
 SLOW_HANDLER_SECONDS, SECOND_COPY_AFTER = 1.0, 0.4
 JUNK_EVERY, JUNK_FOR, ROTATION_AT = 0.05, 10.0, 3.0

@@ -24,10 +24,11 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from botocore.exceptions import ClientError, ReadTimeoutError
 
-from devtools.deliveries import encode, envelope, signed_event
+from devtools.lambda_events import signed_event
 from devtools.moto_patches import retries_without_backoff
 from devtools.pipeline import FAKE_AWS, Pipeline, environment, global_environment, hooked
 from devtools.sam_template import REPO_ROOT, SamTemplate
+from ntp.deliveries import encode, envelope
 from ntp_webhooks.events import EventBase
 from ntp_webhooks.handler_runs import KEY_PREFIX
 from tools.wall_clock import waits_move_the_clock
@@ -223,7 +224,7 @@ class FaultRun:
         )
 
     def _final_state(self, payload: dict[str, Any]) -> str:
-        from devtools.operations import read_state  # imports Powertools, which reads its environment
+        from ntp.operations import read_state  # imports Powertools, which reads its environment
 
         stack, client = self.pipeline.stack, boto3.client("dynamodb")
         item = read_state(client, stack.refs["StateTable"], "order", payload["data"]["orderId"])
@@ -305,7 +306,7 @@ def render(rows: list[tuple[CallPoint, str, Outcome]], edges: list[Edge]) -> str
         "handler again. Two messages are enqueued where a SendMessage took effect but its answer was lost",
         "(the claim is released, the sender's retry enqueues again): the second copy finds the event's",
         'steps recorded and runs nothing. The remaining edge of "once" is a crash between a handler\'s',
-        'side effect and its completion record (README, "What once means").',
+        "side effect and its completion record (docs/handlers.md, 'What \"once\" means').",
         "",
         "## Edge scenarios",
         "",

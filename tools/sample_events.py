@@ -12,12 +12,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from devtools.deliveries import LOCAL_DEV_SECRET, SAMPLE_DATA, encode, signed_event
 from devtools.event_source import lambda_sqs_record
+from devtools.lambda_events import signed_event
 from devtools.provision import ACCOUNT_ID, Stack
 from devtools.sam_template import REPO_ROOT, SamTemplate
+from ntp.deliveries import LOCAL_DEV_SECRET, SAMPLE_DATA, encode
 from ntp_webhooks.rotation import STEPS
-from ntp_webhooks.routing import FAMILIES, template_name
+from ntp_webhooks.routing import template_name
 
 EVENTS_DIR = REPO_ROOT / "events"
 PREFIX = "local"  # the local stack's (and the tests') resource name prefix
@@ -77,6 +78,12 @@ def generate(template: SamTemplate | None = None) -> tuple[dict[str, Any], list[
         name: {"id": f"evt_sample_{name.replace('.', '_')}", "event": name, "timestamp": TIMESTAMP, "data": data}
         for name, data in SAMPLE_DATA.items()
     }
+    # A family of the partner's own has no documented type: one generic event of it, so that its
+    # consumer gets a sample batch too.
+    for family in template.families:
+        if not any(name.split(".", 1)[0] == family for name in payloads):
+            name = f"{family}.created"
+            payloads[name] = {"id": f"evt_sample_{family}_created", "event": name, "timestamp": TIMESTAMP, "data": {}}
     for index, (name, payload) in enumerate(payloads.items()):
         ingest(name, api_event(payload, f"sample-request-{index}"), 202, "accepted and enqueued")
     ingest(
@@ -90,9 +97,9 @@ def generate(template: SamTemplate | None = None) -> tuple[dict[str, Any], list[
     binary = {**payloads["order.confirmed"], "id": "evt_sample_base64"}
     ingest("base64-body", api_event(binary, "sample-request-b64", base64_encoded=True), 202, "isBase64Encoded body")
 
-    for family in FAMILIES:
+    for family in template.families:
         records = []
-        for index, payload in enumerate(p for n, p in payloads.items() if n.startswith(family)):
+        for index, payload in enumerate(p for n, p in payloads.items() if n.split(".", 1)[0] == family):
             body = encode(payload).decode()
             message = {  # as SQS's ReceiveMessage returns it; Lambda's record is built from it
                 "MessageId": f"00000000-0000-4000-8000-{family[:1]}{index:011d}",

@@ -5,7 +5,8 @@ not a parameter: `sam package` rewrites a loop's artifact (CodeUri) to S3 only w
 literal (aws-sam-cli #9117), so every loop writes the list out and this tool keeps the others equal to
 the first. A few places must name every family in a list that `Fn::ForEach` cannot produce (it makes
 keys, never list items, and SAM CLI expands it only at the top of Resources, Outputs and a resource's
-Properties): the ingest's queue variables and the dashboard's per-family lines. There, the lines
+Properties): the functions' EVENT_FAMILIES variable, the ingest's queue variables and the dashboard's
+per-family lines. There, the lines
 naming the first family are the pattern, and this tool writes the same lines for every other family.
 
     python -m tools.template_families          # rewrite template.yaml (make template)
@@ -19,10 +20,8 @@ import re
 import sys
 from pathlib import Path
 
-from devtools.sam_template import TEMPLATE_PATH, parse_template
+from devtools.sam_template import FAMILIES_LOOP, TEMPLATE_PATH, parse_template
 
-#: The loop whose collection is the one family list.
-FAMILIES_LOOP = "Fn::ForEach::Families"
 #: A loop's key line, its loop variable, and its collection: `    - [Quote, Order, Workflow]`.
 _LOOP = re.compile(r"^(\s*Fn::ForEach::\w+:\n\s*- \w+\n\s*- )\[[^\]\n]*\]$", re.MULTILINE)
 
@@ -35,8 +34,13 @@ def families_of(text: str) -> list[str]:
     return [str(family) for family in collection]
 
 
+#: The functions' EVENT_FAMILIES variable (Globals), from which the library reads the families.
+_VARIABLE = re.compile(r"^(\s*EVENT_FAMILIES: )[\w,]*", re.MULTILINE)
+
+
 def _loops(text: str, families: list[str]) -> str:
-    """Every loop's collection written as the family list."""
+    """Every loop's collection, and the functions' EVENT_FAMILIES, written as the family list."""
+    text = _VARIABLE.sub(lambda match: match.group(1) + ",".join(families), text)
     return _LOOP.sub(lambda match: f"{match.group(1)}[{', '.join(families)}]", text)
 
 

@@ -12,10 +12,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO, cast
 
-from devtools.deliveries import LOCAL_DEV_SECRET
 from devtools.local_stack.functions import FunctionsNotImported, TimestampedLog
 from devtools.local_stack.stack import DevStack
-from devtools.sam_template import REPO_ROOT, SamTemplate
+from devtools.sam_template import REPO_ROOT, SamTemplate, partner_dir
+from ntp.deliveries import LOCAL_DEV_SECRET
 
 LOG_DIR = REPO_ROOT / ".aws-sam"
 
@@ -85,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         stack.say(f"  webhook URL     {stack.webhook_url}   ({stack.front_door}: {DOORS[stack.front_door]})")
         stack.say(f"  signing secret  {LOCAL_DEV_SECRET}")
         stack.say(f"  AWS endpoint    {stack.endpoint_url}   (moto; any credentials)")
+        stack.say(f"  your handlers   {shown(partner_dir(stack.template))}/business_logic.py")
         stack.say(f"  function logs   {path.relative_to(REPO_ROOT)}   (your handlers' output and logs too)")
         visibility = sorted({mapping.visibility_timeout for mapping in stack.mappings.values()})
         stack.say(
@@ -92,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
             f"VisibilityTimeout, {'/'.join(map(str, visibility))} s)"
         )
         if args.reload:
-            stack.say("  code reload     on: edits to functions/ and layers/shared/ take effect, state is kept")
+            stack.say("  code reload     on: edits to your handlers, functions/ and layers/ take effect, state is kept")
         for resource, why in stack.skipped.items():
             stack.say(f"  not emulated    {resource}: {why}")
         stack.say("Send an event from another terminal:")
@@ -106,6 +107,10 @@ def main(argv: list[str] | None = None) -> int:
         stack.stop()
         print("stopped: moto server, HTTP API and pollers are down")
     return 0
+
+
+def shown(path: Path) -> str:
+    return str(path.relative_to(REPO_ROOT)) if path.is_relative_to(REPO_ROOT) else str(path)
 
 
 if __name__ == "__main__":

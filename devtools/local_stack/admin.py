@@ -24,8 +24,8 @@ class Admin:
 
     def __call__(self, action: str) -> tuple[int, dict[str, Any]]:
         # Imported here: they load ntp_webhooks, whose Powertools objects must see the functions' environment.
-        from devtools import operations
         from devtools.rotation_service import RotationService
+        from ntp import operations
 
         rotation = RotationService(self._secret_id, self._invoke_rotation, region=self._region)
         if action == "rotate":

@@ -86,7 +86,7 @@ def import_failure(exc: Exception, template: SamTemplate) -> str:
     line = f"{type(exc).__name__}: {exc}"
     if isinstance(exc, SyntaxError):
         return line  # it names the file and line itself
-    roots = [(template.path.parent / spec.code_uri).resolve() for spec in template.functions().values()]
+    roots = [root.resolve() for root in code_roots(template)]
     frames = [
         frame
         for frame in traceback.extract_tb(exc.__traceback__)
@@ -97,25 +97,28 @@ def import_failure(exc: Exception, template: SamTemplate) -> str:
     return f"{line} ({Path(frames[-1].filename).name}, line {frames[-1].lineno})"
 
 
-def reloadable(module_name: str) -> bool:
-    """The functions' own code: the shared layer, handler modules and business_logic."""
-    top = module_name.split(".", 1)[0]
-    return top in ("ntp_webhooks", "business_logic") or top.startswith("local_")
+def reloadable(module: ModuleType, roots: list[Path]) -> bool:
+    """The functions' own code: handler modules, the shared layer and the partner's modules (any file
+    under a CodeUri or a layer's folder; their installed dependencies stay loaded)."""
+    if module.__name__.split(".", 1)[0] == "ntp_webhooks" or module.__name__.startswith("local_"):
+        return True  # the shared layer, wherever it is installed from
+    file = getattr(module, "__file__", None)
+    return file is not None and any(Path(file).resolve().is_relative_to(root) for root in roots)
 
 
 def code_roots(template: SamTemplate) -> list[Path]:
     roots = [template.path.parent / spec.code_uri for spec in template.functions().values()]
-    layers = template.of_type("AWS::Serverless::LayerVersion").values()
-    return roots + [template.path.parent / str(layer["Properties"]["ContentUri"]) for layer in layers]
+    return roots + [template.layer_dir(logical_id) for logical_id in template.of_type("AWS::Serverless::LayerVersion")]
 
 
 def mtimes(roots: list[Path]) -> dict[str, float]:
     return {str(path): path.stat().st_mtime for root in roots for path in root.rglob("*.py")}
 
 
-def purge_code() -> dict[str, ModuleType]:
+def purge_code(template: SamTemplate) -> dict[str, ModuleType]:
     """Forget the functions' modules, so that the next import reads the code as it is now."""
-    saved = {name: module for name, module in sys.modules.items() if reloadable(name)}
+    roots = [root.resolve() for root in code_roots(template)]
+    saved = {name: module for name, module in list(sys.modules.items()) if reloadable(module, roots)}
     for name in saved:
         del sys.modules[name]
     return saved

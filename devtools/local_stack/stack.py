@@ -19,9 +19,7 @@ from botocore.config import Config
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from devtools import moto_patches
-from devtools.deliveries import LOCAL_DEV_SECRET
 from devtools.event_source import EventSourceMapping, PollerStopped, QueuePoller, event_source_mappings
-from devtools.local_stack import state
 from devtools.local_stack.admin import Admin
 from devtools.local_stack.functions import (
     FunctionsNotImported,
@@ -35,6 +33,8 @@ from devtools.local_stack.http_api import HttpApi
 from devtools.local_stack.pollers import batch_errors, consumer_invoker
 from devtools.provision import Provisioner, Stack, front_door
 from devtools.sam_template import SamTemplate
+from ntp import local_state as state
+from ntp.deliveries import LOCAL_DEV_SECRET
 
 REGION = "us-east-1"
 
@@ -194,7 +194,7 @@ class DevStack:
     def reload(self) -> None:
         """New execution environments with the code as it is now; the emulated AWS state stays."""
         with self._invocation_lock:
-            saved = purge_code()
+            saved = purge_code(self.template)
             try:
                 self.functions = import_functions(self.template, self._stack(), self._log)
             except BaseException:

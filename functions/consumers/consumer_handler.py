@@ -14,7 +14,6 @@ from ntp_webhooks import init_phase  # first: pauses garbage collection while th
 from functools import cache
 from typing import Any
 
-import business_logic  # noqa: F401 - registers the partner's handlers with @on(...)
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -23,16 +22,18 @@ from ntp_webhooks.aws_clients import deadline
 from ntp_webhooks.consumer import Consumer, build_consumer
 from ntp_webhooks.observability import inject_context, logger, metrics
 from ntp_webhooks.settings import load_consumer_settings
-from ntp_webhooks.subscriptions import subscriptions
+from ntp_webhooks.subscriptions import load_partner_handlers
 
 SETTINGS = load_consumer_settings()
+# The partner's handlers (partner/handlers/business_logic.py, in the PartnerLayer), registered with @on(...).
+SUBSCRIPTIONS = load_partner_handlers()
 # A batch whose records all fail is reported record by record too, not as an invocation error.
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
 @cache
 def _consumer() -> Consumer:
-    return build_consumer(SETTINGS, subscriptions)
+    return build_consumer(SETTINGS, SUBSCRIPTIONS)
 
 
 @metrics.log_metrics

@@ -28,8 +28,8 @@ from urllib.parse import urlsplit
 
 import boto3
 
-from devtools.deliveries import DEFAULT_SIGNATURE_HEADER, SAMPLE_DATA, encode, envelope
 from devtools.lambda_events import FrontDoor as RouteTable
+from ntp.deliveries import DEFAULT_SIGNATURE_HEADER, SAMPLE_DATA, encode, envelope
 from ntp_webhooks import dedup, handler_runs
 from ntp_webhooks.archive import GZIP_MAGIC, PREFIX, ArchiveRecord, decode_all
 from ntp_webhooks.keyring import CURRENT
@@ -502,7 +502,7 @@ def find_archived(stack: Stack, event_id: str, hour: str, seen: set[str]) -> Arc
 def subscribed_handlers(delivery: Delivery) -> list[str]:
     """The names of the handlers business_logic.py subscribes to the delivery's event, as the consumers
     load them (the deployed consumers are built from this checkout)."""
-    from devtools.replay import handler_names
+    from ntp.replay import handler_names
     from ntp_webhooks.events import parse_event
     from ntp_webhooks.subscriptions import subscriptions
 
@@ -518,7 +518,7 @@ def ntp(stack: Stack, *args: str, timeout: float = 300) -> subprocess.CompletedP
     AWS settings, with the suite's region made explicit (ntp would otherwise fall back to samconfig.toml's,
     not the profile's)."""
     script = Path(sys.executable).with_name("ntp")
-    command = [str(script)] if script.exists() else [sys.executable, "-c", "from devtools.cli import run; run()"]
+    command = [str(script)] if script.exists() else [sys.executable, "-c", "from ntp.cli import run; run()"]
     return subprocess.run(
         [*command, *args, "--stack", stack.name],
         cwd=REPO_ROOT,

@@ -15,10 +15,10 @@ from typing import Any, TextIO
 
 import pytest
 
-from devtools import cli
-from devtools.deliveries import LOCAL_DEV_SECRET
 from devtools.local_stack.stack import DevStack
 from devtools.sam_template import REPO_ROOT
+from ntp import cli
+from ntp.deliveries import LOCAL_DEV_SECRET
 from ntp_webhooks.signature import sign
 
 

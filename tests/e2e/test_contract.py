@@ -15,13 +15,14 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from moto import mock_aws
 
-from devtools.deliveries import signed_event
+from devtools.lambda_events import signed_event
 from devtools.pipeline import Pipeline
 from devtools.sam_template import SamTemplate
 from ntp_webhooks.envelope import MAX_DEPTH
 from ntp_webhooks.events import REGISTRY, EventBase, parse_event
-from ntp_webhooks.routing import FAMILIES, family_of, template_name
+from ntp_webhooks.routing import family_of, template_name
 from ntp_webhooks.subscriptions import Subscriptions
+from tests.conftest import FAMILIES
 
 QUEUES = [f"{template_name(family)}EventsQueue" for family in FAMILIES]
 

@@ -18,10 +18,10 @@ from typing import Any
 
 import pytest
 
-from devtools.deliveries import encode, envelope
 from devtools.local_stack.stack import DevStack
-from devtools.operations import read_state
 from devtools.sam_template import REPO_ROOT
+from ntp.deliveries import encode, envelope
+from ntp.operations import read_state
 from tests.e2e.local_stacks import depth, eventually, ntp, post, quick_stack
 
 

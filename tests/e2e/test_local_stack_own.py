@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from devtools import cli
-from devtools.deliveries import encode, envelope
 from devtools.local_stack.stack import DevStack
+from ntp import cli
+from ntp.deliveries import encode, envelope
 from tests.e2e.local_stacks import eventually, ntp, post, quick_stack
 
 

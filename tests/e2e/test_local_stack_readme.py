@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from devtools.deliveries import encode, envelope
 from devtools.local_stack.stack import DevStack
-from devtools.sam_template import PARTNER_DIR_VARIABLE, REPO_ROOT
+from devtools.sam_template import REPO_ROOT
+from ntp.checkout import PARTNER_DIR_VARIABLE
+from ntp.deliveries import encode, envelope
 from ntp_webhooks.signature import sign
 from tests.conftest import STAND_IN_PARTNER
 from tests.e2e.local_stacks import doc_block, eventually, post, readme_block, run_as_written

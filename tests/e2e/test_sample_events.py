@@ -11,13 +11,15 @@ from typing import Any
 import boto3
 import pytest
 
-from devtools.deliveries import LOCAL_DEV_SECRET
 from devtools.lambda_events import LambdaContext, acting_as
 from devtools.provision import Provisioner
 from devtools.rotation_service import RotationService
 from devtools.sam_template import SamTemplate
+from ntp.deliveries import LOCAL_DEV_SECRET
 from tests.conftest import load_function_module
 from tools.sample_events import EVENTS_DIR, PREFIX, ROTATION_TOKEN, WIDE_WINDOW, generate, render
+
+pytestmark = pytest.mark.families  # events/ is regenerated for every family
 
 FILES, OUTCOMES = generate()
 

@@ -18,10 +18,12 @@ import boto3
 import pydantic_core
 import pytest
 
-from devtools.deliveries import LOCAL_DEV_SECRET, envelope, signed_event
+from devtools.lambda_events import signed_event
 from devtools.local_stack.stack import EmbeddedMoto
 from devtools.provision import Provisioner, Stack
-from devtools.sam_template import REPO_ROOT, SamTemplate
+from devtools.sam_template import PARTNER_LAYER, REPO_ROOT, SamTemplate
+from ntp.deliveries import LOCAL_DEV_SECRET, envelope
+from tests.conftest import STAND_IN_PARTNER
 
 BUILD_DIR = REPO_ROOT / ".aws-sam" / "build"
 RUNTIME_DIR = REPO_ROOT / ".aws-sam" / "lambda-runtime"
@@ -149,7 +151,12 @@ def invoke_built(
     template: SamTemplate, logical_id: str, env: dict[str, str], events: list[dict[str, Any]], shim: Path
 ) -> dict[str, Any]:
     spec = template.function(logical_id)
-    paths = [str(BUILD_DIR / logical_id), str(shim), str(LAYER_DIR), str(RUNTIME_DIR)]
+    # /opt/python: a later layer's files win, so it comes first here; the partner's is our stand-in.
+    layers = [
+        STAND_IN_PARTNER if layer["Ref"] == PARTNER_LAYER else BUILD_DIR / layer["Ref"] / "python"
+        for layer in spec.layers
+    ]
+    paths = [str(BUILD_DIR / logical_id), str(shim), *map(str, reversed(layers)), str(RUNTIME_DIR)]
     result = subprocess.run(
         [sys.executable, "-S", "-c", INVOKE, json.dumps(paths), spec.handler],
         input=json.dumps(events),

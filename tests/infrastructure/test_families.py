@@ -1,10 +1,13 @@
-"""A fourth event family is one entry in template.yaml's family loop and one in routing.FAMILIES,
-then `make template`: everything else follows (README, Extend: a new event family)."""
+"""A new event family is one entry in template.yaml's family list, then `make template` and `make
+events` (README, "A new event family"): everything else follows, and the recipe followed as written in
+a scratch copy leaves every family-dependent check green."""
 
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,20 +16,16 @@ from typing import Any
 import pytest
 
 from devtools.sam_template import REPO_ROOT, TEMPLATE_PATH, SamTemplate
+from tests.conftest import TEMPLATE
+from tests.e2e.local_stacks import readme_block
 from tools import template_families
 
-NEW = "Invoice"
-#: Each family's resources, as the family loops write them.
-PER_FAMILY = (
-    "{f}EventsQueue",
-    "{f}EnqueuePolicy",
-    "{f}EventsDeadLetterQueue",
-    "{f}ConsumerFunction",
-    "{f}ConsumerRole",
-    "{f}ConsumerFunctionLogGroup",
-    "{f}DeadLetterAlarm",
-    "{f}QueueAgeAlarm",
-)
+pytestmark = pytest.mark.families
+MARK = "pytest.mark.families"
+
+#: A family of the tests' own: never the README's example, never one the list already has.
+NEW = next(name for name in ("Proof", "Reprint", "Artwork") if name.lower() not in TEMPLATE.families)
+FIRST = template_families.families_of(TEMPLATE_PATH.read_text())[0]
 
 
 def with_family(directory: Path, family: str = NEW) -> Path:
@@ -59,69 +58,68 @@ def dashboard_lines(template: SamTemplate) -> list[list[Any]]:
     return [metric for widget in widgets for metric in widget["properties"]["metrics"]]
 
 
-def test_the_new_family_gets_every_resource_output_variable_and_permission(
-    template: SamTemplate, extended: SamTemplate
-) -> None:
-    added = set(extended.resources) - set(template.resources)
-    assert added == {name.format(f=NEW) for name in PER_FAMILY}
-    assert set(template.resources) <= set(extended.resources)
-    assert set(extended.doc["Outputs"]) - set(template.doc["Outputs"]) == {f"{NEW}QueueUrl", f"{NEW}DeadLetterQueueUrl"}
+def test_the_new_family_gets_what_the_first_family_has(template: SamTemplate, extended: SamTemplate) -> None:
+    """Every resource and output named for the first family has its twin, wired to the new family's."""
+    per_family = {lid.replace(FIRST, "{f}", 1) for lid in template.resources if lid.startswith(FIRST)}
+    assert set(extended.resources) - set(template.resources) == {name.format(f=NEW) for name in per_family}
+    outputs = {key.replace(FIRST, "{f}", 1) for key in template.doc["Outputs"] if key.startswith(FIRST)}
+    assert set(extended.doc["Outputs"]) - set(template.doc["Outputs"]) == {key.format(f=NEW) for key in outputs}
     ingest = extended.function("IngestFunction").environment
     assert ingest[f"QUEUE_URL_{NEW}"] == {"Ref": f"{NEW}EventsQueue"}
+    assert ingest["EVENT_FAMILIES"] == ",".join([*template_families.families_of(TEMPLATE_PATH.read_text()), NEW])
     (statement,) = extended.resources[f"{NEW}EnqueuePolicy"]["Properties"]["PolicyDocument"]["Statement"]
     assert statement["Resource"] == {"Fn::GetAtt": [f"{NEW}EventsQueue", "Arn"]}
     assert extended.function(f"{NEW}ConsumerFunction").environment["EVENT_FAMILY"] == NEW
 
 
-def test_the_dashboard_shows_the_new_family_as_it_shows_the_others(
-    template: SamTemplate, extended: SamTemplate
-) -> None:
+def test_the_dashboard_shows_the_new_family_as_it_shows_the_first(template: SamTemplate, extended: SamTemplate) -> None:
     """Every dashboard line of the first family has its twin for the new one, and the body stays JSON."""
-    quote = [
+    first = [
         json.dumps(line)
         for line in dashboard_lines(template)
-        if "QuoteEvents" in json.dumps(line) or "QuoteConsumer" in json.dumps(line)
+        if f"{FIRST}Events" in json.dumps(line) or f"{FIRST}Consumer" in json.dumps(line)
     ]
     new = {json.dumps(line) for line in dashboard_lines(extended)} - {
         json.dumps(line) for line in dashboard_lines(template)
     }
-    assert quote and new == {line.replace("Quote", NEW).replace("quote", NEW.lower()) for line in quote}
+    assert first and new == {line.replace(FIRST, NEW).replace(FIRST.lower(), NEW.lower()) for line in first}
 
 
-def test_removing_a_family_removes_its_lines(tmp_path: Path) -> None:
+def test_removing_a_family_removes_its_lines() -> None:
     text = TEMPLATE_PATH.read_text()
     first, *rest = template_families.families_of(text)
     rendered = template_families.render(with_families(text, [first, rest[-1]]))
     for gone in rest[:-1]:
         assert not re.search(
-            rf"\b{gone}(EventsQueue|ConsumerFunction|EventsDeadLetterQueue)\b|QUEUE_URL_{gone}\b", rendered
+            rf"\b{gone}(EventsQueue|ConsumerFunction|EventsDeadLetterQueue)\b|QUEUE_URL_{gone}\b|FAMILIES: .*{gone}",
+            rendered,
         )
     assert template_families.render(rendered) == rendered
 
 
-#: Runs in a fresh interpreter: routing.FAMILIES gains the family before anything imports it.
+#: Runs in a fresh interpreter, with the extended template's environment, as its functions would.
 RUN = """
 import json, sys
-from ntp_webhooks import routing
-routing.FAMILIES = (*routing.FAMILIES, "invoice")
-
 import boto3
 from moto import mock_aws
-from devtools.deliveries import envelope, signed_event
+from devtools.lambda_events import signed_event
+from ntp.deliveries import envelope
 from devtools.pipeline import FAKE_AWS, Pipeline, environment, global_environment
 from devtools.sam_template import SamTemplate
 
+new = sys.argv[2].lower()
 template = SamTemplate(__import__("pathlib").Path(sys.argv[1]))
 with environment(FAKE_AWS), environment(global_environment(template)), mock_aws():
     pipeline = Pipeline(template)
-    sent = {name: envelope(name, data={"invoiceId": "inv-1"}) for name in ("invoice.issued", "order.created")}
+    sent = {name: envelope(name, data={"ref": "x-1"}) for name in (f"{new}.issued", "order.created")}
     statuses = {name: pipeline.deliver(signed_event(payload))["statusCode"] for name, payload in sent.items()}
-    queues = ("InvoiceEventsQueue", "OrderEventsQueue", "WorkflowEventsQueue")
+    title = new.capitalize()
+    queues = (f"{title}EventsQueue", "OrderEventsQueue", "WorkflowEventsQueue")
     depths = {queue: pipeline.depth(queue) for queue in queues}
-    drained = {family: pipeline.poller(family).drain() for family in ("invoice", "order")}
-    left = {queue: pipeline.depth(queue) for queue in ("InvoiceEventsQueue", "InvoiceEventsDeadLetterQueue")}
+    drained = {family: pipeline.poller(family).drain() for family in (new, "order")}
+    left = {queue: pipeline.depth(queue) for queue in (f"{title}EventsQueue", f"{title}EventsDeadLetterQueue")}
     items = boto3.client("dynamodb").scan(TableName=pipeline.stack.refs["StateTable"])["Items"]
-    stored = sum(sent["invoice.issued"]["id"] in json.dumps(item) for item in items)
+    stored = sum(sent[f"{new}.issued"]["id"] in json.dumps(item) for item in items)
 print(json.dumps({"statuses": statuses, "depths": depths, "drained": drained, "left": left, "stored": stored}))
 """
 
@@ -129,12 +127,75 @@ print(json.dumps({"statuses": statuses, "depths": depths, "drained": drained, "l
 def test_a_new_familys_events_reach_its_own_queue_and_consumer(tmp_path: Path) -> None:
     path = with_family(tmp_path)
     result = subprocess.run(
-        [sys.executable, "-c", RUN, str(path)], cwd=REPO_ROOT, capture_output=True, text=True, check=False
+        [sys.executable, "-c", RUN, str(path), NEW], cwd=REPO_ROOT, capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stderr[-3000:]
     outcome = json.loads(result.stdout.strip().splitlines()[-1])
-    assert outcome["statuses"] == {"invoice.issued": 202, "order.created": 202}
-    assert outcome["depths"] == {"InvoiceEventsQueue": 1, "OrderEventsQueue": 1, "WorkflowEventsQueue": 0}
-    assert outcome["drained"] == {"invoice": 1, "order": 1}
-    assert outcome["left"] == {"InvoiceEventsQueue": 0, "InvoiceEventsDeadLetterQueue": 0}
-    assert outcome["stored"] >= 1  # the projection holds the invoice event
+    new = NEW.lower()
+    assert outcome["statuses"] == {f"{new}.issued": 202, "order.created": 202}
+    assert outcome["depths"] == {f"{NEW}EventsQueue": 1, "OrderEventsQueue": 1, "WorkflowEventsQueue": 0}
+    assert outcome["drained"] == {new: 1, "order": 1}
+    assert outcome["left"] == {f"{NEW}EventsQueue": 0, f"{NEW}EventsDeadLetterQueue": 0}
+    assert outcome["stored"] >= 1  # the projection holds the new family's event
+
+
+SCRATCH = "NTP_FAMILIES_SCRATCH"
+
+
+@pytest.mark.skipif(bool(os.environ.get(SCRATCH)), reason="runs inside the scratch copy it made")
+def test_the_readmes_recipe_in_a_scratch_copy_leaves_the_family_checks_green(tmp_path: Path) -> None:
+    """The README's block, as written, in a copy of the checkout: the list edit its comment names,
+    then its commands; then every test marked `families` (template, events, routing) in the copy."""
+    recipe = readme_block("new-family")
+    family, listed = re.search(
+        r"add (\w+) to the list of Fn::ForEach::Families in template.yaml: (\[.*\])", recipe
+    ).groups()  # type: ignore[union-attr]
+    copy = tmp_path / "repo"
+    tracked = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    for relative in tracked.stdout.splitlines():
+        if (REPO_ROOT / relative).exists():
+            (copy / relative).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO_ROOT / relative, copy / relative)
+    (copy / ".venv").symlink_to(REPO_ROOT / ".venv")
+    (copy / ".venv" / ".installed").touch()  # newer than the copied pyproject.toml: make keeps the venv
+    template = copy / "template.yaml"
+    text = template.read_text()
+    template.write_text(with_families(text, [*template_families.families_of(text), family]))
+    assert f"    - {listed}\n" in template.read_text()
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "NTP_PARTNER"))}
+    done = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", recipe], cwd=copy, env=env, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert (copy / "events" / "consumers" / f"{family.lower()}-batch.json").exists()
+
+    checks = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-m",
+            "families",
+            "-p",
+            "no:randomly",
+            "-p",
+            "no:cacheprovider",
+            "-n",
+            "0",
+            "-q",
+        ],
+        cwd=copy,
+        env={**env, SCRATCH: "1"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert checks.returncode == 0, checks.stdout[-4000:]
+    assert " passed" in checks.stdout.splitlines()[-1] and "skipped" in checks.stdout.splitlines()[-1]

@@ -1,5 +1,5 @@
-"""A dependency a partner adds for business_logic.py ends up in the consumer function's build artifact:
-`sam build` installs functions/consumers/requirements.txt next to the handler, as documented."""
+"""A dependency a partner adds for their handlers ends up in the PartnerLayer's build artifact: `sam build`
+installs partner/handlers/requirements.txt next to business_logic.py, as documented."""
 
 from __future__ import annotations
 
@@ -10,19 +10,19 @@ import subprocess
 import zipfile
 from pathlib import Path
 
-from devtools.sam_template import REPO_ROOT
+from devtools.sam_template import PARTNER_LAYER, REPO_ROOT, SamTemplate
+from tests.conftest import STAND_IN_PARTNER
 
 TEMPLATE = """\
 AWSTemplateFormatVersion: "2010-09-09"
 Transform: AWS::Serverless-2016-10-31
 Resources:
-  OrderConsumerFunction:
-    Type: AWS::Serverless::Function
+  PartnerLayer:
+    Type: AWS::Serverless::LayerVersion
     Properties:
-      CodeUri: consumers
-      Handler: consumer_handler.lambda_handler
-      Runtime: python3.13
-      Architectures: [arm64]
+      ContentUri: handlers
+      CompatibleRuntimes: [python3.13]
+    Metadata: {BuildMethod: python3.13, BuildArchitecture: arm64}
 """
 
 
@@ -46,10 +46,13 @@ def pure_python_wheel(directory: Path, name: str, version: str, source: str) -> 
     return wheel
 
 
-def test_a_dependency_in_the_consumers_requirements_is_in_the_built_function(tmp_path: Path) -> None:
-    shutil.copytree(REPO_ROOT / "functions" / "consumers", tmp_path / "consumers")
+def test_a_dependency_in_the_partners_requirements_is_in_the_built_layer(tmp_path: Path) -> None:
+    # The template's own PartnerLayer definition, on the stand-in partner folder.
+    (layer,) = (r for lid, r in SamTemplate().resources.items() if lid == PARTNER_LAYER)
+    assert layer["Metadata"] == {"BuildMethod": "python3.13", "BuildArchitecture": "arm64"}
+    shutil.copytree(STAND_IN_PARTNER, tmp_path / "handlers")
     wheel = pure_python_wheel(tmp_path, "partner_erp_client", "1.2.3", "VERSION = '1.2.3'\n")
-    requirements = tmp_path / "consumers" / "requirements.txt"
+    requirements = tmp_path / "handlers" / "requirements.txt"
     requirements.write_text(requirements.read_text() + f"partner_erp_client @ {wheel.as_uri()}\n")
     (tmp_path / "template.yaml").write_text(TEMPLATE)
 
@@ -62,6 +65,6 @@ def test_a_dependency_in_the_consumers_requirements_is_in_the_built_function(tmp
         env={"PATH": f"{sam.parent}:/usr/bin:/bin", "SAM_CLI_TELEMETRY": "0", "HOME": str(tmp_path)},
     )
 
-    built = tmp_path / "build" / "OrderConsumerFunction"
+    built = tmp_path / "build" / PARTNER_LAYER / "python"  # Lambda extracts it to /opt/python
     assert (built / "partner_erp_client" / "__init__.py").read_text() == "VERSION = '1.2.3'\n"
-    assert (built / "business_logic.py").exists() and (built / "consumer_handler.py").exists()
+    assert (built / "business_logic.py").exists()

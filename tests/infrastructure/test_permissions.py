@@ -12,11 +12,11 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from devtools.deliveries import LOCAL_DEV_SECRET, envelope, signed_event
-from devtools.lambda_events import LambdaContext, acting_as
+from devtools.lambda_events import LambdaContext, acting_as, signed_event
 from devtools.pipeline import hooked
 from devtools.provision import ACCOUNT_ID, Provisioner, Stack
 from devtools.sam_template import SamTemplate
+from ntp.deliveries import LOCAL_DEV_SECRET, envelope
 from tests.conftest import _warm_session, load_function_module
 from tools.permissions import Call, CallRecorder, Ledger, Statement, resource_arn
 

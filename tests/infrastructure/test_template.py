@@ -37,8 +37,7 @@ def parameter(template: SamTemplate, name: str) -> dict[str, Any]:
 
 def families(template: SamTemplate) -> list[str]:
     """The families as template.yaml names them (`Quote`): its family loop's list."""
-    listed: list[str] = template.source["Resources"][template_families.FAMILIES_LOOP][1]
-    return listed
+    return [routing.template_name(family) for family in template.families]
 
 
 def deployed_at(template: SamTemplate, **overrides: str) -> tuple[set[str], Stack]:
@@ -173,7 +172,7 @@ def test_ingest_environment_provides_every_setting_and_nothing_else(template: Sa
         {env_name(f.name) for f in fields(IngestSettings)}
         | queues
         | {name for name in env if name.startswith("POWERTOOLS_")}
-        | {LIBRARY_LOG_LEVEL_VARIABLE}
+        | {LIBRARY_LOG_LEVEL_VARIABLE, routing.FAMILIES_VARIABLE}
     )
     assert env.keys() <= known, "template sets a variable the code does not read"
 
@@ -488,13 +487,15 @@ def test_the_outputs_ntp_reads_exist(template: SamTemplate) -> None:
     assert needed <= set(template.doc["Outputs"])
 
 
-def test_the_templates_families_are_the_librarys(template: SamTemplate) -> None:
-    """One list each: the family loop's in template.yaml (every Fn::ForEach iterates the same literal
-    list, which `sam package` needs, and the lines that name each family are current) and FAMILIES in
-    ntp_webhooks/routing.py."""
+@pytest.mark.families
+def test_the_family_list_is_written_everywhere_from_the_first_loop(template: SamTemplate) -> None:
+    """One list: the family loop's in template.yaml. Every Fn::ForEach iterates it as a literal list
+    (`sam package` needs one), and every function's EVENT_FAMILIES, from which the library reads the
+    families, and the lines that name each family are current."""
     listed = families(template)
-    assert listed == [routing.template_name(family) for family in routing.FAMILIES]
-    assert all(family.isalpha() for family in routing.FAMILIES)
+    assert all(family.isalpha() for family in listed)
+    for spec in template.functions().values():
+        assert routing.families(spec.environment) == template.families
     loops = [
         value[1]
         for section in ("Resources", "Outputs")

@@ -19,20 +19,20 @@ import pytest
 import time_machine
 from botocore.exceptions import ClientError
 
-from devtools import replay
-from devtools.cli import Target, _newest_data
-from devtools.deliveries import encode, envelope, signed_event
 from devtools.event_source import QueuePoller
-from devtools.lambda_events import LambdaContext
-from devtools.operations import read_state
+from devtools.lambda_events import LambdaContext, signed_event
 from devtools.pipeline import hooked
 from devtools.provision import Stack
+from ntp import replay
+from ntp.cli import Target, _newest_data
+from ntp.deliveries import encode, envelope
+from ntp.operations import read_state
 from ntp_webhooks.archive import ArchiveRecord
 from ntp_webhooks.events import EventBase
 from ntp_webhooks.handler_runs import KEY_PREFIX
-from ntp_webhooks.routing import FAMILIES, template_name
+from ntp_webhooks.routing import template_name
 from ntp_webhooks.subscriptions import on
-from tests.conftest import TEMPLATE, Clock, Faults, archived, load_function_module, queue_poller
+from tests.conftest import FAMILIES, TEMPLATE, Clock, Faults, archived, load_function_module, queue_poller
 
 LoadConsumer = Callable[[str], ModuleType]
 

@@ -10,11 +10,11 @@ from typing import Any
 import boto3
 import pytest
 
-from devtools.deliveries import encode, envelope
 from devtools.event_source import EventSourceMapping, PollerStopped, PollResult, QueuePoller, lambda_sqs_record
 from devtools.lambda_events import LambdaContext
-from devtools.operations import read_state
 from devtools.provision import Stack
+from ntp.deliveries import encode, envelope
+from ntp.operations import read_state
 from ntp_webhooks.events import OrderConfirmed, QuoteReceived
 from ntp_webhooks.subscriptions import on
 from tests.conftest import AwsCalls, Clock, JsonLogs, queue_poller

@@ -18,15 +18,15 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from devtools.deliveries import LOCAL_DEV_SECRET, encode, envelope, signed_event
-from devtools.lambda_events import LambdaContext
-from devtools.operations import read_state
+from devtools.lambda_events import LambdaContext, signed_event
 from devtools.pipeline import hooked
 from devtools.provision import Stack
 from devtools.rotation_service import RotationService
+from ntp.deliveries import LOCAL_DEV_SECRET, encode, envelope
+from ntp.operations import read_state
 from ntp_webhooks.item_size import ITEM_LIMIT_BYTES, PARTITION_KEY_LIMIT_BYTES
-from ntp_webhooks.routing import FAMILIES, template_name
-from tests.conftest import TEMPLATE, Faults, archived, function_env, load_function_module, queue_poller
+from ntp_webhooks.routing import template_name
+from tests.conftest import FAMILIES, TEMPLATE, Faults, archived, function_env, load_function_module, queue_poller
 from tests.dynamodb_writes import ItemsAfterWrites
 
 

@@ -17,10 +17,10 @@ from typing import Any
 import boto3
 import pytest
 
-from devtools.deliveries import LOCAL_DEV_SECRET, encode, envelope
 from devtools.event_source import EventSourceMapping, PollResult, QueuePoller, event_source_mapping, records_left
 from devtools.provision import Provisioner, Stack
 from devtools.sam_template import SamTemplate, TemplateError
+from ntp.deliveries import LOCAL_DEV_SECRET, encode, envelope
 from tests.conftest import TEMPLATE, Clock, queue_poller, template_with
 
 LoadConsumer = Callable[[str], ModuleType]

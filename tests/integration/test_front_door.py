@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 from werkzeug.test import Client
 
-from devtools.deliveries import encode, envelope, signed_event
-from devtools.lambda_events import FrontDoor, LambdaContext
+from devtools.lambda_events import FrontDoor, LambdaContext, signed_event
 from devtools.local_stack.http_api import HttpApi
 from devtools.provision import front_door
 from devtools.sam_template import TemplateError
+from ntp.deliveries import encode, envelope
 from tests.conftest import TEMPLATE, template_with
 
 VERSION_2 = 'PayloadFormatVersion: "2.0"'

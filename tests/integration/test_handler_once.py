@@ -13,11 +13,11 @@ from typing import Any
 import boto3
 import pytest
 
-from devtools import operations
-from devtools.deliveries import encode, envelope
 from devtools.event_source import QueuePoller
 from devtools.lambda_events import LambdaContext
 from devtools.provision import Stack
+from ntp import operations
+from ntp.deliveries import encode, envelope
 from ntp_webhooks.events import EventBase, parse_event
 from ntp_webhooks.handler_runs import KEY_PREFIX, PROJECTION_STEP, TTL_ATTRIBUTE
 from ntp_webhooks.subscriptions import on

@@ -16,13 +16,13 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
-from devtools.deliveries import LOCAL_DEV_SECRET, encode, envelope, signed_event
-from devtools.lambda_events import LambdaContext
+from devtools.lambda_events import LambdaContext, signed_event
 from devtools.provision import Provisioner, Stack
 from devtools.sam_template import SamTemplate
+from ntp.deliveries import LOCAL_DEV_SECRET, encode, envelope
 from ntp_webhooks import dedup
-from ntp_webhooks.routing import FAMILIES, template_name
-from tests.conftest import AwsCalls, Faults, JsonLogs, load_function_module
+from ntp_webhooks.routing import template_name
+from tests.conftest import FAMILIES, AwsCalls, Faults, JsonLogs, load_function_module
 
 QUEUES = tuple(f"{template_name(family)}EventsQueue" for family in FAMILIES)
 

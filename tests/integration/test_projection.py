@@ -14,10 +14,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from moto import mock_aws
 
-from devtools.deliveries import encode, envelope
-from devtools.operations import read_state
 from devtools.provision import Provisioner
 from devtools.sam_template import SamTemplate
+from ntp.deliveries import encode, envelope
+from ntp.operations import read_state
 from ntp_webhooks.events import EventBase, parse_event
 from ntp_webhooks.projection import DEFAULT_HISTORY_LENGTH as HISTORY_LIMIT
 from ntp_webhooks.projection import Outcome, Projection

@@ -13,8 +13,8 @@ import boto3
 import pytest
 import time_machine
 
-from devtools import cli, replay
 from devtools.provision import Stack
+from ntp import cli, replay
 from ntp_webhooks import archive
 from ntp_webhooks.archive import ArchiveRecord
 

@@ -12,10 +12,10 @@ from typing import Any
 import boto3
 import pytest
 
-from devtools.deliveries import LOCAL_DEV_SECRET, envelope, signed_event
-from devtools.lambda_events import LambdaContext
+from devtools.lambda_events import LambdaContext, signed_event
 from devtools.provision import Stack
 from devtools.rotation_service import RotationService
+from ntp.deliveries import LOCAL_DEV_SECRET, envelope
 from ntp_webhooks import signature
 from ntp_webhooks.keyring import CURRENT, PENDING, PREVIOUS, Keyring
 from ntp_webhooks.rotation import STEPS, RotationError, Rotator, is_well_formed
@@ -253,7 +253,7 @@ def _deployed_ingest_function(env: dict[str, str]) -> str:
 def test_emergency_rotation_refuses_the_leaked_key_at_once(
     stack: Stack, service: RotationService, ingest_handler: ModuleType, ingest_env: dict[str, str]
 ) -> None:
-    from devtools.operations import EPOCH_VARIABLE, emergency_rotate
+    from ntp.operations import EPOCH_VARIABLE, emergency_rotate
 
     leaked = LOCAL_DEV_SECRET
     assert deliver(ingest_handler, leaked) == 202
@@ -273,7 +273,7 @@ def test_emergency_rotation_refuses_the_leaked_key_at_once(
 
 
 def test_install_the_secret_nowtoprint_issued(stack: Stack, ingest_handler: ModuleType) -> None:
-    from devtools.operations import OperationError, install_secret
+    from ntp.operations import OperationError, install_secret
 
     secrets = boto3.client("secretsmanager")
     with pytest.raises(OperationError):
@@ -288,7 +288,7 @@ def test_install_the_secret_nowtoprint_issued(stack: Stack, ingest_handler: Modu
 def test_the_secret_rule_is_the_same_on_every_route(aws: None, json_logs: JsonLogs) -> None:
     """`ntp install-secret` refuses what the keyring could never verify with, and the keyring warns
     about such a value stored another way (`aws secretsmanager put-secret-value`)."""
-    from devtools import operations
+    from ntp import operations
     from ntp_webhooks.keyring import Keyring, secret_problem
 
     secrets = boto3.client("secretsmanager")

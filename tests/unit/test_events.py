@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 
-from devtools.deliveries import SAMPLE_DATA, encode, envelope
+from ntp.deliveries import SAMPLE_DATA, encode, envelope
 from ntp_webhooks import events
 from ntp_webhooks.envelope import EnvelopeError, parse_envelope
 

@@ -14,6 +14,7 @@ ENV = {
     "QUEUE_URL_Quote": "https://q/quote",
     "QUEUE_URL_Order": "https://q/order",
     "QUEUE_URL_Workflow": "https://q/workflow",
+    "EVENT_FAMILIES": "Quote,Order,Workflow",
 }
 
 
@@ -49,6 +50,7 @@ def test_consumer_settings_refuse_an_unknown_family() -> None:
         "STATE_TABLE_NAME": "t",
         "HANDLED_RETENTION_DAYS": "15",
         "ARCHIVE_STREAM_NAME": "a",
+        "EVENT_FAMILIES": "Quote,Order,Workflow",
     }
     with pytest.raises(SettingsError, match="EVENT_FAMILY"):
         load_consumer_settings(env)
@@ -56,8 +58,16 @@ def test_consumer_settings_refuse_an_unknown_family() -> None:
     assert load_consumer_settings({**env, "EVENT_FAMILY": "Order"}).event_family == "order"  # as the template names it
 
 
+@pytest.mark.parametrize("families", [None, "Quote,Order"])
+def test_the_functions_refuse_to_start_without_the_family_list(families: str | None) -> None:
+    """EVENT_FAMILIES unset, or without the catch-all family: the cold start fails, the sender retries."""
+    env = {k: v for k, v in ENV.items() if k != "EVENT_FAMILIES"} | ({"EVENT_FAMILIES": families} if families else {})
+    with pytest.raises(SettingsError, match="EVENT_FAMILIES"):
+        load_ingest_settings(env)
+
+
 def test_the_ingest_refuses_to_start_without_a_queue_for_every_family() -> None:
-    """A family of the library missing from the template: the cold start fails, the sender retries, nothing is lost."""
+    """A family in the list without its queue variable: the cold start fails, the sender retries, nothing is lost."""
     env = {k: v for k, v in ENV.items() if k != "QUEUE_URL_Workflow"}
     with pytest.raises(SettingsError, match="QUEUE_URL_Workflow is not set"):
         load_ingest_settings(env)

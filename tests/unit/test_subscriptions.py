@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from devtools.deliveries import encode, envelope
+from ntp.deliveries import encode, envelope
 from ntp_webhooks.events import EventBase, parse_event
 from ntp_webhooks.subscriptions import Subscriptions
 

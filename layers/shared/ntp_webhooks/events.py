@@ -5,13 +5,15 @@ keeps every other field (`extra="allow"`): a new field never breaks parsing. An 
 in a known family parses into that family's generic model; any other family is a workflow signal.
 
 The registry is the one place that defines an event type: its name (and so its family), its model,
-the entity key it is projected under and its lifecycle rank. Adding a type is one
-`@event_type(...)` class here, its sample `data` in devtools/deliveries.py, then `make events`.
+the entity key it is projected under and its lifecycle rank. Adding a documented type is one
+`@event_type(...)` class here, its sample `data` in devtools/deliveries.py, then `make events`. A
+family of the partner's own parses untyped, or with models they register in their handlers' module.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from typing import Annotated, Any, ClassVar
 
 from pydantic import (
@@ -26,7 +28,7 @@ from pydantic import (
 )
 
 from ntp_webhooks.envelope import parse_envelope
-from ntp_webhooks.routing import FAMILIES, ORDER, QUOTE, WORKFLOW, family_of
+from ntp_webhooks.routing import ORDER, QUOTE, WORKFLOW, family_of
 
 
 def _entity_id(value: Any) -> str | None:
@@ -130,20 +132,18 @@ class EventType:
 
 #: Every documented event type, by name.
 REGISTRY: dict[str, EventType] = {}
-#: Generic model per family, for names not in the registry. A family added to routing.FAMILIES without
-#: a model of its own here parses with untyped `data` and no entity (one state item per event).
-FAMILY_MODELS: dict[str, type[EventBase]] = {family: NowToPrintEvent for family in FAMILIES} | {
-    QUOTE: QuoteEvent,
-    ORDER: OrderEvent,
-    WORKFLOW: WorkflowSignal,
-}
+#: Generic model per documented family, for names not in the registry. A family you add to template.yaml's
+#: list parses with untyped `data` and no entity (one state item per event), unless you give it models.
+FAMILY_MODELS: dict[str, type[EventBase]] = {QUOTE: QuoteEvent, ORDER: OrderEvent, WORKFLOW: WorkflowSignal}
+#: The tag of any other event: a family of yours without models of its own.
+UNTYPED = "*"
 
 
 def event_type[M: type[EventBase]](name: str, *, rank: int) -> Any:
     """Register `name` with the decorated model (a subclass of its family's generic model)."""
 
     def register(model: M) -> M:
-        family_model = FAMILY_MODELS[family_of(name)]
+        family_model = FAMILY_MODELS.get(name.split(".", 1)[0], NowToPrintEvent)
         if not issubclass(model, family_model):
             raise TypeError(f"{model.__name__} must subclass {family_model.__name__} for {name!r}")
         if name in REGISTRY:
@@ -190,19 +190,26 @@ def rank_of(event_name: str) -> int:
 
 def _tag(value: dict[str, Any]) -> str:
     name: str = value["event"]  # valid: `parse_envelope` checked it first
-    return name if name in REGISTRY else family_of(name)
+    if name in REGISTRY:
+        return name
+    family = family_of(name)
+    return family if family in FAMILY_MODELS else UNTYPED
 
 
-def _adapter() -> TypeAdapter[EventBase]:
+@cache
+def _adapter(registered: int) -> TypeAdapter[EventBase]:
+    """The union of every registered model, built again when a type is registered (a partner's
+    `@event_type` in their handlers' module, for a family of their own)."""
     choices = [Annotated[t.model, Tag(t.name)] for t in REGISTRY.values()]
     choices += [Annotated[model, Tag(family)] for family, model in FAMILY_MODELS.items()]
+    choices += [Annotated[NowToPrintEvent, Tag(UNTYPED)]]
     union: Any = choices[0]
     for choice in choices[1:]:
         union = union | choice
     return TypeAdapter(Annotated[union, Discriminator(_tag)])
 
 
-_ADAPTER = _adapter()
+_adapter(len(REGISTRY))  # built at import (Lambda's init phase), not by the first record
 
 
 def parse_event(body: str | bytes) -> EventBase:
@@ -210,6 +217,6 @@ def parse_event(body: str | bytes) -> EventBase:
     `envelope.EnvelopeError` for a body ingest would refuse (or `pydantic.ValidationError`)."""
     raw = body.encode("utf-8") if isinstance(body, str) else body
     envelope = parse_envelope(raw)
-    event = _ADAPTER.validate_python({**envelope.fields, "timestamp": envelope.timestamp})
+    event = _adapter(len(REGISTRY)).validate_python({**envelope.fields, "timestamp": envelope.timestamp})
     event._body = raw.decode("utf-8")
     return event

@@ -10,7 +10,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from ntp_webhooks.routing import FAMILIES, template_name
+from ntp_webhooks.routing import families, template_name
 
 #: Replay guard: the dedup record must outlive the oldest acceptable event by this margin.
 MIN_RETENTION_MARGIN_HOURS = 24
@@ -87,6 +87,13 @@ def _int(env: Mapping[str, str], name: str, default: int | None = None, minimum:
     return value
 
 
+def _families(env: Mapping[str, str]) -> tuple[str, ...]:
+    try:
+        return families(env)
+    except ValueError as exc:  # unset or without the catch-all: a deployment fault, as a missing variable
+        raise SettingsError(str(exc)) from None
+
+
 def load_ingest_settings(environ: Mapping[str, str] | None = None) -> IngestSettings:
     env = os.environ if environ is None else environ
     settings = IngestSettings(
@@ -97,7 +104,7 @@ def load_ingest_settings(environ: Mapping[str, str] | None = None) -> IngestSett
         dedup_table_name=_text(env, "dedup_table_name"),
         signing_secret_arn=_text(env, "signing_secret_arn"),
         # Every family needs its queue: a family missing from the template's list stops the cold start here.
-        queue_urls={family: _required(env, queue_url_variable(family)) for family in FAMILIES},
+        queue_urls={family: _required(env, queue_url_variable(family)) for family in _families(env)},
         previous_key_grace_hours=_int(env, "previous_key_grace_hours", default=72, minimum=0),
         retry_after_seconds=_int(env, "retry_after_seconds", default=10),
         key_max_stale_seconds=_int(env, "key_max_stale_seconds", default=600, minimum=60),
@@ -115,8 +122,8 @@ def load_ingest_settings(environ: Mapping[str, str] | None = None) -> IngestSett
 def load_consumer_settings(environ: Mapping[str, str] | None = None) -> ConsumerSettings:
     env = os.environ if environ is None else environ
     family = _text(env, "event_family").lower()  # as template.yaml names it: Quote
-    if family not in FAMILIES:
-        raise SettingsError(f"EVENT_FAMILY must be one of {', '.join(FAMILIES)}, not {family!r}")
+    if family not in _families(env):
+        raise SettingsError(f"EVENT_FAMILY must be one of {', '.join(_families(env))}, not {family!r}")
     return ConsumerSettings(
         event_family=family,
         state_table_name=_text(env, "state_table_name"),

@@ -7,8 +7,9 @@
     def start_production(event: OrderConfirmed) -> None: ...
 
 Selectors: an event name from the registry (`order.confirmed`), a family (`order`, `quote`,
-`workflow`), or `*`. A name NowToPrint has not documented yet needs `unregistered=True`, so that a
-typo (`order.confirmd`) fails at import instead of never matching.
+`workflow`, or one you added to template.yaml's list), or `*`. A name NowToPrint has not documented
+yet needs `unregistered=True`, so that a typo (`order.confirmd`) fails at import instead of never
+matching.
 
 Each handler runs to success once per event ID (`ntp_webhooks.handler_runs`): it is identified by
 `name`, by default `module.function`, which survives redeploys and edits that do not rename it.
@@ -17,12 +18,13 @@ Each handler runs to success once per event ID (`ntp_webhooks.handler_runs`): it
 from __future__ import annotations
 
 import contextlib
+import importlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from ntp_webhooks.events import REGISTRY, EventBase
-from ntp_webhooks.routing import FAMILIES
+from ntp_webhooks.routing import families
 
 HandlerFunction = Callable[[Any], None]
 H = TypeVar("H", bound=HandlerFunction)
@@ -85,10 +87,10 @@ class Subscriptions:
 
 def check_selector(selector: str, *, unregistered: bool = False) -> None:
     """Raise ValueError for a selector that can never match: not `*`, a family or a known name."""
-    if selector == "*" or selector in FAMILIES or selector in REGISTRY:
+    if selector == "*" or selector in families() or selector in REGISTRY:
         return
     if "." not in selector:
-        raise ValueError(f"{selector!r} is neither an event name, a family {FAMILIES} nor '*'")
+        raise ValueError(f"{selector!r} is neither an event name, a family {families()} nor '*'")
     if not unregistered:
         known = ", ".join(sorted(REGISTRY))
         raise ValueError(
@@ -100,3 +102,14 @@ def check_selector(selector: str, *, unregistered: bool = False) -> None:
 #: The registry the consumer functions dispatch to.
 subscriptions = Subscriptions()
 on = subscriptions.on
+
+#: The partner's one entry point: the module the consumers import so that its `@on(...)` registers
+#: their handlers here. It is partner/handlers/business_logic.py, shipped in the PartnerLayer (/opt/python);
+#: it may import the partner's other modules and dependencies from there.
+ENTRY_POINT = "business_logic"
+
+
+def load_partner_handlers() -> Subscriptions:
+    """Import the partner's entry point (once per process) and return the registry it filled."""
+    importlib.import_module(ENTRY_POINT)
+    return subscriptions

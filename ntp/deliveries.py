@@ -1,17 +1,12 @@
-"""Sample NowToPrint events and signed deliveries, shared by tests, the sample-event generator and the CLI."""
+"""Sample NowToPrint events, as the sender shapes them: `ntp send` and `ntp sample`, your tests (`ntp.testing`),
+our tests and the sample-event generator."""
 
 from __future__ import annotations
 
-import functools
 import json
 import uuid
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
-
-from ntp_webhooks.signature import sign
-
-if TYPE_CHECKING:
-    from devtools.lambda_events import FrontDoor
+from typing import Any
 
 #: The documented local development secret: sample events in events/ are signed with it.
 LOCAL_DEV_SECRET = "ntp-local-dev-secret-do-not-use-in-production"  # noqa: S105 - public by design
@@ -55,33 +50,3 @@ def envelope(
 def encode(payload: dict[str, Any]) -> bytes:
     """Compact JSON, as a typical sender serializes it."""
     return json.dumps(payload, separators=(",", ":")).encode()
-
-
-@functools.cache
-def default_front_door() -> FrontDoor:
-    """template.yaml's front door at its defaults (read when first needed: the CLI never needs it)."""
-    from devtools.provision import front_door
-    from devtools.sam_template import SamTemplate
-
-    return front_door(SamTemplate())
-
-
-def signed_event(
-    body: bytes | dict[str, Any],
-    secret: str = LOCAL_DEV_SECRET,
-    *,
-    header: str = DEFAULT_SIGNATURE_HEADER,
-    base64_encoded: bool = False,
-    headers: dict[str, str] | None = None,
-    request_id: str | None = None,
-    front_door: FrontDoor | None = None,
-) -> dict[str, Any]:
-    """The event the ingest function gets for a POST of `body` signed with `secret`, shaped by the
-    front door template.yaml configures (its payload format version, its route) unless given."""
-    raw = body if isinstance(body, bytes) else encode(body)
-    return (front_door or default_front_door()).event(
-        raw,
-        {header: sign(raw, secret.encode()), **(headers or {})},
-        base64_encoded=base64_encoded,
-        request_id=request_id,
-    )

@@ -1,6 +1,6 @@
 """samconfig.toml, read the way `sam` reads it: one config env, `global` values under the command's.
 
-`python -m devtools.samconfig stack-name [ENV]`, `region [ENV]` and `deploy-flags [ENV]` serve the
+`python -m ntp.samconfig stack-name [ENV]`, `region [ENV]` and `deploy-flags [ENV]` serve the
 Makefile: `make deploy` is guided only while the stack does not exist yet.
 """
 
@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import sys
 import tomllib
+from pathlib import Path
 from typing import Any
 
-from devtools.sam_template import REPO_ROOT
-
-PATH = REPO_ROOT / "samconfig.toml"
+#: Relative: the checkout ntp and make run in (its root).
+PATH = Path("samconfig.toml")
 
 
 def value(key: str, env: str = "default", commands: tuple[str, ...] = ("global", "deploy")) -> Any:

@@ -14,7 +14,6 @@ import re
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, cast
 
@@ -22,13 +21,11 @@ from ntp_webhooks.archive import PREFIX, ArchiveRecord, hour_prefixes, records_i
 from ntp_webhooks.envelope import EVENT_NAME_PATTERN
 from ntp_webhooks.events import REGISTRY
 from ntp_webhooks.family_queues import MessageAttributes, Replay
-from ntp_webhooks.routing import FAMILIES, family_of, template_name
+from ntp_webhooks.routing import family_of
 
 if TYPE_CHECKING:
     from ntp_webhooks.events import EventBase
 
-CONSUMER_CODE = Path(__file__).resolve().parents[1] / "functions" / "consumers"
-QUEUE_OUTPUTS = {family: f"{template_name(family)}QueueUrl" for family in FAMILIES}
 #: template.yaml's `ArchiveRetentionDays` default: the bucket deletes older objects, so a range that
 #: starts earlier is refused (`--retention-days` for a stack deployed with another value).
 RETENTION_DAYS = 90
@@ -82,16 +79,10 @@ def check_event_type(event_type: str, handlers: Iterable[str]) -> None:
 
 
 def handler_names() -> set[str]:
-    """The names the consumers' registry knows: business_logic.py's handlers, as the consumer loads them."""
-    import sys
+    """The names the consumers' registry knows: the partner's handlers, as the consumer loads them."""
+    from ntp.checkout import partner_handlers
 
-    from ntp_webhooks.subscriptions import subscriptions
-
-    if str(CONSUMER_CODE) not in sys.path:
-        sys.path.insert(0, str(CONSUMER_CODE))
-    import business_logic  # noqa: F401 - registers the partner's handlers
-
-    return subscriptions.names()
+    return partner_handlers().names()
 
 
 def find(

@@ -14,9 +14,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from devtools.sam_template import REPO_ROOT
-
-DEFAULT_DIR = REPO_ROOT / ".aws-sam" / "local-stacks"
+#: Relative: the checkout `make run` and ntp run in (its root).
+DEFAULT_DIR = Path(".aws-sam") / "local-stacks"
 
 
 class NoLocalStack(Exception):

@@ -25,12 +25,12 @@ from typing import Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
-from devtools import operations, replay, samconfig
-from devtools.deliveries import DEFAULT_SIGNATURE_HEADER, SAMPLE_DATA, encode, envelope, new_event_id
-from devtools.local_stack import state as local_state
-from devtools.operations import OperationError
+from ntp import local_state, operations, replay, samconfig
+from ntp.deliveries import DEFAULT_SIGNATURE_HEADER, SAMPLE_DATA, encode, envelope, new_event_id
+from ntp.operations import OperationError
+from ntp_webhooks import __version__
 from ntp_webhooks.envelope import EVENT_NAME_PATTERN, EnvelopeError, parse_envelope
-from ntp_webhooks.routing import FAMILIES, template_name
+from ntp_webhooks.routing import template_name
 from ntp_webhooks.signature import sign
 
 SECRET_ENV = "NTP_WEBHOOK_SECRET"  # noqa: S105 - a variable name, not a secret
@@ -63,6 +63,15 @@ class Target:
     @property
     def is_local(self) -> bool:
         return self.endpoint_url is not None
+
+    @property
+    def families(self) -> tuple[str, ...]:
+        """The stack's event families, lower case: one `<Family>QueueUrl` output each."""
+        found = (re.fullmatch(r"([A-Z]\w*?)QueueUrl", key) for key in self.outputs)
+        return tuple(m[1].lower() for m in found if m and not m[1].endswith("DeadLetter"))
+
+    def queue_urls(self) -> dict[str, str]:
+        return {family: self.output(f"{template_name(family)}QueueUrl") for family in self.families}
 
     def output(self, key: str) -> str:
         if key not in self.outputs:
@@ -262,7 +271,7 @@ def queue_depths(target: Target) -> dict[str, tuple[int, int, int]]:
     """family -> (visible, in flight, dead-lettered)."""
     sqs = target.client("sqs")
     depths = {}
-    for family in FAMILIES:
+    for family in target.families:
         title = template_name(family)
         counts = []
         for key in (f"{title}QueueUrl", f"{title}DeadLetterQueueUrl"):
@@ -278,7 +287,7 @@ def queue_depths(target: Target) -> dict[str, tuple[int, int, int]]:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from devtools.operations import read_state
+    from ntp.operations import read_state
 
     target = resolve_target(args)
     try:
@@ -316,6 +325,8 @@ def redrive(target: Target, family: str) -> str:
 
 def cmd_redrive(args: argparse.Namespace) -> int:
     target = resolve_target(args)
+    if args.family not in target.families:
+        raise UsageError(f"no family {args.family!r} in the stack (its families: {', '.join(target.families)})")
     try:
         print(redrive(target, args.family))
     except (ClientError, BotoCoreError) as exc:
@@ -392,7 +403,7 @@ def cmd_emergency_rotate(args: argparse.Namespace) -> int:
         target.output("IngestFunctionName"),
     )
     print(json.dumps(result))
-    print("the leaked key is refused now; give NowToPrint the new key (see README, Emergency rotation)")
+    print("the leaked key is refused now; give NowToPrint the new key (docs/rotation.md, 'Emergency rotation')")
     return 0
 
 
@@ -468,7 +479,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         if done % step == 0 or done == total:
             print(f"replayed {done} of {total}", file=sys.stderr)
 
-    queues = {family: target.output(output) for family, output in replay.QUEUE_OUTPUTS.items()}
+    queues = target.queue_urls()
     sent = list(replay.send(target.client("sqs"), queues, records, args.handler, progress=progress))
     print(
         f"replayed {_events(len(sent))} into {handlers}"
@@ -520,6 +531,7 @@ def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(
         prog="ntp", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    root.add_argument("--version", action="version", version=f"ntp {__version__}")
     commands = root.add_subparsers(dest="command", required=True)
 
     def add(name: str, help_text: str) -> argparse.ArgumentParser:
@@ -573,7 +585,7 @@ def parser() -> argparse.ArgumentParser:
 
     redrive_cmd = add("redrive", "Move a family's dead-letter messages back to its queue.")
     # Any case: the DLQ alarms name the family as template.yaml does (`ntp redrive Order`).
-    redrive_cmd.add_argument("family", type=str.lower, choices=FAMILIES)
+    redrive_cmd.add_argument("family", type=str.lower, help="quote, order, workflow or a family of yours")
     redrive_cmd.set_defaults(run=cmd_redrive)
 
     rotate = add("rotate", "Rotate the signing secret now (scheduled rotations run by themselves).")

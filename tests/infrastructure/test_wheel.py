@@ -1,0 +1,53 @@
+"""`ntp` is a real package: the wheel `make dist` builds, installed into a fresh venv, gives a working `ntp`
+with its dependencies declared, and carries no maintainer tool, moto or test code."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+from devtools.sam_template import REPO_ROOT
+from ntp_webhooks import __version__
+from ntp_webhooks.signature import sign
+
+
+def run(*command: str | Path, cwd: Path | None = None, stdin: str | None = None) -> str:
+    done = subprocess.run(
+        [str(part) for part in command], cwd=cwd, input=stdin, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    return done.stdout
+
+
+def test_the_wheel_installs_a_working_ntp_into_a_fresh_venv(tmp_path: Path) -> None:
+    run(sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", tmp_path / "dist", REPO_ROOT)
+    (wheel,) = (tmp_path / "dist").glob("*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert {name.split("/", 1)[0] for name in names} == {
+        "ntp",
+        "ntp_webhooks",
+        wheel.name.split("-")[0] + f"-{__version__}.dist-info",
+    }
+    assert not [name for name in names if "moto" in name or "/test" in name.removeprefix("ntp/testing.py")]
+    metadata = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("METADATA"))).decode()
+    assert {"boto3", "pydantic", "aws-lambda-powertools"} <= {
+        line.split(":", 1)[1].strip().split(" ")[0].split("=")[0].split(">")[0]
+        for line in metadata.splitlines()
+        if line.startswith("Requires-Dist:")
+    }
+
+    venv = tmp_path / "venv"
+    run(sys.executable, "-m", "venv", venv)
+    run(venv / "bin" / "python", "-m", "pip", "install", "--quiet", wheel)
+    installed = run(venv / "bin" / "python", "-m", "pip", "list", "--format=freeze")
+    assert "moto" not in installed and "aws-sam-cli" not in installed
+
+    elsewhere = tmp_path / "elsewhere"  # not the checkout: nothing of it on the path
+    elsewhere.mkdir()
+    ntp = venv / "bin" / "ntp"
+    assert "send" in run(ntp, "--help", cwd=elsewhere) and "replay" in run(ntp, "--help", cwd=elsewhere)
+    assert run(ntp, "--version", cwd=elsewhere).strip() == f"ntp {__version__}"
+    signed = run(ntp, "sign", "--secret", "s", cwd=elsewhere, stdin='{"id":"evt_1"}')
+    assert signed.strip() == f"X-Webhook-Signature: {sign(b'{"id":"evt_1"}', b's')}"

@@ -1,0 +1,109 @@
+"""A partner folder written for the previous release runs unchanged with this one (README, "Upgrade").
+
+tests/partner_0_1_0 is the partner's code exactly as release 0.1.0 shipped it (then at
+functions/consumers/business_logic.py); every test of ours loads it in place of partner/handlers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from devtools.lambda_events import signed_event
+from devtools.pipeline import Pipeline
+from devtools.sam_template import REPO_ROOT
+from ntp.deliveries import envelope
+from tests.conftest import STAND_IN_PARTNER, JsonLogs
+
+#: sha256 of 0.1.0's business_logic.py. A release must not need this file changed: if a change of ours
+#: fails with it, the change breaks partners; fix the change, not the fixture.
+RELEASE_0_1_0 = "7d78e0bc36809ba6caf00dfdd76ca4aa62f473677645c460c9b830a002e3e0f6"
+
+#: One event per family and the line each of 0.1.0's example handlers logs for it.
+EXPECTED = {
+    "quote.received": "quote received: notify sales",
+    "order.confirmed": "order confirmed: start production",
+    "workflow.preflight_completed": "workflow signal",
+}
+
+
+def test_the_stand_in_is_the_0_1_0_partner_folder_unchanged() -> None:
+    assert hashlib.sha256((STAND_IN_PARTNER / "business_logic.py").read_bytes()).hexdigest() == RELEASE_0_1_0
+
+
+def test_a_0_1_0_partner_folder_runs_its_handlers_with_this_release(pipeline: Pipeline, json_logs: JsonLogs) -> None:
+    sent = {name: envelope(name) for name in EXPECTED}
+    for payload in sent.values():
+        assert pipeline.deliver(signed_event(payload))["statusCode"] == 202
+    for family in ("quote", "order", "workflow"):
+        pipeline.poller(family).drain()
+
+    logged = {(r.get("message"), r.get("event_id")) for r in json_logs.records()}
+    for name, message in EXPECTED.items():
+        assert (message, sent[name]["id"]) in logged, (name, sorted(m for m, _ in logged if m))
+    # ...and it was the stand-in that ran, not the partner's own partner/handlers.
+    loaded = Path(sys.modules["business_logic"].__file__ or "")
+    assert loaded.resolve().parent == STAND_IN_PARTNER.resolve()
+
+
+def git(cwd: Path, *args: str) -> str:
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t"}
+    env["GIT_COMMITTER_EMAIL"] = "t@t"
+    done = subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True, check=True)
+    return done.stdout
+
+
+def copier(cwd: Path, *args: str) -> None:
+    done = subprocess.run(
+        [str(Path(sys.executable).with_name("copier")), *args, "--trust", "--defaults", "--quiet"],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+
+
+def test_copier_update_takes_our_release_and_keeps_the_partners_code_and_edits(tmp_path: Path) -> None:
+    """docs/upgrade.md as a partner runs it: a repository made with `copier copy` at one release,
+    the partner's handler and family added, then `copier update` to the next release."""
+    ours, theirs = tmp_path / "receiver", tmp_path / "my-receiver"
+    listed = git(REPO_ROOT, "ls-files", "--cached", "--others", "--exclude-standard").splitlines()
+    for relative in listed:
+        if (REPO_ROOT / relative).is_file():
+            (ours / relative).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO_ROOT / relative, ours / relative)
+    git(ours, "init", "-q", "-b", "main")
+    git(ours, "add", "-A")
+    git(ours, "commit", "-q", "-m", "release")
+    git(ours, "tag", "v1.0.0")
+
+    copier(tmp_path, "copy", "--vcs-ref", "v1.0.0", str(ours), str(theirs))
+    handlers = theirs / "partner" / "handlers" / "business_logic.py"
+    handlers.write_text(handlers.read_text() + "\n# the partner's own handler\n")
+    template = theirs / "template.yaml"
+    template.write_text(
+        template.read_text().replace("    - [Quote, Order, Workflow]\n", "    - [Quote, Order, Workflow, Invoice]\n", 1)
+    )
+    git(theirs, "init", "-q", "-b", "main")
+    git(theirs, "add", "-A")
+    git(theirs, "commit", "-q", "-m", "ours")
+
+    # Our next release changes the Makefile and the example handlers we ship.
+    (ours / "Makefile").write_text((ours / "Makefile").read_text() + "\n# next release\n")
+    example = ours / "partner" / "handlers" / "business_logic.py"
+    example.write_text(example.read_text() + "\n# a new example of ours\n")
+    git(ours, "commit", "-q", "-am", "next release")
+    git(ours, "tag", "v1.1.0")
+
+    copier(theirs, "update", "--vcs-ref", "v1.1.0")
+    assert (theirs / "Makefile").read_text().endswith("# next release\n")  # our change arrived
+    assert handlers.read_text().endswith("# the partner's own handler\n")  # their code is theirs
+    assert "# a new example of ours" not in handlers.read_text()
+    assert "    - [Quote, Order, Workflow, Invoice]\n" in template.read_text()  # their edit was kept
+    assert "_commit: v1.1.0" in (theirs / ".copier-answers.yml").read_text()
+    assert not (theirs / "copier.yml").exists()
