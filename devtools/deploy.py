@@ -21,6 +21,7 @@ from typing import Any
 
 from devtools.sam_template import REPO_ROOT, expand_language_extensions, read_template, write_expanded
 from ntp import samconfig
+from ntp.operations import VERSION_TAG
 
 SAM = REPO_ROOT / ".venv" / "bin" / "sam"
 BUILT = REPO_ROOT / ".aws-sam" / "build" / "template.yaml"
@@ -95,13 +96,10 @@ def deploy_command(template: Path, env: str = "default", *extra: str) -> list[st
     ]
 
 
-#: The stack tag that says which release it runs (`ntp status` shows it); CloudFormation passes stack
-#: tags on to the resources that take tags.
-VERSION_TAG = "nowtoprint-webhooks-version"
-
 
 def with_version_tag(deploy_args: list[str], env: str = "default") -> list[str]:
-    """`deploy_args` with `--tags`: the ones given (else samconfig.toml's) plus VERSION_TAG=this release."""
+    """`deploy_args` with `--tags`: the ones given (else samconfig.toml's) plus VERSION_TAG=this release
+    (`ntp status` shows it; CloudFormation passes stack tags on to the resources that take tags)."""
     from ntp_webhooks import __version__
 
     given = samconfig.value("tags", env) or ""

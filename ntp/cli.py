@@ -48,6 +48,7 @@ class Target:
     endpoint_url: str | None = None
     region: str | None = None
     admin_url: str | None = None
+    stack_name: str | None = None
 
     def client(self, service: str) -> Any:
         if self.endpoint_url is None:
@@ -63,6 +64,14 @@ class Target:
     @property
     def is_local(self) -> bool:
         return self.endpoint_url is not None
+
+    def release(self) -> str:
+        """The release the stack runs: a local stack runs this checkout's code; a deployed one says it
+        in its tag (`make deploy` sets it)."""
+        if self.is_local or self.stack_name is None:
+            return f"{__version__} (this checkout)"
+        found = operations.stack_release(self.client("cloudformation"), self.stack_name)
+        return found or "unknown (deployed without make deploy's version tag)"
 
     @property
     def families(self) -> tuple[str, ...]:
@@ -99,9 +108,10 @@ def resolve_target(args: argparse.Namespace) -> Target:
     region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or samconfig.region(env)
     if not region:
         raise UsageError("no AWS region: set AWS_REGION, or `region` in samconfig.toml") from None
+    stack_name = args.stack or default_stack_name()
     try:
         cloudformation = boto3.client("cloudformation", region_name=region)
-        outputs = operations.stack_outputs(cloudformation, args.stack or default_stack_name())
+        outputs = operations.stack_outputs(cloudformation, stack_name)
     except NoCredentialsError:
         running = [int(state["port"]) for state in local_state.running()]
         if running:
@@ -112,7 +122,7 @@ def resolve_target(args: argparse.Namespace) -> Target:
         raise UsageError(
             "no AWS credentials: configure them (aws configure), or start `make run` and use --local"
         ) from None
-    return Target(outputs=outputs, region=region)
+    return Target(outputs=outputs, region=region, stack_name=stack_name)
 
 
 # --- send / sign ----------------------------------------------------------------------------------
@@ -291,6 +301,8 @@ def cmd_status(args: argparse.Namespace) -> int:
 
     target = resolve_target(args)
     try:
+        release = target.release()
+        print(f"release {release}" + ("" if release.startswith(__version__) else f" (this ntp: {__version__})"))
         print(f"{'family':<10} {'queued':>7} {'in flight':>10} {'dead':>6}")
         for family, (visible, in_flight, dead) in queue_depths(target).items():
             print(f"{family:<10} {visible:>7} {in_flight:>10} {dead:>6}")

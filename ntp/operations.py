@@ -29,6 +29,19 @@ def stack_outputs(cloudformation: Any, stack_name: str) -> dict[str, str]:
     return {output["OutputKey"]: output["OutputValue"] for output in stack.get("Outputs", [])}
 
 
+#: The stack tag that says which release it runs: `make deploy` sets it, `ntp status` shows it.
+VERSION_TAG = "nowtoprint-webhooks-version"
+
+
+def stack_release(cloudformation: Any, stack_name: str) -> str | None:
+    """The release a deployed stack runs (its VERSION_TAG), or None when it was deployed without it."""
+    try:
+        (stack,) = cloudformation.describe_stacks(StackName=stack_name)["Stacks"]
+    except (ClientError, BotoCoreError) as exc:
+        raise OperationError(f"cannot read stack {stack_name!r}: {exc}") from None
+    return next((tag["Value"] for tag in stack.get("Tags", []) if tag["Key"] == VERSION_TAG), None)
+
+
 def version_stages(secrets: Any, secret_id: str) -> dict[str, list[str]]:
     described = secrets.describe_secret(SecretId=secret_id)
     return {vid: list(stages) for vid, stages in described.get("VersionIdsToStages", {}).items()}

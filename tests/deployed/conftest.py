@@ -73,6 +73,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from ntp.cli import Target
+from ntp_webhooks.routing import FAMILIES_VARIABLE
 from tests.deployed.harness import FrontDoor, Ledger, Run, Sender, Settings, SettingsError, Stack
 
 STACK = os.environ.get("NTP_E2E_STACK", "")
@@ -104,7 +106,10 @@ def settings() -> Settings:
 
 @pytest.fixture(scope="session")
 def stack(settings: Settings) -> Stack:
-    return Stack(settings.stack)
+    deployed = Stack(settings.stack)
+    # The library reads the families as the functions do (EVENT_FAMILIES): the stack's, one queue output each.
+    os.environ[FAMILIES_VARIABLE] = ",".join(Target(outputs=deployed.outputs).families)
+    return deployed
 
 
 @pytest.fixture(scope="session")

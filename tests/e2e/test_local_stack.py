@@ -22,6 +22,7 @@ from devtools.local_stack.stack import DevStack
 from devtools.sam_template import REPO_ROOT
 from ntp.deliveries import encode, envelope
 from ntp.operations import read_state
+from ntp_webhooks import __version__
 from tests.e2e.local_stacks import depth, eventually, ntp, post, quick_stack
 
 
@@ -128,7 +129,8 @@ def test_cli_status_shows_depths_and_the_projection(
     eventually(lambda: read_state(ddb, table, "order", "ord_status") is not None)
     code, out, _ = ntp(state_dir, monkeypatch, capsys, "status", "--local", "--order", "ord_status")
     assert code == 0
-    assert out.splitlines()[0].split() == ["family", "queued", "in", "flight", "dead"]
+    assert out.splitlines()[0] == f"release {__version__} (this checkout)"
+    assert out.splitlines()[1].split() == ["family", "queued", "in", "flight", "dead"]
     assert '"pk": "order#ord_status"' in out
     assert '"copies": 250' in out  # the newest event's data, read from the archive
 
