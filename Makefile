@@ -64,10 +64,14 @@ $(RUNTIME_DIR)/.installed: $(STAMP)
 	$(PY) -m pip install --quiet --upgrade --no-warn-conflicts --target $(RUNTIME_DIR) boto3
 	@touch $@
 
+# actionlint checks the GitHub workflows (and, through shellcheck on PATH, their run: scripts);
+# cfn-lint the pipeline's AWS side (pipeline/template.yaml; template.yaml is sam validate --lint's).
 lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
 	$(BIN)/mypy layers/shared functions ntp devtools tools tests
+	$(BIN)/actionlint .github/workflows/*.yml
+	$(BIN)/cfn-lint pipeline/template.yaml
 
 fmt: $(STAMP)
 	$(BIN)/ruff format .
