@@ -1,14 +1,7 @@
-"""`make deploy-check`: `make deploy`'s own steps (devtools.deploy: `sam package`, its check, `sam deploy`,
-samconfig.toml's flags) into LocalStack, then checks of what CloudFormation created, the end-to-end
-suite (tests/deployed) against the running stack, an update, a delete, and proof that a broken template
-is refused.
-
-LocalStack's community core runs on the host from its own venv (.aws-sam/localstack-venv), with
-plugins (tools/localstack_plugins): DynamoDB and API Gateway v2 served by moto (with
-CloudFormation resource providers for the HTTP API's four types), and the deployed functions run as
-python3.13 processes on the host (the `host` runtime executor: no Docker). What it only fakes or
-stores without acting on (requests through the HTTP API, point-in-time recovery, log retention,
-dashboards) is listed as "not verified here", never as passed.
+"""`make deploy-check`: `make deploy`'s own steps into LocalStack, read back through the AWS APIs, the
+end-to-end suite (tests/deployed) against the running stack, an update, a delete, and a broken
+template refused (docs/deploy-check.md). What LocalStack only fakes is printed as "not verified
+here", never as passed.
 """
 
 from __future__ import annotations
@@ -27,8 +20,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,8 +31,10 @@ from devtools import deploy as deploy_module
 from devtools.sam_template import PARTNER_LAYER, REPO_ROOT, SamTemplate
 from ntp import samconfig
 from ntp.checkout import PARTNER_DIR_VARIABLE
+from ntp.operations import VERSION_TAG
 from ntp_webhooks import __version__
 from ntp_webhooks.routing import template_name
+from tools.permissions import as_list
 
 BUILT_TEMPLATE = deploy_module.BUILT
 #: The partner folder as release 0.1.0 shipped it: what the check deploys instead of partner/handlers.
@@ -156,31 +150,33 @@ class Emulator:
                 self.process.wait()
         shutil.rmtree(self.root, ignore_errors=True)
 
-    def environment(self) -> dict[str, str]:
-        """What `sam` and boto3 need to talk to the emulator instead of AWS."""
-        return {
+    def environment(self, **more: str) -> dict[str, str]:
+        """This process's environment, and what `sam` and boto3 need to talk to the emulator instead of AWS."""
+        env = {
+            **os.environ,
             "AWS_ENDPOINT_URL": self.url,
             "AWS_ACCESS_KEY_ID": "test",
             "AWS_SECRET_ACCESS_KEY": "test",
             "AWS_REGION": REGION,
             "AWS_DEFAULT_REGION": REGION,
             "SAM_CLI_TELEMETRY": "0",
+            **more,
         }
+        env.pop("AWS_PROFILE", None)
+        return env
 
-
-@contextmanager
-def running(python: str) -> Iterator[Emulator]:
-    emulator = Emulator(python)
-    try:
-        emulator.start()
-        yield emulator
-    finally:
-        emulator.stop()
+    def client(self, service: str) -> Any:
+        return boto3.client(  # type: ignore[call-overload]
+            service,
+            endpoint_url=self.url,
+            region_name=REGION,
+            aws_access_key_id="test",
+            aws_secret_access_key="test",  # noqa: S106 - LocalStack's fake account
+        )
 
 
 def sam(emulator: Emulator, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, **emulator.environment()}
-    env.pop("AWS_PROFILE", None)
+    env = emulator.environment()
     return subprocess.run([str(SAM), *args], cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=False)
 
 
@@ -201,26 +197,11 @@ def with_stand_in_partner() -> Path:
 
 def deploy(emulator: Emulator, stack: str, *extra: str) -> subprocess.CompletedProcess[str]:
     """`make deploy`'s module and flags (samconfig.toml's default environment), non-interactive."""
-    env = {**os.environ, **emulator.environment()}
-    env.pop("AWS_PROFILE", None)
+    env = emulator.environment()
     command = [sys.executable, "-m", "devtools.deploy", "--config-env", "default", "--expand-language-extensions"]
     command += ["--build-dir", str(STAND_IN_BUILD)]
     flags = ["--stack-name", stack, *extra]  # samconfig's default env: no changeset prompt, no fail when empty
     return subprocess.run([*command, "--", *flags], cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=False)
-
-
-class Clients:
-    def __init__(self, emulator: Emulator) -> None:
-        self._env = emulator.environment()
-
-    def __call__(self, service: str) -> Any:
-        return boto3.client(  # type: ignore[call-overload]
-            service,
-            endpoint_url=self._env["AWS_ENDPOINT_URL"],
-            region_name=REGION,
-            aws_access_key_id="test",
-            aws_secret_access_key="test",  # noqa: S106 - LocalStack's fake account
-        )
 
 
 def failure_events(client: Callable[[str], Any], stack: str) -> list[str]:
@@ -458,7 +439,7 @@ def check_enqueue_grants(deployed: Deployed) -> list[Result]:
         document = json.loads(document) if isinstance(document, str) else document
         for statement in document["Statement"]:
             if "sqs:SendMessage" in statement["Action"]:
-                sends.setdefault(name, set()).update(_as_list(statement["Resource"]))
+                sends.setdefault(name, set()).update(as_list(statement["Resource"]))
     queues = {
         template_name(family): sqs.get_queue_attributes(
             QueueUrl=physical[f"{template_name(family)}EventsQueue"], AttributeNames=["QueueArn"]
@@ -473,10 +454,6 @@ def check_enqueue_grants(deployed: Deployed) -> list[Result]:
             str(sends),
         )
     ]
-
-
-def _as_list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value]
 
 
 def check_queues(deployed: Deployed) -> list[Result]:
@@ -581,11 +558,10 @@ def attach_rotation(client: Callable[[str], Any], stack: str, template: dict[str
     """What CloudFormation's RotationSchedule does and LocalStack's does not: the secret's rotation
     function and rules, from the template's schedule (NOT_VERIFIED); nothing rotates now."""
     schedule = template["Resources"]["SigningSecretRotationSchedule"]["Properties"]
-    physical = {lid: r["PhysicalResourceId"] for lid, r in stack_resources(client, stack).items()}
+    deployed = deployed_stack(client, stack, template)
+    physical = deployed.physical
     function = client("lambda").get_function(FunctionName=physical["RotationFunction"])["Configuration"]
-    days = int(
-        deployed_stack(client, stack, template).parameters[schedule["RotationRules"]["AutomaticallyAfterDays"]["Ref"]]
-    )
+    days = int(deployed.parameters[schedule["RotationRules"]["AutomaticallyAfterDays"]["Ref"]])
     secrets = client("secretsmanager")
     try:
         secrets.rotate_secret(
@@ -606,16 +582,13 @@ def end_to_end(emulator: Emulator, stack: str, marker: str = "") -> list[Result]
     """tests/deployed against the running stack, as `make e2e STACK=...` runs it against AWS, with the
     two transport settings an offline LocalStack needs: function URL hosts resolved to its port, and
     the HTTP API's payload sent with lambda Invoke (LocalStack community does not serve HTTP APIs)."""
-    env = {
-        **os.environ,
-        **emulator.environment(),
-        "NTP_E2E_STACK": stack,
-        PARTNER_DIR_VARIABLE: str(STAND_IN_PARTNER),  # the handlers deployed here (with_stand_in_partner)
-        "NTP_E2E_RESOLVE": f"*.localhost.localstack.cloud=127.0.0.1:{emulator.port}",
-        "NTP_E2E_HTTP_API_TRANSPORT": "invoke",
-        "COLUMNS": "200",  # pytest's summary lines keep their reasons
-    }
-    env.pop("AWS_PROFILE", None)
+    env = emulator.environment(
+        NTP_E2E_STACK=stack,
+        NTP_E2E_RESOLVE=f"*.localhost.localstack.cloud=127.0.0.1:{emulator.port}",
+        NTP_E2E_HTTP_API_TRANSPORT="invoke",
+        COLUMNS="200",  # pytest's summary lines keep their reasons
+    )
+    env[PARTNER_DIR_VARIABLE] = str(STAND_IN_PARTNER)  # the handlers deployed here (with_stand_in_partner)
     command = [sys.executable, "-m", "pytest", "tests/deployed", "-p", "no:randomly", "-p", "no:cacheprovider"]
     command += ["-n", "0", "-q", "-rA", *(["-m", marker] if marker else [])]
     done = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=False)
@@ -646,7 +619,7 @@ class Run:
 
     def __init__(self, emulator: Emulator, template: dict[str, Any]) -> None:
         self.emulator, self.template = emulator, template
-        self.client = Clients(emulator)
+        self.client = emulator.client
         self.results: list[Result] = []
 
     def step(self, name: str, completed: subprocess.CompletedProcess[str], stack: str) -> bool:
@@ -671,8 +644,8 @@ class Run:
         }
         self.results.append(
             Result(
-                f"the stack says its release: tag {deploy_module.VERSION_TAG}={__version__}",
-                tags.get(deploy_module.VERSION_TAG) == __version__,
+                f"the stack says its release: tag {VERSION_TAG}={__version__}",
+                tags.get(VERSION_TAG) == __version__,
                 str(tags),
             )
         )
@@ -751,12 +724,16 @@ def main(argv: list[str] | None = None) -> int:
     template = SamTemplate(BUILT_TEMPLATE).doc
     with_stand_in_partner()
     started = time.monotonic()
-    with running(args.localstack_python) as emulator:
+    emulator = Emulator(args.localstack_python)
+    try:
+        emulator.start()
         print(f"LocalStack healthy on {emulator.url} after {time.monotonic() - started:.0f} s")
         run = Run(emulator, template)
         run.default_stack(args.stack)
         run.function_url_stack(f"{args.stack}-function-url")
         run.broken_stack(f"{args.stack}-broken")
+    finally:
+        emulator.stop()
 
     failed = [r for r in run.results if not r.ok]
     print()

@@ -20,6 +20,7 @@ import pytest
 from devtools import deploy
 from devtools.local_stack.stack import EmbeddedMoto
 from devtools.sam_template import REPO_ROOT, read_template
+from ntp.operations import VERSION_TAG
 from ntp_webhooks import __version__
 
 BUCKET = "partner-deploy-artifacts"
@@ -68,7 +69,7 @@ def test_every_artifact_is_uploaded_to_s3_the_loops_consumer_too(packaged: tuple
 
 
 def test_the_version_tag_joins_the_tags_given_or_samconfigs() -> None:
-    tag = f"{deploy.VERSION_TAG}={__version__}"
+    tag = f"{VERSION_TAG}={__version__}"
     assert deploy.with_version_tag(["--no-confirm-changeset"]) == ["--no-confirm-changeset", "--tags", tag]
     assert deploy.with_version_tag(["--tags", "team=print", "-x"]) == ["-x", "--tags", f"team=print {tag}"]
     assert deploy.with_version_tag(["--tags=team=print"])[-1] == f"team=print {tag}"
@@ -142,6 +143,6 @@ def test_where_and_as_whom_artifacts_go_reach_sam_package_as_well_as_sam_deploy(
     assert judged == [{"EnvironmentName": "dev", "FrontDoor": "FunctionUrl"}]  # samconfig's, then the deploy's
     package, sam_deploy = ran
     assert sam_deploy[1] == "deploy" and sam_deploy[-9:-2] == [*given, "--parameter-overrides", "FrontDoor=FunctionUrl"]
-    assert sam_deploy[-2:] == ["--tags", f"{deploy.VERSION_TAG}={__version__}"]  # the stack says its release
+    assert sam_deploy[-2:] == ["--tags", f"{VERSION_TAG}={__version__}"]  # the stack says its release
     assert package[package.index("--region") + 1] == "eu-west-1" and "--profile" in package
     assert package[package.index("--s3-bucket") + 1] == "b" and "--resolve-s3" not in package
