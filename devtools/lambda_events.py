@@ -18,6 +18,8 @@ from ntp_webhooks.signature import sign
 
 #: Every request reaches the function: a function URL, or an HTTP API's `$default` route.
 DEFAULT_ROUTE = "$default"
+#: Where the events' requests come from (`requestContext.http.sourceIp`): an address of TEST-NET-3.
+DEFAULT_SOURCE_IP = "203.0.113.10"
 
 
 @dataclass(frozen=True)
@@ -58,7 +60,7 @@ def http_api_event(
     method: str = "POST",
     base64_encoded: bool = False,
     request_id: str | None = None,
-    source_ip: str = "203.0.113.10",
+    source_ip: str = DEFAULT_SOURCE_IP,
     now: datetime | None = None,
 ) -> dict[str, Any]:
     """The event API Gateway's HTTP API (and `sam local`) builds for a request, in the integration's
@@ -227,13 +229,16 @@ def signed_event(
     headers: dict[str, str] | None = None,
     request_id: str | None = None,
     front_door: FrontDoor | None = None,
+    source_ip: str = DEFAULT_SOURCE_IP,
 ) -> dict[str, Any]:
     """The event the ingest function gets for a POST of `body` signed with `secret`, shaped by the
-    front door template.yaml configures (its payload format version, its route) unless given."""
+    front door template.yaml configures (its payload format version, its route) unless given.
+    `source_ip`: the address the front door received it from (its request context, not a header)."""
     raw = body if isinstance(body, bytes) else encode(body)
     return (front_door or default_front_door()).event(
         raw,
         {header: sign(raw, secret.encode()), **(headers or {})},
         base64_encoded=base64_encoded,
         request_id=request_id,
+        source_ip=source_ip,
     )

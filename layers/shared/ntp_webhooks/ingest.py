@@ -27,8 +27,9 @@ from ntp_webhooks.errors import aws_error, error_code
 from ntp_webhooks.family_queues import FamilyQueues, MessageAttributes
 from ntp_webhooks.keyring import PENDING, PREVIOUS, Keyring, KeyringUnavailable, SigningKey
 from ntp_webhooks.observability import count, logger
-from ntp_webhooks.responses import Rejection, json_response, unauthorized
+from ntp_webhooks.responses import Rejection, json_response, source_not_allowed, unauthorized
 from ntp_webhooks.routing import family_of
+from ntp_webhooks.source_allowlist import allowed, source_ip
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -72,7 +73,12 @@ _LAMBDA_EVENT = SchemaValidator(
             "rawPath": _text(nullable=True),
             "requestContext": _optional(
                 _object(
-                    {"http": _optional(_object({"method": _text(nullable=True)})), "requestId": _text(nullable=True)}
+                    {
+                        "http": _optional(_object({"method": _text(nullable=True), "sourceIp": _text(nullable=True)})),
+                        # Payload 1.0's place for the address: the ingest answers it 404, allowed or not.
+                        "identity": _optional(_object({"sourceIp": _text(nullable=True)}), nullable=True),
+                        "requestId": _text(nullable=True),
+                    }
                 )
             ),
             "headers": _optional(
@@ -175,7 +181,12 @@ class Ingest:
             count("Rejected", reason=rejection.code)
             logger.info(
                 "delivery rejected",
-                extra={"status": rejection.status, "reason": rejection.code, "duration_ms": _since(started)},
+                extra={
+                    "status": rejection.status,
+                    "reason": rejection.code,
+                    "duration_ms": _since(started),
+                    **rejection.logged,
+                },
             )
             return rejection.response()
         except Exception:
@@ -189,6 +200,11 @@ class Ingest:
 
     def _handle(self, received: object, context: LambdaContext, started: float) -> dict[str, Any]:
         event = lambda_event(received)
+        # First, before the path, the signature or any AWS call: a refused source learns nothing more
+        # and costs nothing more. The front door's address, never a header (`source_allowlist`).
+        source = source_ip(event)
+        if not allowed(self._settings.source_allowlist, source):
+            raise source_not_allowed(source)
         http = event.get("requestContext", {}).get("http", {})
         if event.get("rawPath") != WEBHOOK_PATH:
             raise Rejection(404, "not_found", f"POST webhooks to {WEBHOOK_PATH}")

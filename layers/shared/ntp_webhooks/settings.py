@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ntp_webhooks.routing import families, template_name
+from ntp_webhooks.source_allowlist import Network, parse_allowlist
 
 #: Replay guard: the dedup record must outlive the oldest acceptable event by this margin.
 MIN_RETENTION_MARGIN_HOURS = 24
@@ -33,6 +34,8 @@ class IngestSettings:
     key_max_stale_seconds: int = 600
     #: Seconds a sender should wait before retrying an in-flight or unavailable delivery.
     retry_after_seconds: int = 10
+    #: The ranges deliveries may come from (template parameter SourceAllowlist); empty: any address.
+    source_allowlist: tuple[Network, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -87,6 +90,13 @@ def _int(env: Mapping[str, str], name: str, default: int | None = None, minimum:
     return value
 
 
+def _networks(env: Mapping[str, str], name: str) -> tuple[Network, ...]:
+    try:
+        return parse_allowlist(env.get(env_name(name), ""))
+    except ValueError as exc:  # a typo stops the cold start: it never passes as a narrower list, or none
+        raise SettingsError(f"{env_name(name)}: {exc}") from None
+
+
 def _families(env: Mapping[str, str]) -> tuple[str, ...]:
     try:
         return families(env)
@@ -108,6 +118,7 @@ def load_ingest_settings(environ: Mapping[str, str] | None = None) -> IngestSett
         previous_key_grace_hours=_int(env, "previous_key_grace_hours", default=72, minimum=0),
         retry_after_seconds=_int(env, "retry_after_seconds", default=10),
         key_max_stale_seconds=_int(env, "key_max_stale_seconds", default=600, minimum=60),
+        source_allowlist=_networks(env, "source_allowlist"),
     )
     # Receiver pitfall 8: once a dedup record expires, a captured delivery could be replayed unless it
     # is already too old to be accepted.
