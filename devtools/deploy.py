@@ -65,36 +65,17 @@ def package_command(
     bucket = bucket or options.pop("--s3-bucket", None) or samconfig.value("s3_bucket", env)
     where = ["--s3-bucket", bucket] if bucket else ["--resolve-s3"]  # as a guided deploy would choose
     prefix = options.pop("--s3-prefix", None) or samconfig.value("s3_prefix", env)
-    return [
-        str(SAM),
-        "package",
-        "--config-file",
-        str(REPO_ROOT / samconfig.PATH),
-        "--config-env",
-        env,
-        "--template-file",
-        str(built),
-        "--output-template-file",
-        str(output),
-        *where,
-        *(["--s3-prefix", str(prefix)] if prefix else []),
-        *[part for option in options.items() for part in option],
-    ]
+    extra = [*where, *(["--s3-prefix", str(prefix)] if prefix else []), *[p for o in options.items() for p in o]]
+    return _sam("package", built, env, "--output-template-file", str(output), *extra)
 
 
 def deploy_command(template: Path, env: str = "default", *extra: str) -> list[str]:
-    return [
-        str(SAM),
-        "deploy",
-        "--config-file",
-        str(REPO_ROOT / samconfig.PATH),
-        "--config-env",
-        env,
-        "--template-file",
-        str(template),
-        *extra,
-    ]
+    return _sam("deploy", template, env, *extra)
 
+
+def _sam(command: str, template: Path, env: str, *extra: str) -> list[str]:
+    config = ["--config-file", str(REPO_ROOT / samconfig.PATH), "--config-env", env]
+    return [str(SAM), command, *config, "--template-file", str(template), *extra]
 
 
 def with_version_tag(deploy_args: list[str], env: str = "default") -> list[str]:

@@ -1,18 +1,6 @@
-"""An SQS event source mapping, emulated: poll a queue, invoke a handler with the Lambda SQS event,
-delete what Lambda deletes. Every setting is the template's (`event_source_mappings`): a template
-change changes what the tests see, as it changes what AWS does.
-
-Lambda's event source mappings need Lambda itself, which needs Docker. This does what they do:
-- long polling; a batch of up to `BatchSize` records. With a batching window, receives continue until
-  the batch is full or the queue has no more to give (AWS would also wait out the window: nothing
-  here sleeps); without one, one receive makes the batch.
-- a normal return deletes the whole batch, unless the mapping has `ReportBatchItemFailures`: then
-  only the records not reported in `batchItemFailures` are deleted, and a malformed report fails
-  the whole batch. An exception, or an invocation that outruns the function's Timeout, leaves the
-  whole batch.
-- what is left becomes visible again after the queue's VisibilityTimeout, as on AWS (tests move
-  the clock; the local stack may shorten it: `retry_delay`). moto's redrive then moves a record to
-  the DLQ once it has been received `maxReceiveCount` times.
+"""An SQS event source mapping, emulated (Lambda's own needs Docker): poll a queue, invoke a handler
+with the Lambda SQS event, delete what Lambda deletes. Every setting is the template's
+(`event_source_mappings`); what is emulated and how it differs from AWS: docs/local-stack.md.
 """
 
 from __future__ import annotations

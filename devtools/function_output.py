@@ -1,10 +1,6 @@
-"""Where the functions' output goes while they run in this process: one helper for the local stack,
-the cost model, the bench and the fault table.
-
-A function prints two things: Powertools log lines (through the logger's stream handlers, which
-hold the stream of the moment they were created) and EMF metrics (printed to sys.stdout).
-`routed(log)` sends both to `log` during an invocation, for the invoking thread only, so that a CLI
-or a test printing meanwhile keeps its own output.
+"""Where the functions' output goes while they run in this process (local stack, bench, fault table):
+`routed(log)` sends their Powertools log lines and EMF metrics to `log` during an invocation, for the
+invoking thread only, so that a CLI or a test printing meanwhile keeps its own output.
 """
 
 from __future__ import annotations
@@ -35,10 +31,9 @@ class _Tee:
 
 
 class _ThreadRouted:
-    """A stream shared by every thread (sys.stdout, a logging handler's stream) while functions run:
-    a thread inside an invocation writes to that invocation's target, every other thread where the
-    stream went before. contextlib.redirect_stdout and handler.setStream are process-wide: a CLI, a
-    test or another stack's invocation writing meanwhile would land in this invocation's log."""
+    """A stream shared by every thread (sys.stdout, a logging handler's stream) while functions run: a
+    thread inside an invocation writes to its target, every other thread where the stream went before
+    (contextlib.redirect_stdout and handler.setStream are process-wide)."""
 
     def __init__(self, fallback: TextIO) -> None:
         self.fallback = fallback
@@ -81,10 +76,9 @@ def _where(stream: TextIO) -> TextIO:
 
 @contextlib.contextmanager
 def routed(log: TextIO | None, copy: io.StringIO | None = None) -> Iterator[None]:
-    """During one invocation, for the invoking thread only, the function's Powertools log lines
-    (their handlers hold the stream of the moment they were created) and EMF metrics (printed) go to
-    `log`, so the console stays readable; the log lines are also copied to `copy`, if given. Without
-    a log (tests), output stays where it goes, and only the log lines are copied."""
+    """During one invocation, for the invoking thread only, the function's Powertools log lines (their
+    handlers hold the stream of the moment they were created) and EMF metrics (printed) go to `log`, the
+    log lines also to `copy`, if given. Without a log (tests), output stays where it goes."""
     from ntp_webhooks.observability import logger  # the functions' own copy, once they are imported
 
     handlers = [h for h in logging.getLogger(logger.name).handlers if isinstance(h, logging.StreamHandler)]

@@ -1,30 +1,16 @@
-"""Every change this project makes to moto's internals, in one place.
+"""Every change this project makes to moto's internals, in one place: where moto is weaker than AWS in
+a way `make run` and the tests depend on, or lacks an API the product calls, this restores AWS's
+behaviour and nothing more. `tests/unit/test_moto_patches.py` checks each patch against the installed
+moto and names the one that breaks.
 
-moto stands in for AWS in `make run` and the tests. Where it is weaker than AWS in a way they
-depend on, or lacks an API the product calls, this module restores AWS's behaviour and nothing
-more. Each patch reaches into moto's private classes, so `tests/unit/test_moto_patches.py` checks
-every one against the installed moto and fails loudly, naming the patch, when moto changes under it.
-
-- DynamoDB: AWS makes every single-item write atomic (a conditional PutItem/UpdateItem checks and
-  writes as one step), and a read sees an item before or after a write, never half-way. moto checks,
-  then writes, with no lock, so two threads can both pass the same condition; and an UpdateItem that
-  creates an item stores its key first, then applies each action, so a concurrent GetItem (the
-  local stack serves several threads) can read an item with only its key. One lock around each
-  write and each read restores exactly that; code that reads, then writes in a separate call still
-  races, as it would on AWS.
-- SQS: moto lacks `StartMessageMoveTask` (the redrive `ntp redrive` starts). Here it moves every
-  visible message of the dead-letter queue back to its source queue at once (AWS moves them
-  asynchronously, at a rate).
-- Secrets Manager: `RotateSecret` labels AWSPENDING on a new version that has no value yet, which
-  moto's API cannot create (`label_pending_version`).
-- botocore (not moto, but only ever against it): `retries_without_backoff` skips the sleep between a
-  failed attempt and its retry, for the tools that inject thousands of faults (soak, fault table).
-  The retry itself, and every decision around it, is unchanged.
-- KMS: moto generates an RSA-2048 private key for every key, symmetric ones included (40 ms each,
-  for sign/verify, which a symmetric key cannot do). Symmetric keys share one.
-- botocore: `mock_aws` gives every test a new boto3 session, and each new session parses the
-  services' model files again (about 20 ms a client). Sessions share one data loader here, as the
-  clients of one session always do; what they load is the same files.
+- DynamoDB: one lock around each write and read, so a conditional write checks and writes as one step
+  and a read never sees an item half-written, as on AWS (docs/local-stack.md).
+- SQS: `StartMessageMoveTask` (`ntp redrive`) moves every visible message back at once (AWS, at a rate).
+- Secrets Manager: `label_pending_version`, the value-less AWSPENDING version moto's API cannot create.
+- KMS: symmetric keys share one generated RSA key (moto makes one per key, 40 ms each).
+- botocore (only ever against moto): sessions share one data loader (each new session parses the model
+  files again, ~20 ms a client); `retries_without_backoff` skips the sleep before a retry, for the
+  tools that inject thousands of faults. The retry, and every decision around it, is unchanged.
 """
 
 from __future__ import annotations

@@ -1,11 +1,7 @@
 """The whole pipeline in one process on moto: ingest, the family queues and the consumer functions,
-each function imported by its template Handler with its template environment.
-
-Used by tests, the fault table and the cost model: a webhook goes in as an API Gateway event, the
-consumers are driven by the emulated SQS event source mapping. A tool gives the functions its own
-handlers (a `Subscriptions` of its own), time budget (`Deadline`) and keyring clock through the
-constructor: each function module loaded is handed builders (`build_ingest`, `build_consumer`) bound
-to them, in place of the ones it imported.
+each imported by its template Handler with its template environment (tests, fault table, bench). A
+tool may give the functions its own handlers, time budget and keyring clock: each module loaded gets
+builders (`build_ingest`, `build_consumer`) bound to them.
 """
 
 from __future__ import annotations

@@ -1,8 +1,6 @@
 """Creates what template.yaml declares in an AWS emulation (moto), and resolves the template's
 intrinsic functions against it, so tests and the local stack use the template, not a second list.
-
-Resources run in-process (functions, layers, the HTTP API) are recognised and left to the caller.
-Anything else stops provisioning with a clear message naming the unsupported type.
+Resources run in-process are left to the caller; any other type it cannot create stops provisioning.
 """
 
 from __future__ import annotations
@@ -19,47 +17,57 @@ from devtools.lambda_events import DEFAULT_ROUTE, FrontDoor
 from devtools.sam_template import SamTemplate, TemplateError
 
 ACCOUNT_ID = "123456789012"
-#: Types that have no AWS-side state to create: the caller runs them in-process.
+#: Types that have no AWS-side state to create: the caller runs them in-process (the local stack serves
+#: the function URL itself).
 IN_PROCESS_TYPES = frozenset(
     {
         "AWS::Serverless::Function",
         "AWS::Serverless::LayerVersion",
         "AWS::Serverless::HttpApi",
         "AWS::Lambda::Permission",
-        "AWS::Lambda::Url",  # the local stack serves the webhook URL itself
+        "AWS::Lambda::Url",
         "AWS::ApiGatewayV2::Api",
         "AWS::ApiGatewayV2::Integration",
         "AWS::ApiGatewayV2::Route",
         "AWS::ApiGatewayV2::Stage",
     }
 )
+_NO_IAM = "IAM is not enforced locally (the e2e tests check each call against its role)"
 #: Types recognised and deliberately not emulated, with the reason the local stack prints.
 NOT_EMULATED = {
-    "AWS::IAM::Role": "IAM is not enforced locally (the e2e tests check each call against its role)",
-    "AWS::IAM::Policy": "IAM is not enforced locally (the e2e tests check each call against its role)",
+    "AWS::IAM::Role": _NO_IAM,
+    "AWS::IAM::Policy": _NO_IAM,
     "AWS::SecretsManager::RotationSchedule": "no schedule locally: `ntp rotate --local` runs the four steps",
     "AWS::S3::BucketPolicy": "TLS-only: the local endpoint is plain HTTP (the template tests check the policy)",
 }
-#: The table properties template.yaml uses; anything else stops provisioning instead of being ignored.
-_TABLE_PROPERTIES = {
-    "TableName",
-    "BillingMode",
-    "AttributeDefinitions",
-    "KeySchema",
-    "TimeToLiveSpecification",
-    "PointInTimeRecoverySpecification",
-    "SSESpecification",
-}
-#: The bucket properties template.yaml uses; anything else stops provisioning instead of being ignored.
-_BUCKET_PROPERTIES = {
-    "BucketName",
-    "BucketEncryption",
-    "PublicAccessBlockConfiguration",
-    "OwnershipControls",
-    "VersioningConfiguration",
-    "LifecycleConfiguration",
-    "Tags",
-}
+#: The table and bucket properties template.yaml uses; anything else stops provisioning instead of being ignored.
+_TABLE_PROPERTIES = frozenset(
+    {
+        "TableName",
+        "BillingMode",
+        "AttributeDefinitions",
+        "KeySchema",
+        "TimeToLiveSpecification",
+        "PointInTimeRecoverySpecification",
+        "SSESpecification",
+    }
+)
+_BUCKET_PROPERTIES = frozenset(
+    {
+        "BucketName",
+        "BucketEncryption",
+        "PublicAccessBlockConfiguration",
+        "OwnershipControls",
+        "VersioningConfiguration",
+        "LifecycleConfiguration",
+        "Tags",
+    }
+)
+#: Resources that only operators read: no function calls them (the rotation function publishes to the
+#: topic, so the topic is not one of them).
+OPERATIONS_TYPES = frozenset(
+    {"AWS::SNS::Subscription", "AWS::CloudWatch::Alarm", "AWS::CloudWatch::Dashboard", "AWS::Logs::LogGroup"}
+)
 #: What `AWS::NoValue` resolves to: the key or list item holding it is dropped.
 NO_VALUE = object()
 
@@ -79,6 +87,28 @@ class Stack:
     conditions: dict[str, Any] = field(default_factory=dict)
     mappings: dict[str, Any] = field(default_factory=dict)
 
+    @classmethod
+    def of(
+        cls,
+        template: SamTemplate,
+        overrides: Mapping[str, str] | None = None,
+        region: str = "us-east-1",
+        name: str = "local",
+    ) -> Stack:
+        """The template at these parameters (its defaults otherwise), nothing created yet."""
+        return cls(
+            parameters={**template.parameter_defaults(), **(overrides or {})},
+            pseudo={
+                "AWS::Region": region,
+                "AWS::AccountId": ACCOUNT_ID,
+                "AWS::StackName": name,
+                "AWS::Partition": "aws",
+                "AWS::URLSuffix": "amazonaws.com",
+            },
+            conditions=dict(template.doc.get("Conditions", {})),
+            mappings=dict(template.doc.get("Mappings", {})),
+        )
+
     def resolve(self, value: Any) -> Any:
         """Evaluate the intrinsic functions template.yaml uses (Ref, Fn::GetAtt, Fn::Sub, Fn::If,
         Fn::FindInMap and the conditions' Fn::Equals and Fn::Not) in `value`, recursively. Any other one
@@ -94,8 +124,13 @@ class Stack:
             if key == "Fn::If":
                 condition, if_true, if_false = arg
                 return self.resolve(if_true if self.condition(condition) else if_false)
-            if key in ("Fn::Equals", "Fn::Not", "Condition"):
-                return self._evaluate(key, arg)
+            if key == "Condition":
+                return self.condition(arg)
+            if key == "Fn::Equals":
+                left, right = (self.resolve(a) for a in arg)
+                return str(left) == str(right)
+            if key == "Fn::Not":
+                return not self.resolve(arg[0])
             if key == "Fn::GetAtt":
                 logical_id, attribute = arg if isinstance(arg, list) else arg.split(".", 1)
                 return self._get_att(logical_id, attribute)
@@ -111,14 +146,6 @@ class Stack:
 
     def condition(self, name: str) -> bool:
         return bool(self.resolve(self.conditions[name]))
-
-    def _evaluate(self, function: str, arg: Any) -> bool:
-        if function == "Condition":
-            return self.condition(arg)
-        if function == "Fn::Equals":
-            left, right = (self.resolve(a) for a in arg)
-            return bool(str(left) == str(right))
-        return not bool(self.resolve(arg[0]))  # Fn::Not
 
     def _ref(self, name: str) -> str:
         for table in (self.pseudo, self.parameters, self.refs):
@@ -170,11 +197,7 @@ def _lifecycle_rule(rule: dict[str, Any]) -> dict[str, Any]:
 def resources_at(template: SamTemplate, overrides: Mapping[str, str] | None = None) -> dict[str, dict[str, Any]]:
     """The resources CloudFormation creates at these parameters (the template's defaults otherwise),
     with every `Fn::If` decided and `AWS::NoValue` dropped; other intrinsic functions are kept."""
-    stack = Stack(
-        parameters={**template.parameter_defaults(), **(overrides or {})},
-        conditions=dict(template.doc.get("Conditions", {})),
-        mappings=dict(template.doc.get("Mappings", {})),
-    )
+    stack = Stack.of(template, overrides)
 
     def decide(value: Any) -> Any:
         if isinstance(value, list):
@@ -202,11 +225,7 @@ def front_door(
     """What invokes `function` at these parameters (the template's defaults otherwise): its HTTP API
     integration's PayloadFormatVersion and the routes to it, or its function URL. Run in-process, so
     read here: the local stack's front door and the tests' API events follow the template."""
-    stack = Stack(
-        parameters={**template.parameter_defaults(), **(overrides or {})},
-        conditions=dict(template.doc.get("Conditions", {})),
-        mappings=dict(template.doc.get("Mappings", {})),
-    )
+    stack = Stack.of(template, overrides)
     created = resources_at(template, overrides)
     arn = {"Fn::GetAtt": [function, "Arn"]}
     urls = [
@@ -240,11 +259,11 @@ def front_door(
 
 
 def _dependencies(value: Any) -> set[str]:
-    found: set[str] = set()
+    """The logical IDs (and parameters) `value` names through Ref, Fn::GetAtt and Fn::Sub."""
     if isinstance(value, list):
-        for v in value:
-            found |= _dependencies(v)
-    elif isinstance(value, Mapping):
+        return set().union(*map(_dependencies, value))
+    found: set[str] = set()
+    if isinstance(value, Mapping):
         for key, v in value.items():
             if key == "Ref" and isinstance(v, str):
                 found.add(v)
@@ -258,18 +277,6 @@ def _dependencies(value: Any) -> set[str]:
             else:
                 found |= _dependencies(v)
     return found
-
-
-#: Resources that only operators read: no function calls them (the rotation function publishes to the
-#: topic, so the topic is not one of them).
-OPERATIONS_TYPES = frozenset(
-    {
-        "AWS::SNS::Subscription",
-        "AWS::CloudWatch::Alarm",
-        "AWS::CloudWatch::Dashboard",
-        "AWS::Logs::LogGroup",
-    }
-)
 
 
 class Provisioner:
@@ -295,19 +302,7 @@ class Provisioner:
         self.client = functools.cache(client)  # one client per service: creating one costs ~5 ms
         self.name_prefix = name_prefix
         self.secret_values = dict(secret_values or {})
-        self.stack = Stack(
-            parameters={**template.parameter_defaults(), **(parameter_overrides or {})},
-            pseudo={
-                "AWS::Region": region,
-                "AWS::AccountId": ACCOUNT_ID,
-                "AWS::StackName": name_prefix,
-                "AWS::Partition": "aws",
-                "AWS::URLSuffix": "amazonaws.com",
-                "AWS::NoValue": "",
-            },
-        )
-        self.stack.conditions = dict(template.doc.get("Conditions", {}))
-        self.stack.mappings = dict(template.doc.get("Mappings", {}))
+        self.stack = Stack.of(template, parameter_overrides, region, name_prefix)
         self._creators: dict[str, Callable[[str, dict[str, Any]], None]] = {
             "AWS::DynamoDB::Table": self._table,
             "AWS::SQS::Queue": self._queue,
@@ -377,17 +372,12 @@ class Provisioner:
         return found
 
     def _creation_order(self) -> list[str]:
-        resources = self.template.resources
-        created = {
-            lid
-            for lid, res in resources.items()
+        resources = {
+            lid: res
+            for lid, res in self.template.resources.items()
             if res["Type"] not in IN_PROCESS_TYPES and res["Type"] not in NOT_EMULATED
         }
-        pending = {
-            lid: _dependencies(res.get("Properties", {})) & created
-            for lid, res in resources.items()
-            if res["Type"] not in IN_PROCESS_TYPES and res["Type"] not in NOT_EMULATED
-        }
+        pending = {lid: _dependencies(res.get("Properties", {})) & set(resources) for lid, res in resources.items()}
         order: list[str] = []
         while pending:
             ready = sorted(lid for lid, deps in pending.items() if not (deps - set(order)))

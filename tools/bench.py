@@ -1,19 +1,15 @@
-"""`make bench`: what the functions take and use, measured on the real handlers. Timings are printed and
-recorded, never asserted; the counts are deterministic and checked by tests/integration/test_cost.py.
-
-- Cold import of each handler module from the `sam build` output, with only the stdlib and boto3
-  on the path (as in Lambda), against `import boto3` alone, measured in the same run; the ingest's
-  cold start (init and first request) against a naive handler.
-- Handler time per request and per consumer batch, each AWS answer given from the boto3 session's
-  `before-call` event (no HTTP, no emulator), with the time inside the SDK's calls subtracted.
-- What one webhook uses, counted on moto (`measure_usage`): AWS calls by operation, DynamoDB write and
-  read units, Firehose bytes, log bytes, item sizes. `--write` records it with the CPU times in
-  tools/usage.json, which `make cost` prices, and this output in docs/performance.md.
+"""`make bench`: what the functions take and use, measured on the real handlers (docs/performance.md).
+Timings are printed and recorded, never asserted: cold imports from the `sam build` output against
+`import boto3`, the ingest's cold start against a naive handler, handler time with AWS answered from
+the session's `before-call` event. The counts of what one webhook uses (`measure_usage`, on moto) are
+deterministic and checked by tests/integration/test_cost.py. `--write` records them with the CPU
+times in tools/usage.json, which `make cost` prices, and this output in docs/performance.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gzip
 import io
 import json
@@ -28,11 +24,10 @@ import tempfile
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import boto3
 from botocore.awsrequest import AWSResponse
@@ -42,6 +37,9 @@ from devtools.function_output import captured, routed
 from devtools.pipeline import FAKE_AWS, Pipeline, environment, global_environment, hooked
 from devtools.sam_template import REPO_ROOT, FunctionSpec, SamTemplate, load_function_module
 from ntp_webhooks.item_size import item_size, read_units, write_units
+
+if TYPE_CHECKING:
+    from ntp_webhooks.subscriptions import Subscriptions
 
 BUILD_DIR = REPO_ROOT / ".aws-sam" / "build"
 RUNTIME_DIR = REPO_ROOT / ".aws-sam" / "lambda-runtime"
@@ -222,10 +220,9 @@ def _timed(handler: Callable[..., Any], event: dict[str, Any], sink: TextIO) -> 
 
 
 class Answered:
-    """Answers the AWS calls of the clients created after it (the handler's own, made on its first
-    request) from `answers`, by operation, as botocore's Stubber does; with no answers, the calls go
-    on (to moto). Times the SDK's part of each call from its first event (`provide-client-params`) to
-    its last (`after-call`). Public hooks on a fresh default boto3 session, no client internals."""
+    """Answers the AWS calls of the clients created after it (hooks on a fresh default boto3 session)
+    from `answers`, by operation, as botocore's Stubber does; with none, the calls go on (to moto).
+    Times the SDK's part of each call, from `provide-client-params` to `after-call`."""
 
     def __init__(self) -> None:
         self.answers: dict[str, dict[str, Any]] = {}
@@ -291,49 +288,30 @@ def ingest_times(template: SamTemplate, requests: int) -> dict[str, float]:
     return {kind: statistics.median(values) for kind, values in times.items()}
 
 
-def order_consumer(function_env: Mapping[str, str]) -> Callable[[dict[str, Any], Any], Any]:
-    """OrderConsumerFunction's handler wired as functions/consumers/consumer_handler.py wires it, with
-    one partner handler that does nothing instead of the partner's code. Its clients are made here."""
-    from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-
-    from ntp_webhooks.aws_clients import deadline
-    from ntp_webhooks.consumer import build_consumer
-    from ntp_webhooks.observability import inject_context, logger, metrics
-    from ntp_webhooks.settings import load_consumer_settings
+def noop_partner() -> Subscriptions:
+    """One partner handler for the order family that does nothing, instead of the partner's code."""
     from ntp_webhooks.subscriptions import Subscriptions
 
-    settings = load_consumer_settings(function_env)
     subscriptions = Subscriptions()
     subscriptions.on("order", name="partner-noop")(lambda event: None)
-    consumer = build_consumer(settings, subscriptions)
-    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-
-    @metrics.log_metrics
-    @inject_context()
-    def handler(event: dict[str, Any], context: Any) -> Any:
-        logger.append_keys(family=settings.event_family)
-        with deadline.applying(context):
-            return process_partial_response(
-                event=event, record_handler=consumer.handle, processor=processor, context=context
-            )
-
-    return handler
+    return subscriptions
 
 
 def consumer_batch_ms(template: SamTemplate, batches: int) -> float:
     """Median consumer time per batch of 10 new events, each AWS answer given as for a new event: the
     claim (nothing done yet), the archive record, the state item's read (none yet) and write, the
     completion."""
+    from moto import mock_aws
+
     from devtools.event_source import lambda_sqs_record
     from ntp.deliveries import encode, envelope
-    from tools.sample_events import offline_stack
 
-    stack = offline_stack(template)
-    arn = f"arn:aws:sqs:us-east-1:123456789012:{stack.refs['OrderEventsQueue'].rsplit('/', 1)[-1]}"
-    with environment(FAKE_AWS), open(os.devnull, "w") as sink:
+    with environment(FAKE_AWS), mock_aws(), open(os.devnull, "w") as sink:
+        pipeline = Pipeline(template, subscriptions=noop_partner())
+        arn = pipeline.stack.attributes[("OrderEventsQueue", "Arn")]
         answered = Answered()
         answered.answers = {"UpdateItem": {"Attributes": {}}, "PutRecord": {"RecordId": "r"}, "GetItem": {}}
-        handler = order_consumer(stack.function_environment(template, "OrderConsumerFunction"))
+        handler = pipeline.consumers["order"].lambda_handler
 
         def batch() -> dict[str, Any]:
             bodies = [
@@ -444,9 +422,8 @@ def _sized(item: dict[str, Any] | None) -> int:
 
 
 def _steady(data: bytes) -> bytes:
-    """An archive record with what differs from run to run (IDs, times) fixed, so that its gzipped size
-    is the same on every run: the metadata line is all IDs and times; in the body, the event's ID and
-    timestamp."""
+    """An archive record with what differs from run to run fixed, so that its gzipped size is the same:
+    the metadata line is all IDs and times; in the body, the event's ID and timestamp."""
     meta, _, rest = data.partition(b"\n")
     meta = re.sub(rb'"[^"]*"', lambda m: re.sub(rb"[0-9A-Za-z]", b"0", m[0]), meta)
     return (
@@ -476,10 +453,9 @@ def measure_usage(template: SamTemplate) -> dict[str, Any]:
     with environment({**FAKE_AWS, **TRACE_HEADER, **global_environment(template)}), mock_aws():
         meter = Meter()
         with hooked("provide-client-params.*.*", meter.before), hooked("after-call.*.*", meter.after):
-            pipeline = Pipeline(template)
-            env = pipeline.stack.function_environment
-            service = env(template, "IngestFunction")["POWERTOOLS_SERVICE_NAME"]
-            consumer = order_consumer(env(template, "OrderConsumerFunction"))
+            pipeline = Pipeline(template, subscriptions=noop_partner())
+            service = pipeline.stack.function_environment(template, "IngestFunction")["POWERTOOLS_SERVICE_NAME"]
+            consumer = pipeline.consumers["order"].lambda_handler
 
             def metered(event: dict[str, Any], context: Any) -> Any:  # the function's calls, not the poller's
                 meter.phase = phases["consumer"] if measuring else None
@@ -608,21 +584,12 @@ def run(template: SamTemplate, args: argparse.Namespace) -> dict[str, Any]:
     return usage | {"cpu_ms": {k: round(v, 3) for k, v in cpu_ms.items()}}
 
 
-@contextmanager
-def _tee() -> Iterator[io.StringIO]:
-    """Print as usual, and keep a copy for --write."""
+class _Tee(io.StringIO):
+    """Prints as usual, and keeps a copy for --write."""
 
-    class Tee(io.StringIO):
-        def write(self, text: str) -> int:
-            sys.__stdout__.write(text) if sys.__stdout__ else None
-            return super().write(text)
-
-    buffer, saved = Tee(), sys.stdout
-    sys.stdout = buffer
-    try:
-        yield buffer
-    finally:
-        sys.stdout = saved
+    def write(self, text: str) -> int:
+        sys.__stdout__.write(text) if sys.__stdout__ else None
+        return super().write(text)
 
 
 def committed_block() -> str:
@@ -642,7 +609,7 @@ def main(argv: list[str] | None = None) -> int:
     template = SamTemplate()
     # Powertools reads these when ntp_webhooks is first imported, whichever step imports it first.
     os.environ.update(global_environment(template))
-    with _tee() as output:
+    with contextlib.redirect_stdout(_Tee()) as output:
         usage = run(template, args)
     if args.write:
         USAGE.write_text(json.dumps(usage, indent=1) + "\n")

@@ -47,18 +47,16 @@ HEALTH_TIMEOUT_S = 60
 #: Emulated only on the surface by LocalStack's community CloudFormation: created, not checkable.
 NOT_VERIFIED = {
     "your handlers (partner/handlers)": (
-        "the PartnerLayer deployed here holds the stand-in partner folder (tests/partner_0_1_0), so the check "
-        "never runs your code; every artifact of ours is make build's own"
+        "the PartnerLayer deployed here holds the stand-in partner folder (tests/partner_0_1_0); every artifact "
+        "of ours is make build's own"
     ),
     "CloudFormation's own AWS::LanguageExtensions transform (Fn::ForEach)": (
-        "LocalStack's Fn::ForEach leaves ${Family} in Fn::GetAtt and drops the other variables of a Fn::Sub, "
-        "so the packaged template that `make deploy` sends is deployed with its loops expanded by SAM CLI's "
-        "implementation of the transform (devtools.deploy --expand-language-extensions); make test runs the "
-        "SAM transform on the packaged template with its loops (tests/infrastructure/test_package.py)"
+        "LocalStack's Fn::ForEach leaves ${Family} in Fn::GetAtt and drops a Fn::Sub's other variables, so the "
+        "packaged template is deployed with its loops expanded by SAM CLI's implementation of the transform; "
+        "make test runs the SAM transform on the packaged template with loops (tests/infrastructure/test_package.py)"
     ),
     "requests through the HTTP API (throttling enforced, access log lines written)": (
-        "LocalStack community has no API Gateway v2 runtime (the API, its route, integration and stage "
-        "settings are read back above)"
+        "LocalStack community has no API Gateway v2 runtime (the API, its route, integration and stage are read back)"
     ),
     "an update that switches FrontDoor (each door is deployed in a stack of its own instead)": (
         "LocalStack's change-set engine evaluates the Fn::If branch of the removed API and fails"
@@ -68,15 +66,14 @@ NOT_VERIFIED = {
         "sent, as AWS does (the archive's byte-exact test depends on it)"
     ),
     "AWS::SecretsManager::RotationSchedule": (
-        "LocalStack community accepts it without attaching the function to the secret: the check attaches it "
-        "with the schedule's own RotationLambdaARN and RotationRules (as CloudFormation would) before the suite "
-        "rotates; nothing is scheduled"
+        "LocalStack community does not attach the function to the secret: the check attaches it with the "
+        "schedule's own RotationLambdaARN and RotationRules before the suite rotates; nothing is scheduled"
     ),
     "the functions as AWS runs them (arm64, Lambda's own python3.13 build and boto3, /var/task and /opt, "
     "memory and /tmp limits, IAM)": (
-        "they run as host processes (x86_64) from the deployed zip and layer, with the host's build of the same "
-        "pydantic-core beside the arm64 one and .aws-sam/lambda-runtime's boto3; IAM is not enforced "
-        "(make test checks every call against the role: docs/deploy-check.md)"
+        "they run as x86_64 host processes from the deployed zip and layer, with the host's build of the same "
+        "pydantic-core and .aws-sam/lambda-runtime's boto3; IAM is not enforced (make test checks every call "
+        "against the role: docs/deploy-check.md)"
     ),
     "PointInTimeRecoverySpecification of the tables": "LocalStack community does not apply it",
     "RetentionInDays of the log groups": "LocalStack community does not apply it (the template tests check it)",
@@ -285,8 +282,7 @@ def ingest_grants(deployed: Deployed) -> list[dict[str, Any]]:
         policy = deployed.client("lambda").get_policy(FunctionName=deployed.physical["IngestFunction"])["Policy"]
     except deployed.client("lambda").exceptions.ResourceNotFoundException:
         return []
-    statements: list[dict[str, Any]] = json.loads(policy)["Statement"]
-    return statements
+    return list(json.loads(policy)["Statement"])
 
 
 def check_front_door(deployed: Deployed) -> list[Result]:

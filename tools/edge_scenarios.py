@@ -1,14 +1,7 @@
 """The edge scenarios of docs/reliability.md, run through the functions as SAM invokes them, on moto.
-
-Each returns its measured figures and the sentence the page prints from them; the page is generated
-(`python -m tools.fault_table`) and tests/integration/test_fault_table.py asserts the figures:
-- one record processed at the same time by two execution environments of a consumer;
-- a key refresh that fails for longer than KeyMaxStaleSeconds, while a leaked AWSPREVIOUS key is revoked;
-- bad signatures every 50 ms while a rotation adds a key;
-- SendMessage and the claim's release hanging on every SDK attempt.
-
-The pipeline's own handlers and its ingest keyring's clock are given to it (`edge_pipeline`): the
-scenarios advance that clock; the hung calls advance a Lambda context's clock instead of sleeping.
+Each returns its measured figures (tests/integration/test_fault_table.py asserts them) and the
+sentence the page prints. The pipeline's handlers and ingest keyring clock are its own
+(`edge_pipeline`): the scenarios advance that clock, and hung calls a Lambda context's clock.
 """
 
 from __future__ import annotations

@@ -1,14 +1,7 @@
-"""The fault table (docs/reliability.md): a fault injected at every AWS call that the ingest and consumer
-functions make for one new webhook, then the sender's retries and SQS's redeliveries, and the outcome.
-
-Faults, each injected once, through botocore's event hooks on the functions' own clients (moto):
-- `fails`: the call is refused before it takes effect (a 500 from the service);
-- `lost response`: the call takes effect, then the response is lost (a read timeout);
-- `times out`: no answer before the SDK gives up, and nothing happened.
-
-The sender retries any non-2xx answer (after the lease when told 409). SQS redelivers a failed record
-until it succeeds or reaches the dead-letter queue. `python -m tools.fault_table` rewrites the
-page; tests/integration/test_fault_table.py fails when it is stale.
+"""The fault table (docs/reliability.md, which describes the faults): a fault injected once at every
+AWS call that the ingest and consumer functions make for one new webhook, through botocore's event
+hooks on their own clients (moto), then the sender's retries and SQS's redeliveries, and the outcome.
+`python -m tools.fault_table` rewrites the page; tests/integration/test_fault_table.py fails when it is stale.
 """
 
 from __future__ import annotations
@@ -154,12 +147,10 @@ class FaultRun:
         wait: Callable[[float], None],
         template: SamTemplate | None = None,
     ) -> None:
-        self.template = template or SamTemplate()
-        #: How the sender waits: the wall clock moves on, nothing sleeps (tools.wall_clock).
-        self.wait = wait
-        self.injector = injector  # installed before the functions create their clients
-        #: The keyring's clock: it advances by every Retry-After the sender waits (real time is scaled down).
-        self.keyring_clock = keyring_clock
+        # The sender waits by moving the wall clock (tools.wall_clock), and the keyring's clock by every
+        # Retry-After; the injector is installed before the functions create their clients.
+        self.template, self.injector = template or SamTemplate(), injector
+        self.wait, self.keyring_clock = wait, keyring_clock
         from ntp_webhooks.aws_clients import Deadline  # the layer reads its environment at import
         from ntp_webhooks.subscriptions import Subscriptions
 

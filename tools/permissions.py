@@ -1,21 +1,8 @@
-"""Each function's AWS calls, checked against its own execution role as template.yaml defines it.
-
-moto does not enforce IAM by resource and LocalStack community does not enforce it at all, so a
-missing action or a wrong ARN would first show as AccessDenied on AWS. The e2e tests record every
-call a function makes (`CallRecorder`, a botocore hook; `devtools.lambda_events.acting_as` says which
-function is calling) and `Ledger.check` decides each one as IAM would:
-- the role's statements: SAM's generated role (AWSLambdaBasicExecutionRole plus `Policies`, with SAM
-  policy templates expanded by samtranslator's own processor) or the `Role` the function names (its
-  inline policies and managed policy ARNs), plus each `AWS::IAM::Policy` attached to that role,
-  every intrinsic resolved in the provisioned stack;
-- actions match case-insensitively and resources case-sensitively, `*` and `?` as IAM's wildcards;
-  an explicit Deny wins; conditions are not evaluated (template.yaml's role statements have none).
-A call that no statement allows is denied. `Ledger.unused` lists the (statement, action) pairs that
-allowed no recorded call: reported, since some only serve failure paths.
-
-Not modelled: KMS grants (the queues use SQS-managed keys, the tables and SNS topic AWS-managed ones,
-whose key policies allow any principal of the account through the service), resource policies,
-permission boundaries and SCPs.
+"""Each function's AWS calls, checked against its own execution role as template.yaml defines it
+(docs/architecture.md, "Least privilege, checked"). The e2e tests record every call (`CallRecorder`;
+`devtools.lambda_events.acting_as` says which function calls) and `Ledger.check` decides each one as
+IAM would: actions case-insensitive, resources case-sensitive, `*` and `?` as wildcards, an explicit
+Deny first; conditions, KMS grants, resource policies, boundaries and SCPs are not modelled.
 """
 
 from __future__ import annotations
@@ -128,13 +115,13 @@ def _resource_matches(pattern: str, resource: str) -> bool:
     return named and _wildcard(_SECRET_SUFFIX.sub("", pattern), case_sensitive=True).fullmatch(resource) is not None
 
 
-def _as_list(value: Any) -> list[Any]:
+def as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
 def _statements(function: str, where: str, document: dict[str, Any]) -> list[Statement]:
     statements = []
-    for index, raw in enumerate(_as_list(document.get("Statement", []))):
+    for index, raw in enumerate(as_list(document.get("Statement", []))):
         unsupported = {"NotAction", "NotResource", "NotPrincipal"} & set(raw)
         if unsupported:
             raise ValueError(f"{where}: {sorted(unsupported)} are not modelled by tools/permissions.py")
@@ -143,8 +130,8 @@ def _statements(function: str, where: str, document: dict[str, Any]) -> list[Sta
                 function=function,
                 name=f"{where}/{raw.get('Sid', index)}",
                 effect=raw["Effect"],
-                actions=tuple(_as_list(raw["Action"])),
-                resources=tuple(str(r) for r in _as_list(raw["Resource"])),
+                actions=tuple(as_list(raw["Action"])),
+                resources=tuple(str(r) for r in as_list(raw["Resource"])),
             )
         )
     return statements
@@ -181,7 +168,7 @@ def role_statements(template: SamTemplate, stack: Stack, function: str, unresolv
     templates = _policy_templates()
     found = [_managed(function, f"{function}Role", RUNTIME_POLICY, unresolved)]
     found += _attached(template, stack, function, f"{function}Role")
-    for index, policy in enumerate(_as_list(props.get("Policies", []))):
+    for index, policy in enumerate(as_list(props.get("Policies", []))):
         where = f"{function}Role/Policies[{index}]"
         if isinstance(policy, dict) and len(policy) == 1 and templates.has(next(iter(policy))):
             (name, parameters), *_ = policy.items()

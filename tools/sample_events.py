@@ -34,14 +34,7 @@ _NOW = datetime(2026, 4, 16, 10, 0, 1, tzinfo=UTC)
 
 def offline_stack(template: SamTemplate) -> Stack:
     """The names and URLs the local stack (and moto in tests) gives each resource."""
-    stack = Stack(parameters=template.parameter_defaults(), mappings=dict(template.doc.get("Mappings", {})))
-    stack.pseudo = {
-        "AWS::Region": REGION,
-        "AWS::AccountId": ACCOUNT_ID,
-        "AWS::URLSuffix": "amazonaws.com",
-        "AWS::StackName": PREFIX,
-        "AWS::Partition": "aws",
-    }
+    stack = Stack.of(template, region=REGION, name=PREFIX)
     for logical_id, resource in template.resources.items():
         name = f"{PREFIX}-{logical_id}"
         kind = resource["Type"]
@@ -63,10 +56,12 @@ def generate(template: SamTemplate | None = None) -> tuple[dict[str, Any], list[
     files: dict[str, Any] = {}
     outcomes: list[dict[str, Any]] = []
 
+    def outcome(path: str, content: Any, function: str, note: str, **result: Any) -> None:
+        files[path] = content
+        outcomes.append({"file": path, "function": function, **result, "note": note})
+
     def ingest(name: str, event: dict[str, Any], status: int, note: str) -> None:
-        path = f"ingest/{name}.json"
-        files[path] = event
-        outcomes.append({"file": path, "function": "IngestFunction", "statusCode": status, "note": note})
+        outcome(f"ingest/{name}.json", event, "IngestFunction", note, statusCode=status)
 
     def api_event(payload: dict[str, Any] | bytes, request_id: str, **kwargs: Any) -> dict[str, Any]:
         event = signed_event(payload, LOCAL_DEV_SECRET, request_id=request_id, **kwargs)
@@ -113,29 +108,14 @@ def generate(template: SamTemplate | None = None) -> tuple[dict[str, Any], list[
             }
             queue_arn = f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{PREFIX}-{template_name(family)}EventsQueue"
             records.append(lambda_sqs_record(message, queue_arn, REGION))
-        path = f"consumers/{family}-batch.json"
-        files[path] = {"Records": records}
-        outcomes.append(
-            {
-                "file": path,
-                "function": f"{template_name(family)}ConsumerFunction",
-                "response": {"batchItemFailures": []},
-                "note": "every record projected",
-            }
-        )
+        function, path = f"{template_name(family)}ConsumerFunction", f"consumers/{family}-batch.json"
+        outcome(path, {"Records": records}, function, "every record projected", response={"batchItemFailures": []})
 
     secret_id = f"{PREFIX}-WebhookSigningSecret"
+    note = "after RotateSecret labelled the token AWSPENDING (ntp rotate --local does it)"
     for step in STEPS:
-        path = f"rotation/{step}.json"
-        files[path] = {"Step": step, "SecretId": secret_id, "ClientRequestToken": ROTATION_TOKEN}
-        outcomes.append(
-            {
-                "file": path,
-                "function": "RotationFunction",
-                "response": None,
-                "note": "after RotateSecret labelled the token AWSPENDING (ntp rotate --local does it)",
-            }
-        )
+        event = {"Step": step, "SecretId": secret_id, "ClientRequestToken": ROTATION_TOKEN}
+        outcome(f"rotation/{step}.json", event, "RotationFunction", note, response=None)
 
     stack = offline_stack(template)
     env = {}

@@ -1,15 +1,7 @@
-"""A month of faults in one process (`make soak`): a seeded stream of realistic quote and order
-lifecycles, sent in a shuffled order, with sender re-sends, SQS duplicates and faults injected at
-botocore's send step, through the real ingest and consumer functions on moto.
-
-Faults, each on a share of the functions' AWS calls: throttling and 500 answers (which the SDK
-retries), read timeouts (nothing happened; retried), lost responses (it happened, the answer was lost),
-and short outages (every call fails for a moment). The emulated event source redelivers a failed
-record after a visibility timeout longer than a claim's lease, as on AWS.
-
-It prints deliveries per status, lost events, repeated (event, handler) runs with their cause, the
-dead-letter queues, and entities whose state differs from in-order delivery. `--write` records the
-figures in docs/reliability.md.
+"""A month of faults in one process (`make soak`): seeded quote and order lifecycles, sent shuffled, with
+sender re-sends, SQS duplicates and faults at botocore's send step (throttling, 500s, read timeouts,
+lost responses, short outages), through the real ingest and consumer functions on moto. It prints
+what was lost, repeated, dead-lettered or projected wrong; `--write` records it in docs/reliability.md.
 """
 
 from __future__ import annotations
@@ -33,6 +25,7 @@ import boto3
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ReadTimeoutError
 
+from devtools.event_source import QueuePoller
 from devtools.lambda_events import signed_event
 from devtools.moto_patches import retries_without_backoff
 from devtools.pipeline import FAKE_AWS, Pipeline, environment, global_environment, hooked
@@ -143,12 +136,7 @@ class Result:
         ]
 
     def meets_target(self) -> bool:
-        return (
-            not self.lost
-            and not self.state_differences
-            and not any(self.dlq.values())
-            and len(self.repeats) <= MAX_REPEATS
-        )
+        return not (self.lost or self.state_differences or any(self.dlq.values())) and len(self.repeats) <= MAX_REPEATS
 
 
 def _lifecycles(rng: random.Random, deliveries: int, start: datetime) -> list[dict[str, Any]]:
@@ -178,6 +166,7 @@ class Soak:
         self.logs = io.StringIO()
         #: How the sender and the pollers wait: during `run`, by moving the wall clock (tools.wall_clock).
         self.wait: Callable[[float], None] = time.sleep
+        self.pollers: dict[str, QueuePoller] = {}
 
     def _record(self, event: Any) -> None:
         self.runs[(event.id, "soak.recorder")] += 1
@@ -215,14 +204,11 @@ class Soak:
         return result
 
     def _deliver_all(self, pipeline: Pipeline, result: Result) -> None:
-        events = _lifecycles(self.rng, self.profile.deliveries, datetime.now(UTC) - timedelta(hours=2))
-        self.events = events
-        queue = list(events)
-        self.rng.shuffle(queue)
-        resends = [e for e in events if self.rng.random() < self.profile.resend]
-        queue += resends
-        self.rng.shuffle(queue)
-        pending: list[dict[str, Any]] = queue
+        events = self.events = _lifecycles(self.rng, self.profile.deliveries, datetime.now(UTC) - timedelta(hours=2))
+        pending = list(events)
+        self.rng.shuffle(pending)
+        pending += [e for e in events if self.rng.random() < self.profile.resend]
+        self.rng.shuffle(pending)
         for _round in range(12):
             retry: list[dict[str, Any]] = []
             for i, payload in enumerate(pending):
@@ -249,21 +235,10 @@ class Soak:
         url = pipeline.stack.refs[f"{template_name(family)}EventsQueue"]
         boto3.client("sqs").send_message(QueueUrl=url, MessageBody=encode(payload).decode())
 
-    def _poll(self, pipeline: Pipeline) -> int:
-        received = 0
-        for family in FAMILIES:
-            poller = self._pollers(pipeline)[family]
-            for _ in range(5):
-                got = poller.poll_once().received
-                received += got
-                if got == 0:
-                    break
-        return received
-
-    def _pollers(self, pipeline: Pipeline) -> dict[str, Any]:
-        if not hasattr(self, "_made"):
+    def _poll(self, pipeline: Pipeline) -> None:
+        if not self.pollers:
             # The template's mappings, with the soak's scaled-down visibility timeout and function timeout.
-            self._made = {
+            self.pollers = {
                 family: pipeline.poller(
                     family,
                     self._armed(pipeline.consumers[family].lambda_handler),
@@ -272,7 +247,10 @@ class Soak:
                 )
                 for family in FAMILIES
             }
-        return self._made
+        for poller in self.pollers.values():
+            for _ in range(5):
+                if poller.poll_once().received == 0:
+                    break
 
     def _armed(self, handler: Any) -> Any:
         """The function with faults on its own calls only (not the event source mapping's)."""
@@ -305,10 +283,8 @@ class Soak:
                 result.lost.append(event_id)
             elif self.runs[(event_id, "soak.recorder")] > 1:
                 result.repeats.append((event_id, "soak.recorder", self._cause(event_id)))
-        for family in FAMILIES:
-            result.dlq[f"{template_name(family)}EventsDeadLetterQueue"] = pipeline.depth(
-                f"{template_name(family)}EventsDeadLetterQueue"
-            )
+        for dlq in (f"{template_name(family)}EventsDeadLetterQueue" for family in FAMILIES):
+            result.dlq[dlq] = pipeline.depth(dlq)
         by_entity: dict[tuple[str, str], list[Any]] = {}
         for payload in self.events:
             if payload["id"] in result.accepted:

@@ -1,13 +1,9 @@
 """Writes template.yaml's per-family lines from its one family list (the `Fn::ForEach::Families` loop's).
 
-Each family's resources are written once, in `Fn::ForEach` loops. Their collections are literal lists,
-not a parameter: `sam package` rewrites a loop's artifact (CodeUri) to S3 only when its collection is
-literal (aws-sam-cli #9117), so every loop writes the list out and this tool keeps the others equal to
-the first. A few places must name every family in a list that `Fn::ForEach` cannot produce (it makes
-keys, never list items, and SAM CLI expands it only at the top of Resources, Outputs and a resource's
-Properties): the functions' EVENT_FAMILIES variable, the ingest's queue variables and the dashboard's
-per-family lines. There, the lines
-naming the first family are the pattern, and this tool writes the same lines for every other family.
+Every loop writes the list out (`sam package` rewrites a loop's CodeUri to S3 only when its collection
+is literal, aws-sam-cli #9117); this tool keeps them equal to the first. Where a list must name every
+family (EVENT_FAMILIES, the ingest's queue variables, the dashboard), the lines naming the first
+family are the pattern, written again for every other family.
 
     python -m tools.template_families          # rewrite template.yaml (make template)
     python -m tools.template_families --check  # exit 1 if it is not current (make test runs it)

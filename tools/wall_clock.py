@@ -1,10 +1,6 @@
-"""Waits that move the wall clock forward instead of sleeping, for the tools' simulated senders.
-
-What a wait is for here reads the wall clock (`time.time`, `datetime.now`): Powertools' in-progress
-lease, the consumers' handler claims and SQS visibility (moto). A sender that waits Retry-After, or
-a poller waiting for a failed record to come back, moves that clock instead: the functions see the
-same time pass and the run spends none of it. Monotonic clocks (a Lambda context's remaining time,
-the keyring's refresh clock) are not moved.
+"""Waits that move the wall clock forward instead of sleeping, for the tools' simulated senders: leases
+and SQS visibility (moto) read the wall clock, so they run out at once. Monotonic clocks (a Lambda
+context's remaining time, the keyring's refresh clock) are not moved.
 """
 
 from __future__ import annotations

@@ -19,12 +19,6 @@ from ntp.deliveries import LOCAL_DEV_SECRET
 
 LOG_DIR = REPO_ROOT / ".aws-sam"
 
-
-def log_file(port: int) -> Path:
-    """One log per stack (stacks differ by port), appended run after run with a separator."""
-    return LOG_DIR / f"local-stack-{port}.log"
-
-
 DOORS = {
     "HttpApi": "API Gateway HTTP API, only POST /webhooks routed",
     "FunctionUrl": "function URL, every request reaches the function",
@@ -54,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
-    path = log_file(args.port)
+    path = LOG_DIR / f"local-stack-{args.port}.log"  # one per stack, appended run after run with a separator
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a") as file:
         log = cast(TextIO, TimestampedLog(file))  # file-like: what the functions' output is written to

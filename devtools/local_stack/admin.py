@@ -38,7 +38,4 @@ class Admin:
         return 404, {"error": f"unknown action {action}"}
 
     def current_secret(self) -> str:
-        secret: str = self._secrets.get_secret_value(SecretId=self._secret_id, VersionStage="AWSCURRENT")[
-            "SecretString"
-        ]
-        return secret
+        return str(self._secrets.get_secret_value(SecretId=self._secret_id, VersionStage="AWSCURRENT")["SecretString"])
