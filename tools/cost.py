@@ -129,6 +129,7 @@ def quantities(template: SamTemplate, volume: int, overrides: dict[str, str]) ->
         "ingest_gb_s": ingest_mb / 1024 * ingest_ms / 1000,
         "duplicate_gb_s": ingest_mb / 1024 * duplicate_ms / 1000,
         "http_api": p["FrontDoor"] == "HttpApi",
+        "traced": p["Tracing"] == "true",
         "consumer_gb_s": consumer_mb / 1024 * batch_ms / 1000 / fill,
         "entities_per_event": 1 / a["events_per_entity"],
         "archive_months": int(p["ArchiveRetentionDays"]) / 30,

@@ -36,7 +36,7 @@ def ingest_statements(resources: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def ingest_statement(resources: dict[str, Any], sid: str) -> dict[str, Any]:
-    found: dict[str, Any] = next(s for s in ingest_statements(resources) if s["Sid"] == sid)
+    found: dict[str, Any] = next(s for s in ingest_statements(resources) if s.get("Sid") == sid)
     return found
 
 

@@ -72,8 +72,9 @@ def identity_statements(template: SamTemplate) -> Iterator[tuple[str, dict[str, 
             continue
         for document in documents:
             assert isinstance(document, dict), f"{logical_id}: a managed policy name is not scoped: {document}"
-            for statement in document.get("Statement", []):
-                yield logical_id, statement
+            for listed in document.get("Statement", []):
+                # A statement under a condition (Tracing's): the one it grants when the condition holds.
+                yield logical_id, listed["Fn::If"][1] if "Fn::If" in listed else listed
 
 
 def as_list(value: Any) -> list[Any]:
@@ -265,10 +266,16 @@ def test_every_dead_letter_queue_alarms_on_its_first_message(template: SamTempla
 # --- least privilege, secrets, encryption: for every resource of a kind -----------------------------
 
 
+#: Actions AWS authorizes on no narrower resource than "*" (X-Ray's, granted only with Tracing=true).
+UNSCOPED_ACTIONS = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+
+
 def test_no_identity_policy_grants_every_resource_or_every_action(template: SamTemplate) -> None:
     statements = list(identity_statements(template))
     assert statements
     for where, statement in statements:
+        if set(as_list(statement["Action"])) <= UNSCOPED_ACTIONS:
+            continue
         for resource in as_list(statement["Resource"]):
             # A wildcard only as the last path step under a named resource: a bucket's objects, the
             # stack's own parameters.

@@ -21,7 +21,7 @@ from ntp_webhooks.errors import aws_error
 from ntp_webhooks.events import parse_event
 from ntp_webhooks.family_queues import MessageAttributes, Replay
 from ntp_webhooks.handler_runs import PROJECTION_STEP, ClaimHeld, HandlerRuns
-from ntp_webhooks.observability import count, logger
+from ntp_webhooks.observability import count, logger, trace_id
 from ntp_webhooks.projection import Projection
 from ntp_webhooks.subscriptions import Handler, Subscriptions
 
@@ -98,7 +98,7 @@ class Consumer:
                 try:
                     if attributes.replay is not None:
                         return self._replay(event, attributes.replay)
-                    return self._process(event, attributes)
+                    return self._process(event, attributes, trace_id(record.attributes.aws_trace_header or ""))
                 except (HandlersFailed, RecordInFlight):
                     raise
                 except Exception as exc:
@@ -137,7 +137,7 @@ class Consumer:
                 self._runs.release(key, token)
             raise
 
-    def _process(self, event: EventBase, attributes: MessageAttributes) -> int:
+    def _process(self, event: EventBase, attributes: MessageAttributes, trace: str | None = None) -> int:
         started = time.perf_counter()
         done = self._claim(event.id)
         succeeded: list[str] = []
@@ -174,6 +174,7 @@ class Consumer:
                 "handlers_run": ran,
                 "recorded": recorded,
                 "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+                "trace_id": trace,
             },
         )
         return len(ran)

@@ -26,7 +26,7 @@ from ntp_webhooks.envelope import EnvelopeError, check_age, parse_envelope
 from ntp_webhooks.errors import aws_error, error_code
 from ntp_webhooks.family_queues import FamilyQueues, MessageAttributes
 from ntp_webhooks.keyring import PENDING, PREVIOUS, Keyring, KeyringUnavailable, SigningKey
-from ntp_webhooks.observability import count, logger
+from ntp_webhooks.observability import count, logger, trace_id
 from ntp_webhooks.responses import Rejection, json_response, source_not_allowed, unauthorized
 from ntp_webhooks.routing import family_of
 from ntp_webhooks.source_allowlist import allowed, source_ip
@@ -246,7 +246,12 @@ class Ingest:
             count(ACCEPTED_BY_STAGE[key_stage])
         logger.info(
             "delivery accepted",
-            extra={"status": 202, "message_id": enqueued.message_id, "duration_ms": _since(started)},
+            extra={
+                "status": 202,
+                "message_id": enqueued.message_id,
+                "duration_ms": _since(started),
+                "trace_id": trace_id(),  # the consumer's "event processed" line carries the same
+            },
         )
         return json_response(202, {"status": "accepted", "eventId": envelope.id, "family": family})
 

@@ -115,9 +115,25 @@ def quiet_libraries(environ: Mapping[str, str] = os.environ) -> None:
 
 quiet_libraries()
 
-# No `timestamp`: CloudWatch stamps every line (@timestamp in Logs Insights). No `xray_trace_id`: the
-# functions are not traced, and Lambda's trace header would add 52 bytes to every line for nothing.
+# No `timestamp`: CloudWatch stamps every line (@timestamp in Logs Insights). No `xray_trace_id` on
+# every line (52 bytes each): only each webhook's summary line carries its trace ID (`trace_id`).
 logger = Logger(location=None, timestamp=None, xray_trace_id=None)
+#: Lambda's trace header for the invocation, set whether active tracing is on or not.
+TRACE_HEADER_VARIABLE = "_X_AMZN_TRACE_ID"
+
+
+def trace_id(header: str | None = None) -> str | None:
+    """The Root of an X-Ray trace header (`Root=1-...;Parent=...;Sampled=0`): by default the invocation's.
+    The ingest's summary line logs its own; the consumer's logs the one SQS kept (`AWSTraceHeader`,
+    which botocore's header on SendMessage sets), so one webhook's lines join across the queue."""
+    header = os.environ.get(TRACE_HEADER_VARIABLE) if header is None else header
+    for part in (header or "").split(";"):
+        key, _, value = part.partition("=")
+        if key.strip() == "Root" and value.strip():
+            return value.strip()
+    return None
+
+
 # The normal path emits no metric on purpose (SQS counts accepted deliveries): not worth a warning.
 warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
 metrics = Metrics()
