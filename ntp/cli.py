@@ -22,12 +22,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import boto3
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
-from ntp import local_state, operations, replay, samconfig
+from ntp import local_state, samconfig
 from ntp.deliveries import DEFAULT_SIGNATURE_HEADER, SAMPLE_DATA, encode, envelope, new_event_id
-from ntp.operations import OperationError
 from ntp_webhooks import __version__
 from ntp_webhooks.envelope import EVENT_NAME_PATTERN, EnvelopeError, parse_envelope
 from ntp_webhooks.routing import template_name
@@ -36,8 +34,19 @@ from ntp_webhooks.signature import sign
 SECRET_ENV = "NTP_WEBHOOK_SECRET"  # noqa: S105 - a variable name, not a secret
 
 
+# boto3, ntp.operations and ntp.replay (pydantic's event models) are imported by the commands that use
+# them: together they are most of a second of imports, which `ntp sample`, `sign` and `send --url` skip.
+
+
 class UsageError(Exception):
     """Printed as one line; exit status 2."""
+
+
+def _user_errors() -> tuple[type[Exception], ...]:
+    """What `main` prints as one line: UsageError, and OperationError once ntp.operations is imported
+    (a command that raised one imported it). An except clause evaluates this when it matches."""
+    operations = sys.modules.get("ntp.operations")
+    return (UsageError,) if operations is None else (UsageError, operations.OperationError)
 
 
 @dataclass
@@ -51,6 +60,8 @@ class Target:
     stack_name: str | None = None
 
     def client(self, service: str) -> Any:
+        import boto3
+
         if self.endpoint_url is None:
             return boto3.client(service, region_name=self.region)  # type: ignore[call-overload]
         return boto3.client(  # type: ignore[call-overload]
@@ -70,6 +81,8 @@ class Target:
         in its tag (`make deploy` sets it)."""
         if self.is_local or self.stack_name is None:
             return f"{__version__} (this checkout)"
+        from ntp import operations
+
         found = operations.stack_release(self.client("cloudformation"), self.stack_name)
         return found or "unknown (deployed without make deploy's version tag)"
 
@@ -109,6 +122,10 @@ def resolve_target(args: argparse.Namespace) -> Target:
     if not region:
         raise UsageError("no AWS region: set AWS_REGION, or `region` in samconfig.toml") from None
     stack_name = args.stack or default_stack_name()
+    import boto3
+
+    from ntp import operations
+
     try:
         cloudformation = boto3.client("cloudformation", region_name=region)
         outputs = operations.stack_outputs(cloudformation, stack_name)
@@ -332,6 +349,8 @@ def _newest_data(target: Target, item: dict[str, Any]) -> Any:
 
 def redrive(target: Target, family: str) -> str:
     """Move a family's dead letters back to its queue. Returns what was done, for the user."""
+    from ntp import operations
+
     return operations.redrive(target.client("sqs"), target.output(f"{template_name(family)}DeadLetterQueueUrl"))
 
 
@@ -362,6 +381,8 @@ def cmd_rotate(args: argparse.Namespace) -> int:
     if target.is_local:
         print(json.dumps(local_admin(target, "rotate")))
         return 0
+    from ntp import operations
+
     secrets = target.client("secretsmanager")
     token = operations.start_rotation(secrets, target.output("SigningSecretArn"))
     print(f"rotation started: new version {token}")
@@ -385,6 +406,8 @@ def _current_secret(target: Target) -> str:
 
 
 def cmd_install_secret(args: argparse.Namespace) -> int:
+    from ntp import operations
+
     target = resolve_target(args)
     # The same rule for both routes (operations.install_secret refuses surrounding whitespace); from
     # stdin only the line ending that ends the input is not part of the value.
@@ -408,6 +431,8 @@ def cmd_emergency_rotate(args: argparse.Namespace) -> int:
     if target.is_local:
         print(json.dumps(local_admin(target, "emergency-rotate")))
         return 0
+    from ntp import operations
+
     result = operations.emergency_rotate(
         target.client("secretsmanager"),
         target.client("lambda"),
@@ -435,6 +460,8 @@ def _moment(text: str | None, flag: str) -> datetime | None:
 def cmd_replay(args: argparse.Namespace) -> int:
     if not args.event_id and not args.since:
         raise UsageError("name the events: --event-id ID ... or --since ISO [--until ISO] [--event TYPE]")
+    from ntp import replay
+
     known = replay.handler_names()
     unknown = sorted(set(args.handler) - known)
     if unknown:
@@ -514,10 +541,95 @@ def _retention_days(args: argparse.Namespace) -> int:
             name, _, value = pair.partition("=")
             if name == "ArchiveRetentionDays" and value.isdigit():
                 return int(value)
+    from ntp import replay
+
     return replay.RETENTION_DAYS
 
 
 # --- entry point ----------------------------------------------------------------------------------
+
+
+# --- pull: real archived events to the laptop ------------------------------------------------------
+
+
+def cmd_pull(args: argparse.Namespace) -> int:
+    """Archived events of a deployed stack as files for `ntp send`, or sent into the local stack."""
+    if not args.event_id and not args.since:
+        raise UsageError("name the events: --event-id ID ... or --since ISO [--until ISO] [--event TYPE]")
+    if bool(args.out) == bool(args.to_local):
+        raise UsageError("say where they go: --out DIR (files for `ntp send`) or --to-local (the local stack)")
+    if args.limit < 1:
+        raise UsageError("--limit must be at least 1")
+    from ntp import replay
+
+    since, until = _moment(args.since, "--since"), _moment(args.until, "--until")
+    try:  # before any AWS call, as `ntp replay`
+        replay.check_range(since, until, datetime.now(UTC), _retention_days(args))
+    except replay.RangeError as exc:
+        raise UsageError(str(exc)) from None
+    local = resolve_target(argparse.Namespace(local=True, port=args.port, stack=None)) if args.to_local else None
+    source = resolve_target(argparse.Namespace(local=False, port=None, stack=args.stack))
+    prefixes = replay.listing(since)
+    print(
+        f"listing {len(prefixes)} hour(s) of {source.stack_name}'s archive" if since else "listing the archive",
+        file=sys.stderr,
+    )
+    records = replay.find(
+        source.client("s3"),
+        source.output("ArchiveBucketName"),
+        event_ids=args.event_id or (),
+        since=since,
+        until=until,
+        event_type=args.event,
+    )
+    if len(records) > args.limit:
+        raise UsageError(f"{_events(len(records))} match, more than --limit {args.limit}: narrow the range")
+    for event_id in sorted(set(args.event_id or ()) - {r.event_id for r in records}):
+        print(f"ntp: not in the archive: {event_id}", file=sys.stderr)
+    if args.out:
+        args.out.mkdir(parents=True, exist_ok=True)
+        for record in records:  # the exact bytes received: `ntp send FILE --keep-id` sends them as they were
+            (args.out / f"{record.event_id}.json").write_bytes(record.body.encode())
+        print(f"wrote {_events(len(records))} to {args.out} (send one: ntp send FILE --local)")
+        return 0
+    assert local is not None
+    url, secret = local.output("WebhookUrl"), _current_secret(local)
+    worst = 0
+    for done, record in enumerate(records, 1):
+        body = record.body.encode()
+        if args.fresh:  # a new ID and now: past the local stack's dedup record and its age limit
+            body = encode({**json.loads(body), "id": new_event_id(), "timestamp": envelope()["timestamp"]})
+        headers = {"Content-Type": "application/json", DEFAULT_SIGNATURE_HEADER: sign(body, secret.encode())}
+        status, text = post(url, body, headers)
+        print(f"{done}/{len(records)} {record.event_type} {record.event_id} -> {status} {text}")
+        worst = max(worst, 0 if 200 <= status < 300 else 1)
+        if status == 400 and "older than" in text:
+            print(
+                "ntp: older than the local stack accepts: add --fresh to send it with a new ID and time",
+                file=sys.stderr,
+            )
+    return worst
+
+
+def _pull_arguments(commands: Any) -> None:
+    pull = commands.add_parser(
+        "pull",
+        help="Copy a deployed stack's archived events to the laptop: files, or into the local stack.",
+        description="Copy a deployed stack's archived events (by ID, or received in a time range) to files "
+        "for `ntp send`, or send them into the local stack re-signed with its secret.",
+    )
+    pull.add_argument("--stack", help="the deployed stack to read (default: samconfig.toml's stack_name)")
+    pull.add_argument("--event-id", action="append", metavar="ID", help="an archived event (repeatable)")
+    pull.add_argument("--since", metavar="ISO", help="events received from this time (UTC if no zone)")
+    pull.add_argument("--until", metavar="ISO", help="... up to this time (default: now)")
+    pull.add_argument("--event", metavar="TYPE", help="only this event type (order.confirmed)")
+    pull.add_argument("--limit", type=int, default=100, help="refuse more events than this (default 100)")
+    pull.add_argument("--retention-days", type=int, metavar="N", help="the stack's ArchiveRetentionDays")
+    pull.add_argument("--out", type=Path, metavar="DIR", help="write each event's body to DIR/<id>.json")
+    pull.add_argument("--to-local", action="store_true", help="send them into the local stack (make run)")
+    pull.add_argument("--port", type=int, help="the local stack's port, when several run")
+    pull.add_argument("--fresh", action="store_true", help="with --to-local: a new ID and timestamp for each")
+    pull.set_defaults(run=cmd_pull, local=False)
 
 
 def _replay_arguments(replay_cmd: argparse.ArgumentParser) -> None:
@@ -529,14 +641,25 @@ def _replay_arguments(replay_cmd: argparse.ArgumentParser) -> None:
         "--handler", action="append", required=True, metavar="NAME", help="a handler's registry name (repeatable)"
     )
     replay_cmd.add_argument("--dry-run", action="store_true", help="list what would be replayed; send nothing")
-    replay_cmd.add_argument(
+    retention_days = replay_cmd.add_argument(
         "--retention-days",
         type=int,
         metavar="N",
-        help=f"the stack's ArchiveRetentionDays, if not samconfig.toml's or {replay.RETENTION_DAYS}: --since "
+        help="the stack's ArchiveRetentionDays, if not samconfig.toml's or %(template_default)s: --since "
         "may not be older",
     )
+    # argparse fills %(...)s from the action's attributes, and only when it prints the help.
+    vars(retention_days)["template_default"] = _ReplayRetentionDays()
     replay_cmd.set_defaults(run=cmd_replay)
+
+
+class _ReplayRetentionDays:
+    """ntp.replay.RETENTION_DAYS as text, read when the help is printed, not by every command."""
+
+    def __str__(self) -> str:
+        from ntp import replay
+
+        return str(replay.RETENTION_DAYS)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -612,6 +735,7 @@ def parser() -> argparse.ArgumentParser:
     install.set_defaults(run=cmd_install_secret)
 
     _replay_arguments(add("replay", "Re-run archived events through the named handlers (only them, once more)."))
+    _pull_arguments(commands)
     emergency = add("emergency-rotate", "After a leak: rotate, refuse the old key at once, drop cached keys.")
     emergency.set_defaults(run=cmd_emergency_rotate)
     return root
@@ -624,7 +748,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return int(args.run(args))
-    except (UsageError, OperationError) as exc:
+    except _user_errors() as exc:
         print(f"ntp: {exc}", file=sys.stderr)
         return 2
     except (ClientError, BotoCoreError) as exc:

@@ -17,6 +17,8 @@ PATH = Path("samconfig.toml")
 
 def value(key: str, env: str = "default", commands: tuple[str, ...] = ("global", "deploy")) -> Any:
     """`key` from `[env.<command>.parameters]`, the first of `commands` that has it."""
+    if not PATH.exists():  # ntp run outside a checkout: nothing configured
+        return None
     config = tomllib.loads(PATH.read_text()).get(env, {})
     for command in commands:
         found = config.get(command, {}).get("parameters", {}).get(key)
