@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import HealthCheck, example, given
 from hypothesis import strategies as st
 from moto import mock_aws
 
@@ -23,6 +23,7 @@ from ntp_webhooks.events import REGISTRY, EventBase, parse_event
 from ntp_webhooks.routing import family_of, template_name
 from ntp_webhooks.subscriptions import Subscriptions
 from tests.conftest import FAMILIES
+from tests.hypothesis_profiles import settings
 
 QUEUES = [f"{template_name(family)}EventsQueue" for family in FAMILIES]
 
@@ -97,7 +98,7 @@ def pipeline(template: SamTemplate, received: list[EventBase]) -> Iterator[Pipel
         yield Pipeline(template, subscriptions=subscriptions)
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(deadline=None, suppress_health_check=list(HealthCheck))
 @given(delivery=deliveries())
 @example(delivery=(b'{"id":"evt_num","event":"order.created","timestamp":"%s","data":{"orderId":5550123}}', True))
 @example(delivery=(b'{"id":"evt_big","event":"quote.received","timestamp":"%s","data":{"n":1e200,"m":1e-200}}', True))

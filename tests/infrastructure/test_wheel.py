@@ -22,7 +22,20 @@ def run(*command: str | Path, cwd: Path | None = None, stdin: str | None = None)
 
 
 def test_the_wheel_installs_a_working_ntp_into_a_fresh_venv(tmp_path: Path) -> None:
-    run(sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", tmp_path / "dist", REPO_ROOT)
+    # The build backend from .venv (pyproject's setuptools requirement, which it meets) rather than one
+    # pip installs in an isolated build environment first: the same wheel, in half the time.
+    run(
+        sys.executable,
+        "-m",
+        "pip",
+        "wheel",
+        "--quiet",
+        "--no-deps",
+        "--no-build-isolation",
+        "--wheel-dir",
+        tmp_path / "dist",
+        REPO_ROOT,
+    )
     (wheel,) = (tmp_path / "dist").glob("*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert {name.split("/", 1)[0] for name in names} == {
@@ -38,10 +51,13 @@ def test_the_wheel_installs_a_working_ntp_into_a_fresh_venv(tmp_path: Path) -> N
         if line.startswith("Requires-Dist:")
     }
 
+    # A venv without pip of its own (ensurepip is most of a venv's creation), filled by this pip; no
+    # bytecode compiled ahead of time (botocore's is most of an install): `ntp` compiles what it imports.
     venv = tmp_path / "venv"
-    run(sys.executable, "-m", "venv", venv)
-    run(venv / "bin" / "python", "-m", "pip", "install", "--quiet", wheel)
-    installed = run(venv / "bin" / "python", "-m", "pip", "list", "--format=freeze")
+    run(sys.executable, "-m", "venv", "--without-pip", venv)
+    pip = (sys.executable, "-m", "pip", "--python", venv / "bin" / "python")
+    run(*pip, "install", "--quiet", "--no-compile", wheel)
+    installed = run(*pip, "list", "--format=freeze")
     assert "moto" not in installed and "aws-sam-cli" not in installed
 
     elsewhere = tmp_path / "elsewhere"  # not the checkout: nothing of it on the path

@@ -80,14 +80,13 @@ def sqs_error(code: str) -> ClientError:
 # --- accepted, routed, recorded -------------------------------------------------------------------
 
 
+# One event per family's queue, and a name of no family (the catch-all's): which name goes to which
+# family is tests/unit/test_routing.py's; here, that the ingest sends each family to its own queue.
 @pytest.mark.parametrize(
     ("event_name", "queue"),
     [
         ("quote.received", "QuoteEventsQueue"),
-        ("quote.updated", "QuoteEventsQueue"),
-        ("order.created", "OrderEventsQueue"),
         ("order.confirmed", "OrderEventsQueue"),
-        ("order.shipped", "OrderEventsQueue"),
         ("workflow.preflight_completed", "WorkflowEventsQueue"),
         ("estimate.approved", "WorkflowEventsQueue"),
     ],
@@ -376,10 +375,11 @@ def test_signature_in_another_header_is_401(ingest_handler: ModuleType, stack: S
     _refused(ingest_handler, stack, signed_event(envelope(), header="X-Hub-Signature-256"), 401)
 
 
-@pytest.mark.parametrize("name", ["X-WEBHOOK-SIGNATURE", "x-webhook-signature", "X-Webhook-Signature"])
-def test_header_name_case_does_not_matter(ingest_handler: ModuleType, name: str) -> None:
+def test_header_name_case_does_not_matter(ingest_handler: ModuleType) -> None:
+    """The ingest looks its header up as tests/unit/test_signature.py's lookup does, in any case: one
+    spelling that is neither the template's nor API Gateway's lower case shows it."""
     event = signed_event(envelope())
-    event["headers"][name] = event["headers"].pop("x-webhook-signature")
+    event["headers"]["X-WEBHOOK-SIGNATURE"] = event["headers"].pop("x-webhook-signature")
     assert invoke(ingest_handler, event)["statusCode"] == 202
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import boto3
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given
 from hypothesis import strategies as st
 from moto import mock_aws
 
@@ -22,6 +22,7 @@ from ntp_webhooks.events import EventBase, parse_event
 from ntp_webhooks.projection import DEFAULT_HISTORY_LENGTH as HISTORY_LIMIT
 from ntp_webhooks.projection import Outcome, Projection
 from tests.conftest import TEMPLATE, JsonLogs
+from tests.hypothesis_profiles import settings
 
 T0 = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
 LIFECYCLE = ("order.created", "order.confirmed", "order.shipped")
@@ -140,7 +141,7 @@ def test_same_timestamp_resolves_the_same_way_in_either_order(state: tuple[Proje
     assert results[0] == results[1] == ("shipped", "evt_b", ["evt_a", "evt_b"])
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(arrival=arrivals(3), tie=st.booleans())
 def test_any_arrival_order_with_duplicates_ends_like_in_order_delivery(
     state: tuple[Projection, Any, str], arrival: list[int], tie: bool
@@ -342,7 +343,7 @@ def test_a_redelivered_carrier_pushed_out_of_the_history_changes_nothing(
     assert read_state(client, table, "quote", quote_id) == stored  # revision included: nothing written
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     history_length=st.sampled_from([2, 3]),
     carriers=st.lists(st.booleans(), min_size=6, max_size=6),

@@ -57,6 +57,14 @@ def git(cwd: Path, *args: str) -> str:
     return done.stdout
 
 
+def release(ours: Path, tag: str) -> None:
+    """Tag `ours` and pack its objects. copier reads the template from a clone of it and renders every
+    path of that clone through Jinja, .git/objects included (excluded only once rendered): packed, the
+    clone holds a few files there instead of one per object, and copier takes half the CPU time."""
+    git(ours, "tag", tag)
+    git(ours, "gc", "--quiet")
+
+
 def copier(cwd: Path, *args: str) -> None:
     done = subprocess.run(
         [str(Path(sys.executable).with_name("copier")), *args, "--trust", "--defaults", "--quiet"],
@@ -80,7 +88,7 @@ def test_copier_update_takes_our_release_and_keeps_the_partners_code_and_edits(t
     git(ours, "init", "-q", "-b", "main")
     git(ours, "add", "-A")
     git(ours, "commit", "-q", "-m", "release")
-    git(ours, "tag", "v1.0.0")
+    release(ours, "v1.0.0")
 
     copier(tmp_path, "copy", "--vcs-ref", "v1.0.0", str(ours), str(theirs))
     handlers = theirs / "partner" / "handlers" / "business_logic.py"
@@ -98,7 +106,7 @@ def test_copier_update_takes_our_release_and_keeps_the_partners_code_and_edits(t
     example = ours / "partner" / "handlers" / "business_logic.py"
     example.write_text(example.read_text() + "\n# a new example of ours\n")
     git(ours, "commit", "-q", "-am", "next release")
-    git(ours, "tag", "v1.1.0")
+    release(ours, "v1.1.0")
 
     copier(theirs, "update", "--vcs-ref", "v1.1.0")
     assert (theirs / "Makefile").read_text().endswith("# next release\n")  # our change arrived
