@@ -54,7 +54,8 @@ def test_one_webhooks_summary_lines_carry_the_same_trace_id(pipeline: Pipeline, 
     payload = envelope("order.confirmed")
     with environment({TRACE_HEADER_VARIABLE: header}):  # Lambda sets it for each invocation
         assert pipeline.deliver(signed_event(payload))["statusCode"] == 202
-    sqs, queue = boto3.client("sqs"), "OrderEventsQueue"
+    sqs: Any = boto3.client("sqs")
+    queue = "OrderEventsQueue"
     (message,) = sqs.receive_message(QueueUrl=pipeline.stack.refs[queue], AttributeNames=["All"])["Messages"]
     record = lambda_sqs_record(message, pipeline.stack.attributes[(queue, "Arn")], "us-east-1")
     record["attributes"]["AWSTraceHeader"] = header  # what SQS keeps from the SendMessage's trace header
