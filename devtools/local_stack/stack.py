@@ -10,6 +10,7 @@ import os
 import socket
 import sys
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
@@ -72,7 +73,7 @@ class EmbeddedMoto:
     def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
-        self._thread.join()
+        self._thread.join(timeout=10)  # a daemon thread: a request still hanging on it dies with the process
 
 
 class DevStack:
@@ -164,8 +165,9 @@ class DevStack:
         if self._http is not None:
             self._http.shutdown()
             self._http.server_close()
+        deadline = time.monotonic() + self._wait + 10  # one bound for all: a stop must not take minutes
         for thread in self._threads + (self._pollers if wait_for_pollers else []):
-            thread.join(timeout=self._wait + 10)
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
         # An invocation in progress finishes its AWS calls first. A poller's long poll in flight still gets
         # its answer once moto stops listening; with the stop set, it then makes no other call.
         with self._invocation_lock:
