@@ -68,3 +68,31 @@ def test_one_webhooks_summary_lines_carry_the_same_trace_id(pipeline: Pipeline, 
     assert summary == {"delivery accepted": trace_id(header), "event processed": trace_id(header)}
     others = [r for r in lines if r["message"] not in summary]
     assert others and not any("trace_id" in r for r in others)  # log bytes: only the summary lines
+
+
+@pytest.mark.parametrize("value", ["true", "false"])
+def test_sam_attaches_no_managed_policy_of_its_own_at_either_setting(template: SamTemplate, value: str) -> None:
+    """SAM reads an `!If` in Globals' Tracing as "on" and attaches AWSXrayWriteOnlyAccess to any role it
+    generates: every function has its own role, so X-Ray is granted by the statements above only, and
+    the pipeline's execution role (which attaches nothing else) can deploy the stack."""
+    import json
+    import re
+
+    from samtranslator.parser.parser import Parser
+    from samtranslator.translator.translator import Translator
+
+    from devtools.sam_template import expand_language_extensions
+
+    values = {**template.parameter_defaults(), "Tracing": value}
+    # As `sam package` leaves it: every artifact in S3.
+    text = re.sub(r'"(CodeUri|ContentUri)": "[^"]*"', r'"\1": "s3://artifacts/code.zip"', json.dumps(template.source))
+    translator = Translator(None, Parser(), plugins=[], boto_session=boto3.session.Session(region_name="us-east-1"))
+    translated = translator.translate(
+        sam_template=expand_language_extensions(json.loads(text)),
+        parameter_values=values,
+        get_managed_policy_map=dict,
+    )
+    roles = {lid: r for lid, r in translated["Resources"].items() if r["Type"] == "AWS::IAM::Role"}
+    assert {f"{name}Role" for name in ("IngestFunction", "RotationFunction")} <= set(roles)
+    managed = json.dumps([r["Properties"].get("ManagedPolicyArns", []) for r in roles.values()])
+    assert "xray" not in managed.lower() and "SQSQueueExecutionRole" not in managed, managed
