@@ -574,6 +574,12 @@ def cmd_pull(args: argparse.Namespace) -> int:
         f"listing {len(prefixes)} hour(s) of {source.stack_name}'s archive" if since else "listing the archive",
         file=sys.stderr,
     )
+    every = max(1, len(prefixes) // 10) if len(prefixes) > 24 else 0
+
+    def listed(done: int, total: int, found: int) -> None:
+        if every and done and (done % every == 0 or done == total):
+            print(f"listed {done} of {total} hours ({_events(found)} found)", file=sys.stderr)
+
     records = replay.find(
         source.client("s3"),
         source.output("ArchiveBucketName"),
@@ -581,17 +587,21 @@ def cmd_pull(args: argparse.Namespace) -> int:
         since=since,
         until=until,
         event_type=args.event,
+        progress=listed,
     )
     if len(records) > args.limit:
         raise UsageError(f"{_events(len(records))} match, more than --limit {args.limit}: narrow the range")
-    for event_id in sorted(set(args.event_id or ()) - {r.event_id for r in records}):
+    missing = sorted(set(args.event_id or ()) - {r.event_id for r in records})
+    for event_id in missing:
         print(f"ntp: not in the archive: {event_id}", file=sys.stderr)
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
         for record in records:  # the exact bytes received: `ntp send FILE --keep-id` sends them as they were
-            (args.out / f"{record.event_id}.json").write_bytes(record.body.encode())
+            # The sender's ID names the file: never a path (`../x`), whatever it holds.
+            name = re.sub(r"[^A-Za-z0-9_.-]", "_", record.event_id).lstrip(".") or "event"
+            (args.out / f"{name}.json").write_bytes(record.body.encode())
         print(f"wrote {_events(len(records))} to {args.out} (send one: ntp send FILE --local)")
-        return 0
+        return 1 if missing else 0
     assert local is not None
     url, secret = local.output("WebhookUrl"), _current_secret(local)
     worst = 0
@@ -608,7 +618,7 @@ def cmd_pull(args: argparse.Namespace) -> int:
                 "ntp: older than the local stack accepts: add --fresh to send it with a new ID and time",
                 file=sys.stderr,
             )
-    return worst
+    return 1 if missing else worst
 
 
 def _pull_arguments(commands: Any) -> None:
@@ -759,7 +769,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run() -> None:  # console-script entry point
-    raise SystemExit(main())
+    try:
+        code = main()
+        sys.stdout.flush()
+    except BrokenPipeError:  # `ntp sample ... | head`: the reader left; no traceback
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = 0
+    raise SystemExit(code)
 
 
 def _events(count: int) -> str:

@@ -27,7 +27,11 @@ def families_of(text: str) -> list[str]:
     collection = parse_template(text)["Resources"][FAMILIES_LOOP][1]
     if not isinstance(collection, list):
         raise ValueError(f"{FAMILIES_LOOP} must iterate a literal list (sam package needs it)")
-    return [str(family) for family in collection]
+    families = [str(family) for family in collection]
+    twice = sorted({family for family in families if families.count(family) > 1})
+    if twice:
+        raise ValueError(f"{FAMILIES_LOOP} lists {', '.join(twice)} more than once")
+    return families
 
 
 #: The functions' EVENT_FAMILIES variable (Globals), from which the library reads the families.
@@ -107,7 +111,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("template", nargs="?", type=Path, default=TEMPLATE_PATH)
     args = parser.parse_args(argv)
     text = args.template.read_text()
-    current = render(text)
+    try:
+        current = render(text)
+    except ValueError as exc:  # a list edited by hand: say what is wrong in one line
+        print(f"{args.template.name}: {exc}", file=sys.stderr)
+        return 1
     if current == text:
         print(f"{args.template.name}: per-family lines current for {', '.join(families_of(text))}")
         return 0

@@ -93,6 +93,8 @@ def test_copier_update_takes_our_release_and_keeps_the_partners_code_and_edits(t
     copier(tmp_path, "copy", "--vcs-ref", "v1.0.0", str(ours), str(theirs))
     handlers = theirs / "partner" / "handlers" / "business_logic.py"
     handlers.write_text(handlers.read_text() + "\n# the partner's own handler\n")
+    example_test = theirs / "partner" / "tests" / "test_business_logic.py"
+    example_test.unlink()  # the partner dropped our example test
     template = theirs / "template.yaml"
     template.write_text(
         template.read_text().replace("    - [Quote, Order, Workflow]\n", "    - [Quote, Order, Workflow, Invoice]\n", 1)
@@ -112,6 +114,7 @@ def test_copier_update_takes_our_release_and_keeps_the_partners_code_and_edits(t
     assert (theirs / "Makefile").read_text().endswith("# next release\n")  # our change arrived
     assert handlers.read_text().endswith("# the partner's own handler\n")  # their code is theirs
     assert "# a new example of ours" not in handlers.read_text()
+    assert not example_test.exists()  # what they deleted stays deleted
     assert "    - [Quote, Order, Workflow, Invoice]\n" in template.read_text()  # their edit was kept
     assert "_commit: v1.1.0" in (theirs / ".copier-answers.yml").read_text()
     assert not (theirs / "copier.yml").exists()

@@ -6,7 +6,7 @@ in a known family parses into that family's generic model; any other family is a
 
 The registry is the one place that defines an event type: its name (and so its family), its model,
 the entity key it is projected under and its lifecycle rank. Adding a documented type is one
-`@event_type(...)` class here, its sample `data` in devtools/deliveries.py, then `make events`. A
+`@event_type(...)` class here, its sample `data` in ntp/deliveries.py, then `make events`. A
 family of the partner's own parses untyped, or with models they register in their handlers' module.
 """
 
