@@ -105,3 +105,13 @@ def test_the_consumer_applies_the_ingest_contract_itself() -> None:
         with pytest.raises(EnvelopeError) as at_ingest:
             parse_envelope(body.encode())
         assert refused.value.reason == at_ingest.value.reason
+
+
+def test_a_partner_model_for_a_name_we_document_later_replaces_ours(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Their handlers' module keeps importing when a release of ours registers a name they registered."""
+    monkeypatch.setattr(events, "REGISTRY", dict(events.REGISTRY))
+    partner_model = type("Cancelled", (events.OrderEvent,), {"__module__": "business_logic"})
+    events.event_type("order.confirmed", rank=9)(partner_model)
+    assert events.REGISTRY["order.confirmed"].model is partner_model
+    with pytest.raises(ValueError, match="registered twice"):  # but not twice from one module
+        events.event_type("order.confirmed", rank=9)(partner_model)

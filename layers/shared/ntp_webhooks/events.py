@@ -140,13 +140,16 @@ UNTYPED = "*"
 
 
 def event_type[M: type[EventBase]](name: str, *, rank: int) -> Any:
-    """Register `name` with the decorated model (a subclass of its family's generic model)."""
+    """Register `name` with the decorated model (a subclass of its family's generic model). A partner's
+    registration of a name a later release of ours documents too replaces ours, so their handlers'
+    module keeps importing unchanged; two registrations from one module are a mistake."""
 
     def register(model: M) -> M:
         family_model = FAMILY_MODELS.get(name.split(".", 1)[0], NowToPrintEvent)
         if not issubclass(model, family_model):
             raise TypeError(f"{model.__name__} must subclass {family_model.__name__} for {name!r}")
-        if name in REGISTRY:
+        known = REGISTRY.get(name)
+        if known is not None and (known.model.__module__ != __name__ or model.__module__ == __name__):
             raise ValueError(f"event type {name!r} registered twice")
         REGISTRY[name] = EventType(name, model, rank)
         return model
