@@ -457,6 +457,35 @@ def _moment(text: str | None, flag: str) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+def _archived(target: Target, args: argparse.Namespace, since: datetime | None, until: datetime | None) -> list[Any]:
+    """The archived events `--event-id`/`--event` name in the range, saying how many hours it lists and,
+    for a long range, how far it got (`ntp replay` and `ntp pull`)."""
+    from ntp import replay
+
+    prefixes = replay.listing(since)
+    print(
+        f"listing {len(prefixes)} hour{'' if len(prefixes) == 1 else 's'} of the archive"
+        if since
+        else "listing the whole archive (add --since to read less)",
+        file=sys.stderr,
+    )
+    every = max(1, len(prefixes) // 10) if len(prefixes) > 24 else 0
+
+    def listed(done: int, total: int, found: int) -> None:
+        if every and done and (done % every == 0 or done == total):
+            print(f"listed {done} of {total} hours ({_events(found)} found)", file=sys.stderr)
+
+    return replay.find(
+        target.client("s3"),
+        target.output("ArchiveBucketName"),
+        event_ids=args.event_id or (),
+        since=since,
+        until=until,
+        event_type=args.event,
+        progress=listed,
+    )
+
+
 def cmd_replay(args: argparse.Namespace) -> int:
     if not args.event_id and not args.since:
         raise UsageError("name the events: --event-id ID ... or --since ISO [--until ISO] [--event TYPE]")
@@ -474,28 +503,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     except replay.RangeError as exc:
         raise UsageError(str(exc)) from None
     target = resolve_target(args)
-    prefixes = replay.listing(since)
-    print(
-        f"listing {len(prefixes)} hour{'' if len(prefixes) == 1 else 's'} of the archive"
-        if since
-        else "listing the whole archive (add --since to read less)",
-        file=sys.stderr,
-    )
-    every = max(1, len(prefixes) // 10) if len(prefixes) > 24 else 0
-
-    def listed(done: int, total: int, found: int) -> None:
-        if every and done and (done % every == 0 or done == total):
-            print(f"listed {done} of {total} hours ({_events(found)} found)", file=sys.stderr)
-
-    matched = replay.find(
-        target.client("s3"),
-        target.output("ArchiveBucketName"),
-        event_ids=args.event_id or (),
-        since=since,
-        until=until,
-        event_type=args.event,
-        progress=listed,
-    )
+    matched = _archived(target, args, since, until)
     missing = sorted(set(args.event_id or ()) - {r.event_id for r in matched})
     for event_id in missing:
         print(f"ntp: not in the archive: {event_id}", file=sys.stderr)
@@ -569,26 +577,7 @@ def cmd_pull(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     local = resolve_target(argparse.Namespace(local=True, port=args.port, stack=None)) if args.to_local else None
     source = resolve_target(argparse.Namespace(local=False, port=None, stack=args.stack))
-    prefixes = replay.listing(since)
-    print(
-        f"listing {len(prefixes)} hour(s) of {source.stack_name}'s archive" if since else "listing the archive",
-        file=sys.stderr,
-    )
-    every = max(1, len(prefixes) // 10) if len(prefixes) > 24 else 0
-
-    def listed(done: int, total: int, found: int) -> None:
-        if every and done and (done % every == 0 or done == total):
-            print(f"listed {done} of {total} hours ({_events(found)} found)", file=sys.stderr)
-
-    records = replay.find(
-        source.client("s3"),
-        source.output("ArchiveBucketName"),
-        event_ids=args.event_id or (),
-        since=since,
-        until=until,
-        event_type=args.event,
-        progress=listed,
-    )
+    records = _archived(source, args, since, until)
     if len(records) > args.limit:
         raise UsageError(f"{_events(len(records))} match, more than --limit {args.limit}: narrow the range")
     missing = sorted(set(args.event_id or ()) - {r.event_id for r in records})

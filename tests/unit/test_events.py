@@ -110,8 +110,11 @@ def test_the_consumer_applies_the_ingest_contract_itself() -> None:
 def test_a_partner_model_for_a_name_we_document_later_replaces_ours(monkeypatch: pytest.MonkeyPatch) -> None:
     """Their handlers' module keeps importing when a release of ours registers a name they registered."""
     monkeypatch.setattr(events, "REGISTRY", dict(events.REGISTRY))
-    partner_model = type("Cancelled", (events.OrderEvent,), {"__module__": "business_logic"})
+    monkeypatch.setattr(events, "_registered", list(events._registered))  # the parser cache's key, restored
+    partner_model = type("Confirmed", (events.OrderEvent,), {"__module__": "business_logic"})
     events.event_type("order.confirmed", rank=9)(partner_model)
     assert events.REGISTRY["order.confirmed"].model is partner_model
+    # ...and the consumer parses into it from the next event on (the registry kept its size).
+    assert type(events.parse_event(encode(envelope("order.confirmed")))) is partner_model
     with pytest.raises(ValueError, match="registered twice"):  # but not twice from one module
         events.event_type("order.confirmed", rank=9)(partner_model)

@@ -132,6 +132,8 @@ class EventType:
 
 #: Every documented event type, by name.
 REGISTRY: dict[str, EventType] = {}
+#: Every registration so far, replacements included: what the parser cache is keyed on.
+_registered: list[str] = []
 #: Generic model per documented family, for names not in the registry. A family you add to template.yaml's
 #: list parses with untyped `data` and no entity (one state item per event), unless you give it models.
 FAMILY_MODELS: dict[str, type[EventBase]] = {QUOTE: QuoteEvent, ORDER: OrderEvent, WORKFLOW: WorkflowSignal}
@@ -152,6 +154,7 @@ def event_type[M: type[EventBase]](name: str, *, rank: int) -> Any:
         if known is not None and (known.model.__module__ != __name__ or model.__module__ == __name__):
             raise ValueError(f"event type {name!r} registered twice")
         REGISTRY[name] = EventType(name, model, rank)
+        _registered.append(name)  # a new parser for the next event (a replacement keeps the size)
         return model
 
     return register
@@ -200,7 +203,7 @@ def _tag(value: dict[str, Any]) -> str:
 
 
 @cache
-def _adapter(registered: int) -> TypeAdapter[EventBase]:
+def _adapter(registrations: int) -> TypeAdapter[EventBase]:
     """The union of every registered model, built again when a type is registered (a partner's
     `@event_type` in their handlers' module, for a family of their own)."""
     choices = [Annotated[t.model, Tag(t.name)] for t in REGISTRY.values()]
@@ -212,7 +215,7 @@ def _adapter(registered: int) -> TypeAdapter[EventBase]:
     return TypeAdapter(Annotated[union, Discriminator(_tag)])
 
 
-_adapter(len(REGISTRY))  # built at import (Lambda's init phase), not by the first record
+_adapter(len(_registered))  # built at import (Lambda's init phase), not by the first record
 
 
 def parse_event(body: str | bytes) -> EventBase:
@@ -220,6 +223,6 @@ def parse_event(body: str | bytes) -> EventBase:
     `envelope.EnvelopeError` for a body ingest would refuse (or `pydantic.ValidationError`)."""
     raw = body.encode("utf-8") if isinstance(body, str) else body
     envelope = parse_envelope(raw)
-    event = _adapter(len(REGISTRY)).validate_python({**envelope.fields, "timestamp": envelope.timestamp})
+    event = _adapter(len(_registered)).validate_python({**envelope.fields, "timestamp": envelope.timestamp})
     event._body = raw.decode("utf-8")
     return event
