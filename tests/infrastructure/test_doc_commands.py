@@ -38,9 +38,20 @@ def test_the_quick_start_commands_are_make_targets_that_resolve() -> None:
         assert done.stdout.strip(), f"{line}: no recipe"
 
 
+#: No AWS account either: neither tests/conftest.py's fake credentials nor this machine's. With credentials,
+#: `sam local invoke` first asks STS for the account id, and without a network botocore retries that for
+#: about 8 s before sam goes on ("No current session found"); without any, it goes on at once.
+NO_AWS_ACCOUNT = {
+    "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/aws/credentials",
+    "AWS_CONFIG_FILE": "/nonexistent/aws/config",
+    "AWS_EC2_METADATA_DISABLED": "true",
+}
+
+
 def sam_env() -> dict[str, str]:
-    """The shell a newcomer has: none of `make`'s SAM settings, and no Docker."""
-    return {k: v for k, v in os.environ.items() if not k.startswith("SAM_CLI_")} | {"DOCKER_HOST": NO_DOCKER}
+    """The shell a newcomer has: none of `make`'s SAM settings, no AWS account, and no Docker."""
+    kept = {k: v for k, v in os.environ.items() if not k.startswith(("SAM_CLI_", "AWS_"))}
+    return kept | NO_AWS_ACCOUNT | {"DOCKER_HOST": NO_DOCKER}
 
 
 #: A `sam local invoke` line of the recipe: the lines differ only in the function and its event file.
