@@ -19,6 +19,29 @@ def _name(token: str, names: dict[str, str]) -> str:
     return names.get(token.strip(), token.strip())
 
 
+def _split(text: str) -> list[str]:
+    """`text` split at its commas outside parentheses."""
+    parts, depth, start = [], 0, 0
+    for position, char in enumerate(text):
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if char == "," and depth == 0:
+            parts.append(text[start:position].strip())
+            start = position + 1
+    return [*parts, text[start:].strip()]
+
+
+def _operand(expression: str, item: dict[str, Any], names: dict[str, str], values: dict[str, Any]) -> Any:
+    """A SET operand: a value placeholder, an attribute, `if_not_exists(a, b)` or `list_append(a, b)`."""
+    expression = expression.strip()
+    for function in ("if_not_exists", "list_append"):
+        if expression.startswith(f"{function}("):
+            first, second = (_operand(arg, item, names, values) for arg in _split(expression[len(function) + 1 : -1]))
+            if function == "if_not_exists":
+                return first or second
+            return {"L": first["L"] + second["L"]}
+    return values[expression] if expression.startswith(":") else item.get(_name(expression, names))
+
+
 def apply_update(item: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
     result = dict(item)
     result.update(params["Key"])
@@ -26,15 +49,10 @@ def apply_update(item: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]
     values = params.get("ExpressionAttributeValues", {})
     parts = _CLAUSE.split(params["UpdateExpression"])
     for keyword, body in zip(parts[1::2], parts[2::2], strict=True):
-        for action in filter(None, (a.strip() for a in body.split(","))):
+        for action in filter(None, _split(body)):
             if keyword == "SET":
                 target, expression = (side.strip() for side in action.split("=", 1))
-                if expression.startswith("if_not_exists("):
-                    existing, fallback = expression[len("if_not_exists(") : -1].split(",")
-                    value = result.get(_name(existing, names)) or values[fallback.strip()]
-                else:
-                    value = values[expression]
-                result[_name(target, names)] = value
+                result[_name(target, names)] = _operand(expression, item, names, values)
             elif keyword == "REMOVE":
                 result.pop(_name(action, names), None)
             else:

@@ -297,10 +297,10 @@ def noop_partner() -> Subscriptions:
     return subscriptions
 
 
-def consumer_batch_ms(template: SamTemplate, batches: int) -> float:
-    """Median consumer time per batch of 10 new events, each AWS answer given as for a new event: the
-    claim (nothing done yet), the archive record, the state item's read (none yet) and write, the
-    completion."""
+def consumer_batch_ms(template: SamTemplate, batches: int) -> dict[str, float]:
+    """Median consumer time per batch of 10 new events, each AWS answer given as for a new event (the
+    claims, one archive call, the state items' writes, one completion write), and, side by side, a
+    naive consumer's: each record parsed with json.loads and written with one PutItem, nothing else."""
     from moto import mock_aws
 
     from devtools.event_source import lambda_sqs_record
@@ -309,9 +309,23 @@ def consumer_batch_ms(template: SamTemplate, batches: int) -> float:
     with environment(FAKE_AWS), mock_aws(), open(os.devnull, "w") as sink:
         pipeline = Pipeline(template, subscriptions=noop_partner())
         arn = pipeline.stack.attributes[("OrderEventsQueue", "Arn")]
+        table = pipeline.stack.refs["StateTable"]
         answered = Answered()
-        answered.answers = {"UpdateItem": {"Attributes": {}}, "PutRecord": {"RecordId": "r"}, "GetItem": {}}
+        answered.answers = {
+            "UpdateItem": {"Attributes": {}},
+            "PutRecordBatch": {"FailedPutCount": 0, "RequestResponses": []},
+            "BatchWriteItem": {"UnprocessedItems": {}},
+            "PutItem": {},
+        }
         handler = pipeline.consumers["order"].lambda_handler
+        dynamodb = boto3.client("dynamodb")
+
+        def naive(event: dict[str, Any], context: Any) -> dict[str, Any]:
+            for record in event["Records"]:
+                parsed = json.loads(record["body"])
+                item = {"pk": {"S": parsed["id"]}, "event": {"S": parsed["event"]}, "body": {"S": record["body"]}}
+                dynamodb.put_item(TableName=table, Item=item)
+            return {"batchItemFailures": []}
 
         def batch() -> dict[str, Any]:
             bodies = [
@@ -320,12 +334,13 @@ def consumer_batch_ms(template: SamTemplate, batches: int) -> float:
             messages = [{"MessageId": os.urandom(8).hex(), "ReceiptHandle": "r", "Body": b.decode()} for b in bodies]
             return {"Records": [lambda_sqs_record({**m, "Attributes": {}}, arn, "us-east-1") for m in messages]}
 
-        times = []
+        times: dict[str, list[float]] = {"ours": [], "naive": []}
         for _ in range(batches + 1):  # the first: cold
-            seconds, response = _timed(handler, batch(), sink)
-            assert response == {"batchItemFailures": []}, response
-            times.append(seconds * 1000)
-    return statistics.median(times[1:])
+            for name, function in (("ours", handler), ("naive", naive)):
+                seconds, response = _timed(function, batch(), sink)
+                assert response == {"batchItemFailures": []}, response
+                times[name].append(seconds * 1000)
+    return {name: statistics.median(values[1:]) for name, values in times.items()}
 
 
 def junk_flood(template: SamTemplate, seconds: float = 60.0, step: float = 0.01) -> dict[str, float]:
@@ -363,8 +378,16 @@ def junk_flood(template: SamTemplate, seconds: float = 60.0, step: float = 0.01)
 
 # --- What one webhook uses: counted on moto, the same on every run ---------------------------------
 
-#: One order's lifecycle, so that its state item carries a full history; every fifth is sent again.
-EVENTS, RESENT_EVERY = 25, 5
+#: Orders of the cost model's events_per_entity events each; every fifth event is sent again.
+EVENTS_PER_ENTITY = json.loads((Path(__file__).with_name("cost_model.json")).read_text())["assumptions"][
+    "events_per_entity"
+]
+ENTITIES, RESENT_EVERY = 5, 5
+EVENTS = ENTITIES * EVENTS_PER_ENTITY
+#: Events of one more order after its history is full (its state item's size is the one recorded).
+LONG_EXTRA = 4
+#: Then one batch of this many new orders' first events (template.yaml's ConsumerBatchSize default).
+BATCH = 10
 #: What Lambda sets when a request is traced: Powertools then adds `xray_trace_id` to every log line.
 TRACE_HEADER = {"_X_AMZN_TRACE_ID": "Root=1-6757c0a2-4f6c8e1d2b3a49587c6d5e4f;Parent=53995c3f42cd8ad8;Sampled=0"}
 _WRITES = ("PutItem", "UpdateItem", "DeleteItem")
@@ -373,8 +396,9 @@ FIREHOSE_STEP = 5 * 1024  # Firehose bills each record in 5 KB steps
 
 class Meter:
     """botocore hooks on the boto3 session the functions make their clients from: calls, DynamoDB write
-    units from the item's size before and after each write (DynamoDB bills the larger), read units of
-    what GetItem returned, Firehose bytes. Its own probe client is made before the hooks."""
+    units from the item's size before and after each write (DynamoDB bills the larger; each item of a
+    BatchWriteItem), read units of what GetItem returned, Firehose bytes of each record. Its own probe
+    client is made before the hooks."""
 
     def __init__(self) -> None:
         self.phase: defaultdict[str, float] | None = None
@@ -392,11 +416,18 @@ class Meter:
         self.phase[f"calls.{service.replace('-', '')}.{operation}"] += 1
         self._params = params
         if service == "firehose":
-            data = params["Record"]["Data"]
-            self.phase["firehose_billed_bytes"] += math.ceil(len(data) / FIREHOSE_STEP) * FIREHOSE_STEP
-            self.phase["archive_gzip_bytes"] += len(gzip.compress(_steady(data), mtime=0))
+            for record in params["Records"]:
+                data = record["Data"]
+                self.phase["firehose_billed_bytes"] += math.ceil(len(data) / FIREHOSE_STEP) * FIREHOSE_STEP
+                self.phase["archive_gzip_bytes"] += len(gzip.compress(_steady(data), mtime=0))
         if service == "dynamodb" and operation in _WRITES:
             self._before = self._size(params)
+        if operation == "BatchWriteItem":  # PutRequests only: each item billed as a PutItem of it
+            for table, requests in params["RequestItems"].items():
+                for request in requests:
+                    item = request["PutRequest"]["Item"]
+                    before = self._size({"TableName": table, "Item": item})
+                    self.phase["write_units"] += write_units(max(before, _sized(item)))
 
     def after(self, event_name: str, parsed: dict[str, Any], **_: Any) -> None:
         if self.phase is None or not event_name.startswith("after-call.dynamodb."):
@@ -449,7 +480,11 @@ def measure_usage(template: SamTemplate) -> dict[str, Any]:
     from devtools.lambda_events import signed_event
     from ntp.deliveries import encode, envelope
 
-    phases = {phase: defaultdict[str, float](float) for phase in ("ingest", "consumer", "duplicate")}
+    phases = {
+        phase: defaultdict[str, float](float)
+        for phase in ("ingest", "consumer", "duplicate", "consumer_batch", "past_history")
+    }
+    history = int(template.parameter_defaults()["StateHistoryLength"])
     with environment({**FAKE_AWS, **TRACE_HEADER, **global_environment(template)}), mock_aws():
         meter = Meter()
         with hooked("provide-client-params.*.*", meter.before), hooked("after-call.*.*", meter.after):
@@ -458,7 +493,7 @@ def measure_usage(template: SamTemplate) -> dict[str, Any]:
             consumer = pipeline.consumers["order"].lambda_handler
 
             def metered(event: dict[str, Any], context: Any) -> Any:  # the function's calls, not the poller's
-                meter.phase = phases["consumer"] if measuring else None
+                meter.phase = phases[consumer_phase] if measuring else None
                 try:
                     return consumer(event, context)
                 finally:
@@ -473,46 +508,81 @@ def measure_usage(template: SamTemplate) -> dict[str, Any]:
                 if phase:
                     phases[phase]["log_bytes"] += _log_bytes(output.getvalue(), service)
 
-            poller, measuring = pipeline.poller("order", metered), False
+            poller, measuring, consumer_phase = pipeline.poller("order", metered), False, "consumer"
             deliver(encode(envelope("order.created", data={"orderId": "ord_warm"})), None, 202)  # cold starts
             with captured():
                 poller.drain()
             measuring, started = True, datetime.now(UTC) - timedelta(hours=EVENTS)
-            bodies = [
-                encode(
-                    envelope(f"order.step_{n:02d}", timestamp=started + timedelta(hours=n), data={"orderId": "ord_1"})
-                )
-                for n in range(EVENTS)
-            ]
-            for body in bodies:
-                deliver(body, "ingest", 202)
+            # ENTITIES orders of EVENTS_PER_ENTITY events each (tools/cost_model.json's events_per_entity),
+            # then one order past its history (StateHistoryLength): its events after the history is full.
+            bodies = [b for k in range(ENTITIES) for b in _order_events(f"ord_{k}", EVENTS_PER_ENTITY, started)]
+            long_order = _order_events("ord_long", history + LONG_EXTRA, started)
+            for body, phase in [
+                *((b, "consumer") for b in bodies),
+                *((b, None if n < history else "past_history") for n, b in enumerate(long_order)),
+            ]:
+                consumer_phase = phase or "consumer"
+                measuring = phase is not None
+                deliver(body, "ingest" if phase == "consumer" else None, 202)
                 with captured() as output:
                     result = poller.poll_once()
                 assert (result.received, result.failed) == (1, 0), result
-                phases["consumer"]["log_bytes"] += _log_bytes(output.getvalue(), service)
+                if phase == "consumer":
+                    phases["consumer"]["log_bytes"] += _log_bytes(output.getvalue(), service)
             for body in bodies[::RESENT_EVERY]:
                 deliver(body, "duplicate", 200)
-            ddb, tables = boto3.client("dynamodb"), pipeline.stack.refs
-            state = ddb.get_item(TableName=tables["StateTable"], Key={"pk": {"S": "order#ord_1"}})["Item"]
-            handled_key = {"pk": {"S": f"handled#{json.loads(bodies[-1])['id']}"}}
-            handled = ddb.get_item(TableName=tables["StateTable"], Key=handled_key)["Item"]
-            dedup = ddb.scan(TableName=tables["DedupTable"])["Items"]
-    counts = {"ingest": EVENTS, "consumer": EVENTS, "duplicate": len(bodies[::RESENT_EVERY])}
+            # The same consumer with a full batch (the template's ConsumerBatchSize): the calls it shares.
+            for n in range(BATCH):
+                deliver(encode(envelope("order.created", data={"orderId": f"ord_batch_{n}"})), None, 202)
+            measuring, consumer_phase = True, "consumer_batch"
+            with captured() as output:
+                result = poller.poll_once()
+            assert (result.received, result.failed) == (BATCH, 0), result
+            phases["consumer_batch"]["log_bytes"] += _log_bytes(output.getvalue(), service)
+            item_bytes = _item_bytes(pipeline.stack.refs, "order#ord_long", json.loads(bodies[-1])["id"])
+    counts = {
+        "ingest": EVENTS,
+        "consumer": EVENTS,
+        "duplicate": len(bodies[::RESENT_EVERY]),
+        "consumer_batch": BATCH,
+        "past_history": LONG_EXTRA,
+    }
+    return {
+        "webhooks": EVENTS,
+        "duplicates": counts["duplicate"],
+        "consumer_batch": BATCH,
+        "per_webhook": _per_webhook(phases, counts),
+        "item_bytes": item_bytes,
+    }
+
+
+def _item_bytes(tables: dict[str, str], state_key: str, event_id: str) -> dict[str, int]:
+    """The sizes of a state item (with a full history), an event's `handled#` item and a dedup record."""
+    ddb = boto3.client("dynamodb")
+    state = ddb.get_item(TableName=tables["StateTable"], Key={"pk": {"S": state_key}})["Item"]
+    handled = ddb.get_item(TableName=tables["StateTable"], Key={"pk": {"S": f"handled#{event_id}"}})["Item"]
+    dedup = ddb.scan(TableName=tables["DedupTable"])["Items"]
+    return {"state": _sized(state), "handled": _sized(handled), "dedup": sum(map(_sized, dedup)) // len(dedup)}
+
+
+def _order_events(order_id: str, count: int, started: datetime) -> list[bytes]:
+    """`count` events of one order, an hour apart from `started`, as NowToPrint sends them."""
+    from ntp.deliveries import encode, envelope
+
+    return [
+        encode(envelope(f"order.step_{n:02d}", timestamp=started + timedelta(hours=n), data={"orderId": order_id}))
+        for n in range(count)
+    ]
+
+
+def _per_webhook(phases: dict[str, defaultdict[str, float]], counts: dict[str, int]) -> dict[str, dict[str, Any]]:
+    """Each phase's figures per webhook (per record), its calls apart."""
     per_webhook: dict[str, dict[str, Any]] = {}
     for phase, counter in phases.items():
         per = {k: round(v / counts[phase], 3) for k, v in sorted(counter.items())}
         calls = {k.removeprefix("calls."): per.pop(k) for k in list(per) if k.startswith("calls.")}
         per_webhook[phase] = {"calls": calls, "write_units": 0.0, "read_units": 0.0, **per}
-    return {
-        "webhooks": EVENTS,
-        "duplicates": counts["duplicate"],
-        "per_webhook": per_webhook,
-        "item_bytes": {
-            "state": _sized(state),
-            "handled": _sized(handled),
-            "dedup": sum(map(_sized, dedup)) // len(dedup),
-        },
-    }
+    return per_webhook
 
 
 #: Budgets of the counted figures: (phase, figure) -> at most.
@@ -522,9 +592,12 @@ BUDGETS = {
     ("ingest", "write_units"): 2,
     ("ingest", "log_bytes"): 500,  # its summary line carries the trace ID (52 bytes) that joins it to the consumer's
     ("ingest", "calls.sqs.SendMessage"): 1,
-    ("consumer", "calls.dynamodb"): 4,
+    ("consumer", "calls.dynamodb"): 3,  # a batch of one: the claim, the state item, the completion
+    ("consumer", "read_units"): 0,  # the state item's read is the refused write's answer (ALL_OLD)
     ("consumer", "write_units"): 3,
     ("consumer", "log_bytes"): 450,
+    ("consumer_batch", "AWS calls"): 2.2,  # per record in a batch of 10: the archive and completion calls shared
+    ("past_history", "write_units"): 4,  # an entity past its history: the appending write is refused (ALL_OLD)
     ("duplicate", "AWS calls"): 1,
 }
 
@@ -570,9 +643,12 @@ def run(template: SamTemplate, args: argparse.Namespace) -> dict[str, Any]:
     print(f"  our code (SDK calls subtracted):   new {ingest['new_ours']:6.3f} ms (budget 1 ms)", end="")
     print(f"   duplicate {ingest['duplicate_ours']:6.3f} ms")
     print(f"  with the SDK's client-side work:   new {ingest['new']:6.3f} ms   duplicate {ingest['duplicate']:6.3f} ms")
-    batch_ms = consumer_batch_ms(template, args.batches)
+    consumer = consumer_batch_ms(template, args.batches)
+    batch_ms, ratio = consumer["ours"], consumer["ours"] / consumer["naive"]
     print(f"OrderConsumerFunction per batch of 10 new events (median of {args.batches}, warm, AWS answered)")
-    print(f"  {batch_ms:6.2f} ms per batch (one partner handler that does nothing)")
+    print(f"  ours  {batch_ms:6.2f} ms per batch (one partner handler that does nothing)")
+    print(f"  naive {consumer['naive']:6.2f} ms per batch (json.loads and one PutItem per record)")
+    print(f"  ratio {ratio:4.2f} (budget 3.00) {'ok' if ratio <= 3 else 'OVER BUDGET'}")
 
     flood = junk_flood(template)
     print("Secrets Manager under junk (bad signatures every 10 ms for 60 s, a new key at 20.3 s, fake clock)")

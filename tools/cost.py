@@ -107,17 +107,31 @@ def quantities(template: SamTemplate, volume: int, overrides: dict[str, str]) ->
     fill = min(float(p["ConsumerBatchSize"]), max(1.0, rate * float(p["ConsumerBatchingWindowSeconds"])))
     ingest_mb, consumer_mb = int(p["IngestMemorySize"]), int(p["ConsumerMemorySize"])
 
-    def busy_ms(phase: str, memory_mb: int) -> float:
-        """AWS calls at their assumed latency, plus CPU time at the memory's share of a vCPU."""
-        latency = a["aws_call_latency_ms"]
-        calls = usage["per_webhook"][phase]["calls"].items()
-        waiting = sum(n * latency.get(call.split(".")[0], latency["other"]) for call, n in calls)
-        cpu = usage["cpu_ms"]["consumer_per_record" if phase == "consumer" else phase]
-        return float(waiting + cpu * max(1.0, a["full_vcpu_memory_mb"] / memory_mb))
+    latency = a["aws_call_latency_ms"]
 
-    ingest_ms, duplicate_ms = math.ceil(busy_ms("ingest", ingest_mb)), math.ceil(busy_ms("duplicate", ingest_mb))
+    def waiting_ms(calls: dict[str, float]) -> float:
+        """AWS calls at their assumed latency."""
+        return float(sum(n * latency.get(call.split(".")[0], latency["other"]) for call, n in calls.items()))
+
+    def cpu_ms(phase: str, memory_mb: int) -> float:
+        """CPU time at the memory's share of a vCPU."""
+        cpu = usage["cpu_ms"]["consumer_per_record" if phase == "consumer" else phase]
+        return float(cpu * max(1.0, a["full_vcpu_memory_mb"] / memory_mb))
+
+    def ingest_phase_ms(phase: str) -> int:
+        return math.ceil(waiting_ms(usage["per_webhook"][phase]["calls"]) + cpu_ms(phase, ingest_mb))
+
+    ingest_ms, duplicate_ms = ingest_phase_ms("ingest"), ingest_phase_ms("duplicate")
+    # The consumer's calls in a batch of n: a + b * n, from its calls per record at n = 1 and at n = BATCH.
+    single, full = usage["per_webhook"]["consumer"]["calls"], usage["per_webhook"]["consumer_batch"]["calls"]
+    size = usage["consumer_batch"]
+    per_record = {c: (size * full.get(c, 0.0) - single.get(c, 0.0)) / (size - 1) for c in {*single, *full}}
+    per_batch = {c: single.get(c, 0.0) - per_record[c] for c in per_record}
     per_invocation = a["consumer_cpu_ms_per_invocation"] * max(1.0, a["full_vcpu_memory_mb"] / consumer_mb)
-    batch_ms = math.ceil(busy_ms("consumer", consumer_mb) * fill + per_invocation)
+    batch_ms = math.ceil(
+        waiting_ms(per_batch) + (waiting_ms(per_record) + cpu_ms("consumer", consumer_mb)) * fill + per_invocation
+    )
+    q["consumer.calls_per_record"] = sum(per_record.values()) + sum(per_batch.values()) / fill
     q |= {
         "families": families,
         "batch_fill": fill,
@@ -184,7 +198,9 @@ def render(template: SamTemplate, overrides: dict[str, str] | None = None) -> st
         f"{q[0]['families']:.0f} families, traffic spread evenly over them and over the month.",
         f"Lambda durations {at}: ingest {q[0]['ingest_ms']:.0f} ms a request; consumer "
         + " / ".join(f"{x['consumer_batch_ms']:.0f} ms a batch of {x['batch_fill']:.1f}" for x in q)
-        + " (AWS latencies assumed, CPU time from the bench).",
+        + " (AWS latencies assumed, CPU time from the bench); the consumer's AWS calls per record "
+        + " / ".join(f"{x['consumer.calls_per_record']:.2f}" for x in q)
+        + ".",
         "",
         "| webhooks a month | per month | per million |",
         "| --- | --- | --- |",

@@ -97,7 +97,7 @@ class Injector:
             return "archive the event"
         if service == "secretsmanager":
             return "list the key versions" if operation == "DescribeSecret" else "read a signing key"
-        table = self.tables.get(params.get("TableName", ""), "")
+        table = self.tables.get(params.get("TableName") or next(iter(params.get("RequestItems", {"": 0}))), "")
         if table == "DedupTable":
             return {
                 "PutItem": "claim the event ID",
@@ -105,6 +105,8 @@ class Injector:
                 "DeleteItem": "release the claim",
                 "GetItem": "read the claim",
             }.get(operation, "dedup")
+        if operation == "BatchWriteItem":
+            return "record handler completions"
         key = params.get("Key", {}).get("pk", {}).get("S", "")
         if key.startswith(KEY_PREFIX):
             update = params.get("UpdateExpression", "")

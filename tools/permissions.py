@@ -45,8 +45,8 @@ class Call:
 def resource_arn(service: str, operation: str, params: dict[str, Any], region: str) -> str:
     """The ARN IAM authorizes a call on, from its parameters (the rule for each call the functions make)."""
     prefix = f"arn:aws:{service}:{region}:{ACCOUNT_ID}"
-    if service == "dynamodb" and "TableName" in params:
-        name = params["TableName"]
+    if service == "dynamodb" and ("TableName" in params or len(params.get("RequestItems", ())) == 1):
+        name = params.get("TableName") or next(iter(params["RequestItems"]))  # BatchWriteItem: one table
         return name if name.startswith("arn:") else f"{prefix}:table/{name}"
     if service == "sqs" and "QueueUrl" in params:
         account, name = params["QueueUrl"].rstrip("/").split("/")[-2:]

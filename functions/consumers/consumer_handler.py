@@ -1,4 +1,4 @@
-"""Quote, order and workflow consumer functions: SQS batch -> typed events -> projection -> your logic.
+"""Quote, order and workflow consumer functions: SQS batch -> typed events -> archive -> projection -> your logic.
 
 One handler for the three functions; EVENT_FAMILY (from template.yaml) says which queue feeds it.
 Powertools BatchProcessor reports failed records only (ReportBatchItemFailures), so one bad record
@@ -16,6 +16,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from aws_lambda_powertools.utilities.data_classes import SQSEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from ntp_webhooks.aws_clients import deadline
@@ -42,9 +43,15 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItem
     logger.append_keys(family=SETTINGS.event_family)
     # AWS calls that could not finish in time are not started; a claim's lease is the time left.
     with deadline.applying(context):
-        return process_partial_response(
-            event=event, record_handler=_consumer().handle, processor=processor, context=context
-        )
+        # The claims and one archive call for the batch, each record's projection and handlers, then
+        # one completion write for the batch (ntp_webhooks.consumer).
+        batch = _consumer().begin(list(SQSEvent(event).records))
+        try:
+            return process_partial_response(
+                event=event, record_handler=batch.handle, processor=processor, context=context
+            )
+        finally:
+            batch.finish()
 
 
 init_phase.finished()

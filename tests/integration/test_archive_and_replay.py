@@ -32,7 +32,7 @@ from ntp_webhooks.events import EventBase
 from ntp_webhooks.handler_runs import KEY_PREFIX
 from ntp_webhooks.routing import template_name
 from ntp_webhooks.subscriptions import on
-from tests.conftest import FAMILIES, TEMPLATE, Clock, Faults, archived, load_function_module, queue_poller
+from tests.conftest import FAMILIES, TEMPLATE, AwsCalls, Clock, Faults, archived, load_function_module, queue_poller
 
 LoadConsumer = Callable[[str], ModuleType]
 
@@ -133,7 +133,9 @@ def test_a_failed_archive_write_fails_the_record_before_anything_else_and_the_re
 ) -> None:
     payload = envelope("order.created", data={"orderId": "ord_archive_fault"})
     accept(ingest, payload)
-    failures = faults.fail("firehose.PutRecord", ClientError({"Error": {"Code": "ServiceUnavailableException"}}, "x"))
+    failures = faults.fail(
+        "firehose.PutRecordBatch", ClientError({"Error": {"Code": "ServiceUnavailableException"}}, "x")
+    )
     assert poller.poll_once().failed == 1
     assert failures == [1] and runs.count == {} and payload["id"] not in archived(stack)
     with pytest.raises(KeyError):
@@ -141,6 +143,44 @@ def test_a_failed_archive_write_fails_the_record_before_anything_else_and_the_re
     clock(poller.mapping.visibility_timeout)  # SQS gives the record back after the queue's visibility timeout
     assert poller.poll_once().failed == 0
     assert len(archived(stack)[payload["id"]]) == 1 and runs.count == {"erp": 1, "crm": 1}
+
+
+def test_one_archive_call_per_batch_and_a_record_firehose_refuses_alone_is_retried(
+    runs: Runs, ingest: ModuleType, poller: QueuePoller, stack: Stack, aws_calls: AwsCalls, clock: Clock
+) -> None:
+    """The batch's records go to Firehose in one PutRecordBatch; a record it refuses in its answer
+    (FailedPutCount) fails alone, before its projection and handlers, and its retry archives it."""
+    payloads = [envelope("order.created", data={"orderId": f"ord_batch_{n}"}) for n in range(3)]
+    for payload in payloads:
+        accept(ingest, payload)
+
+    refusals = [1]  # once: the hooks stay on the clients created meanwhile
+
+    def drop_the_second(params: dict[str, Any], **_: Any) -> None:  # Firehose keeps the others only
+        if refusals:
+            del params["Records"][1]
+
+    def refuse_the_second(parsed: dict[str, Any], **_: Any) -> None:
+        if refusals and refusals.pop():
+            parsed["FailedPutCount"] = 1
+            parsed["RequestResponses"].insert(1, {"ErrorCode": "ServiceUnavailableException", "ErrorMessage": "x"})
+
+    aws_calls.reset()
+    with (
+        hooked("provide-client-params.firehose.PutRecordBatch", drop_the_second),
+        hooked("after-call.firehose.PutRecordBatch", refuse_the_second),
+    ):
+        assert poller.poll_once().failed == 1
+    assert aws_calls.names("firehose") == ["PutRecordBatch"]
+    assert aws_calls.names("dynamodb").count("BatchWriteItem") == 1
+    kept = archived(stack)
+    refused = [p for p in payloads if p["id"] not in kept]
+    assert len(refused) == 1 and runs.count == {"erp": 2, "crm": 2}
+    with pytest.raises(KeyError):
+        state_item(stack, f"order#{refused[0]['data']['orderId']}")
+    clock(poller.mapping.visibility_timeout)
+    assert poller.poll_once().failed == 0
+    assert set(archived(stack)) >= {p["id"] for p in payloads} and runs.count == {"erp": 3, "crm": 3}
 
 
 def test_a_replay_runs_exactly_the_named_handlers_once_more_and_nothing_else(
@@ -281,12 +321,18 @@ class BufferingFirehose:
         self._buffer: list[tuple[datetime, bytes]] = []
         self.keys: list[str] = []
 
-    def put_record(self, params: dict[str, Any], **_: Any) -> tuple[Any, dict[str, Any]]:
-        """botocore's before-call hook for firehose.PutRecord: the answer, without moto."""
+    def put_record_batch(self, params: dict[str, Any], **_: Any) -> tuple[Any, dict[str, Any]]:
+        """botocore's before-call hook for firehose.PutRecordBatch: the answer, without moto."""
         now = datetime.now(UTC)
         self.flush(due_only=True)
-        self._buffer.append((now, base64.b64decode(json.loads(params["body"])["Record"]["Data"])))
-        return SimpleNamespace(status_code=200, headers={}), {"RecordId": uuid.uuid4().hex, "Encrypted": False}
+        records = json.loads(params["body"])["Records"]
+        self._buffer += [(now, base64.b64decode(record["Data"])) for record in records]
+        answers = [{"RecordId": uuid.uuid4().hex} for _ in records]
+        return SimpleNamespace(status_code=200, headers={}), {
+            "FailedPutCount": 0,
+            "Encrypted": False,
+            "RequestResponses": answers,
+        }
 
     def flush(self, *, due_only: bool = False, deliveries: int = 1) -> None:
         if not self._buffer or (due_only and datetime.now(UTC) - self._buffer[0][0] < self._interval):
@@ -306,7 +352,7 @@ def buffering_firehose(stack: Stack, template: Any) -> Iterator[BufferingFirehos
     firehose = BufferingFirehose(
         boto3.client("s3"), stack.refs["ArchiveBucket"], int(hints["BufferingHints"]["IntervalInSeconds"])
     )
-    with hooked("before-call.firehose.PutRecord", firehose.put_record):
+    with hooked("before-call.firehose.PutRecordBatch", firehose.put_record_batch):
         yield firehose
 
 

@@ -23,9 +23,16 @@ def test_what_a_webhook_uses_is_within_the_budgets(usage: dict[str, Any]) -> Non
     used = usage["per_webhook"]
     assert used["ingest"]["calls"] == {"dynamodb.PutItem": 1, "dynamodb.UpdateItem": 1, "sqs.SendMessage": 1}
     assert used["duplicate"]["calls"] == {"dynamodb.PutItem": 1}  # the refused claim returns the record
-    # The claim (returns what is done), the state item's read and write, the completion; the archive.
-    assert used["consumer"]["calls"] == {"dynamodb.GetItem": 1, "dynamodb.UpdateItem": 3, "firehose.PutRecord": 1}
+    # A batch of one: the claim (returns what is done), the state item's write (no read), the archive
+    # and the completion (one call per batch).
+    one = {"dynamodb.UpdateItem": 2, "dynamodb.BatchWriteItem": 1, "firehose.PutRecordBatch": 1}
+    assert used["consumer"]["calls"] == one
+    # A batch of ten: the archive and the completion calls are shared.
+    assert used["consumer_batch"]["calls"] == {**one, "dynamodb.BatchWriteItem": 0.1, "firehose.PutRecordBatch": 0.1}
+    assert used["consumer"]["read_units"] == used["consumer_batch"]["read_units"] == 0
     assert (used["ingest"]["write_units"], used["consumer"]["write_units"]) == (2, 3)
+    # An entity past its history: the appending write is refused (one write unit) and returns the item.
+    assert used["past_history"]["write_units"] == 4 and used["past_history"]["read_units"] == 0
     assert usage["item_bytes"]["state"] <= 1024  # a full order's history fits one write unit
     assert used["consumer"]["firehose_billed_bytes"] == 5 * 1024  # one record, billed in 5 KB steps
     assert not any("OVER BUDGET" in line for line in bench.usage_lines(usage))

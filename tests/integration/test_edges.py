@@ -171,7 +171,7 @@ def test_no_level_logs_a_key_a_new_key_or_a_body(
     if log_level in ("DEBUG", "INFO"):
         assert "rotation step" in written and "event processed" in written  # the functions did log
     if library_log_level == "DEBUG":  # botocore did log its calls, without their values
-        assert "Making request for OperationModel(name=PutRecord)" in written
+        assert "Making request for OperationModel(name=PutRecordBatch)" in written
     leaked = {secret: found for secret in (*keys, marker) if (found := [s for s in spellings(secret) if s in written])}
     assert not leaked, f"LogLevel={log_level} LibraryLogLevel={library_log_level}: {leaked}"
 

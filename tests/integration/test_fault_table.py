@@ -24,8 +24,9 @@ def test_every_call_of_both_functions_is_faulted(
         ("ingest", "dynamodb", "PutItem"),
         ("ingest", "sqs", "SendMessage"),
         ("ingest", "dynamodb", "UpdateItem"),
-        ("consumer", "dynamodb", "GetItem"),
         ("consumer", "dynamodb", "UpdateItem"),
+        ("consumer", "firehose", "PutRecordBatch"),
+        ("consumer", "dynamodb", "BatchWriteItem"),
     ]:
         assert expected in points
     kinds = {kind for _, kind, _ in rows}

@@ -115,8 +115,8 @@ def test_a_redelivery_runs_nothing_again(
     # The same record again, as SQS redelivers a message whose deletion was lost.
     assert handler.lambda_handler(batch, LambdaContext()) == {"batchItemFailures": []}
     assert handlers.runs == {"erp": 1, "crm": 1, "mail": 1}
-    # Nothing to do: the claim says so, and the finish releases it.
-    assert [op for service, op in aws_calls.calls if service == "dynamodb"] == ["UpdateItem", "UpdateItem"]
+    # Nothing to do: the claim says so, and the batch's completion write releases it.
+    assert [op for service, op in aws_calls.calls if service == "dynamodb"] == ["UpdateItem", "BatchWriteItem"]
 
 
 def test_a_second_copy_of_the_message_runs_nothing_again(handlers: Handlers, poller: QueuePoller, stack: Stack) -> None:
@@ -183,16 +183,17 @@ def test_a_handler_keeps_its_identity_across_a_cold_start(
 
 
 def _refuse_completions(times: int) -> tuple[Callable[..., None], list[int]]:
-    """A provide-client-params hook that refuses the next `times` completion writes (finish)."""
+    """A provide-client-params hook on BatchWriteItem that refuses the next `times` completion writes."""
     from botocore.exceptions import ClientError
 
     refused: list[int] = []
 
     def refuse(params: dict[str, Any], **_: Any) -> None:
-        is_finish = "REMOVE claimToken" in params.get("UpdateExpression", "")
-        if is_finish and params["Key"]["pk"]["S"].startswith(KEY_PREFIX) and len(refused) < times:
+        (requests,) = params["RequestItems"].values()
+        keys = [request["PutRequest"]["Item"]["pk"]["S"] for request in requests]
+        if all(key.startswith(KEY_PREFIX) for key in keys) and len(refused) < times:
             refused.append(1)
-            raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "injected"}}, "UpdateItem")
+            raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "injected"}}, "BatchWriteItem")
 
     return refuse, refused
 
@@ -203,14 +204,14 @@ def test_a_failing_completion_write_is_retried_within_the_invocation(
     """Finding 12: both SDK attempts of the completion write fail, after the handlers succeeded. The
     consumer retries it with back-off while the invocation has time, so nothing runs twice."""
     refuse, refused = _refuse_completions(3)
-    boto3.DEFAULT_SESSION.events.register("provide-client-params.dynamodb.UpdateItem", refuse)  # type: ignore[union-attr]
+    boto3.DEFAULT_SESSION.events.register("provide-client-params.dynamodb.BatchWriteItem", refuse)  # type: ignore[union-attr]
     try:
         payload = envelope("order.created", data={"orderId": "ord_crash"})
         send(stack, encode(payload))
         assert poller.poll_once().failed == 0
         assert poller.poll_once().received == 0
     finally:
-        boto3.DEFAULT_SESSION.events.unregister("provide-client-params.dynamodb.UpdateItem", refuse)  # type: ignore[union-attr]
+        boto3.DEFAULT_SESSION.events.unregister("provide-client-params.dynamodb.BatchWriteItem", refuse)  # type: ignore[union-attr]
     assert len(refused) == 3
     assert handlers.runs == {"erp": 1, "crm": 1, "mail": 1}
     item = completion(stack, payload["id"])
@@ -229,12 +230,12 @@ def test_a_completion_write_that_never_succeeds_is_logged_truthfully(
     refuse, refused = _refuse_completions(1000)
     payload = envelope("order.created", data={"orderId": "ord_never"})
     batch = sqs_batch(stack, QUEUE, [encode(payload).decode()])
-    boto3.DEFAULT_SESSION.events.register("provide-client-params.dynamodb.UpdateItem", refuse)  # type: ignore[union-attr]
+    boto3.DEFAULT_SESSION.events.register("provide-client-params.dynamodb.BatchWriteItem", refuse)  # type: ignore[union-attr]
     try:
         # 4.5 s: time for the handlers and two back-offs, not for the sixth attempt.
         assert handler.lambda_handler(batch, LambdaContext(timeout_seconds=4.5)) == {"batchItemFailures": []}
     finally:
-        boto3.DEFAULT_SESSION.events.unregister("provide-client-params.dynamodb.UpdateItem", refuse)  # type: ignore[union-attr]
+        boto3.DEFAULT_SESSION.events.unregister("provide-client-params.dynamodb.BatchWriteItem", refuse)  # type: ignore[union-attr]
     assert handlers.runs == {"erp": 1, "crm": 1, "mail": 1}
     assert 1 < len(refused) < 6
     (error,) = [r for r in json_logs.records() if r["level"] == "ERROR"]
@@ -252,11 +253,11 @@ def test_an_unwritten_completion_with_a_failed_handler_says_the_record_is_redeli
     handler = consumer_handlers("order")
     refuse, _ = _refuse_completions(1000)
     batch = sqs_batch(stack, QUEUE, [encode(envelope("order.created", data={"orderId": "ord_both"})).decode()])
-    boto3.DEFAULT_SESSION.events.register("provide-client-params.dynamodb.UpdateItem", refuse)  # type: ignore[union-attr]
+    boto3.DEFAULT_SESSION.events.register("provide-client-params.dynamodb.BatchWriteItem", refuse)  # type: ignore[union-attr]
     try:
         response = handler.lambda_handler(batch, LambdaContext(timeout_seconds=4.5))
     finally:
-        boto3.DEFAULT_SESSION.events.unregister("provide-client-params.dynamodb.UpdateItem", refuse)  # type: ignore[union-attr]
+        boto3.DEFAULT_SESSION.events.unregister("provide-client-params.dynamodb.BatchWriteItem", refuse)  # type: ignore[union-attr]
     assert len(response["batchItemFailures"]) == 1
     (unrecorded,) = [r for r in json_logs.records() if "completion record could not be written" in r["message"]]
     assert unrecorded["message"].endswith("when this record is redelivered")

@@ -6,12 +6,13 @@ then a newline. The body is not a JSON string inside the metadata: escaping woul
 stored and grow it (a 4 KB body would pass Firehose's 5 KB billing step).
 
 The consumers put each event on a Firehose stream once (a step of its `handled#` record, like the
-projection), and Firehose writes batched objects under `events/YYYY/MM/DD/HH/`: the UTC hour of the
-approximate arrival of the **oldest** record in the object, not of each record. A record can
-therefore sit in an object of the hour before it arrived (the buffer interval is up to 900 s), one
-object can hold records of two hours, and Firehose may deliver a record twice. So:
-- the step's name keeps the hour the consumer put the record (read after PutRecord returned, so
-  Firehose had it by then): its object is under that hour or the one before (`object_prefixes`), and
+projection; the records of one SQS batch in one call), and Firehose writes batched objects under
+`events/YYYY/MM/DD/HH/`: the UTC hour of the approximate arrival of the **oldest** record in the
+object, not of each record. A record can therefore sit in an object of the hour before it arrived
+(the buffer interval is up to 900 s), one object can hold records of two hours, and Firehose may
+deliver a record twice. So:
+- the step's name keeps the hour the consumer put the record (read after PutRecordBatch returned,
+  so Firehose had it by then): its object is under that hour or the one before (`object_prefixes`), and
   the state item stores it as `archiveHour`;
 - a time range is read from the hour before its start (`hour_prefixes`), and each record is kept or
   not by its own receive time, each event once.
@@ -112,11 +113,36 @@ class Archive:
         self._stream = stream_name
         self._clock = clock
 
-    def put(self, record: ArchiveRecord) -> str:
-        """Archive one record; returns the hour (`YYYY/MM/DD/HH`) it was put, read once Firehose has it:
-        its object is under that hour's prefix or the one before (`object_prefixes`), not known which."""
-        self._client.put_record(DeliveryStreamName=self._stream, Record={"Data": record.encode()})
-        return hour_of(self._clock())
+    def put_all(self, records: list[ArchiveRecord]) -> tuple[str, set[int]]:
+        """Archive `records` with one PutRecordBatch per Firehose limit's worth (500 records, 4 MiB).
+        Returns the hour (`YYYY/MM/DD/HH`) they were put, read once Firehose has them (each object is
+        under that hour's prefix or the one before, `object_prefixes`), and the positions of the records
+        Firehose refused (FailedPutCount): those are not archived."""
+        refused: set[int] = set()
+        for first, chunk in _chunks([record.encode() for record in records]):
+            answer = self._client.put_record_batch(
+                DeliveryStreamName=self._stream, Records=[{"Data": data} for data in chunk]
+            )
+            if answer.get("FailedPutCount"):
+                refused |= {first + i for i, entry in enumerate(answer["RequestResponses"]) if entry.get("ErrorCode")}
+        return hour_of(self._clock()), refused
+
+
+#: PutRecordBatch's limits: records and bytes per call.
+BATCH_RECORDS, BATCH_BYTES = 500, 4 * 1024 * 1024
+
+
+def _chunks(encoded: list[bytes]) -> Iterator[tuple[int, list[bytes]]]:
+    """(position of the first, records) for each PutRecordBatch call, within its limits."""
+    first, chunk, size = 0, list[bytes](), 0
+    for position, data in enumerate(encoded):
+        if chunk and (len(chunk) == BATCH_RECORDS or size + len(data) > BATCH_BYTES):
+            yield first, chunk
+            first, chunk, size = position, [], 0
+        chunk.append(data)
+        size += len(data)
+    if chunk:
+        yield first, chunk
 
 
 def object_prefixes(put_hour: str) -> list[str]:

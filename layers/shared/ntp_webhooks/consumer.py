@@ -1,13 +1,23 @@
-"""One SQS record -> typed event -> archive -> projection -> the partner's handlers, each step once per
-event ID. A record that `ntp replay` sent runs only the handlers it names, once per replay."""
+"""One SQS batch -> typed events -> archive -> projection -> the partner's handlers, each step once per
+event ID. A record that `ntp replay` sent runs only the handlers it names, once per replay.
+
+A batch takes three steps, so that the calls made once per batch are shared by its records:
+1. `Consumer.begin`: each record is parsed and its event claimed (`HandlerRuns.claim`), then the
+   events not archived yet are archived with one call (`Archive.put_all`);
+2. `Batch.handle`, Powertools' record handler: each record's projection and handlers; a record that
+   raises is reported to SQS as failed (ReportBatchItemFailures) and redelivered;
+3. `Batch.finish`: one completion write for every claimed record (`HandlerRuns.finish_all`), then each
+   record's summary line, which says what runs again.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import time
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -19,7 +29,7 @@ from ntp_webhooks.aws_clients import Deadline, deadline
 from ntp_webhooks.envelope import EnvelopeError, describe
 from ntp_webhooks.errors import aws_error
 from ntp_webhooks.events import parse_event
-from ntp_webhooks.family_queues import MessageAttributes, Replay
+from ntp_webhooks.family_queues import MessageAttributes
 from ntp_webhooks.handler_runs import PROJECTION_STEP, ClaimHeld, HandlerRuns
 from ntp_webhooks.observability import count, logger, trace_id
 from ntp_webhooks.projection import Projection
@@ -60,6 +70,32 @@ class RecordInFlight(RuntimeError):
     """Another copy of this message holds the event's claim; SQS redelivers this one later."""
 
 
+class ArchiveRefused(RuntimeError):
+    """Firehose refused this record in its batch (the others were archived); SQS redelivers it."""
+
+
+@dataclass(slots=True)
+class Claimed:
+    """A record whose event (or replay) this invocation holds the claim of."""
+
+    record: SQSRecord
+    event: EventBase
+    attributes: MessageAttributes
+    key: str  # the `handled#` record's: the event ID, or `<event id>#replay:<replay id>`
+    done: frozenset[str]  # the steps done before, as the claim returned them
+    trace: str | None
+    succeeded: list[str] = field(default_factory=list)
+    failed: list[HandlerFailure] = field(default_factory=list)
+    projection: str = "already recorded"
+    error: BaseException | None = None  # what failed the record (it is redelivered)
+    not_subscribed: list[str] = field(default_factory=list)  # a replay's named handlers that are not
+    duration_ms: float = 0.0
+
+    @property
+    def steps(self) -> frozenset[str]:
+        return self.done | frozenset(self.succeeded)
+
+
 #: Back-off between attempts to write the completion record once side effects are done (seconds).
 FINISH_BACKOFF = (0.1, 0.2, 0.4, 0.8, 1.6)
 
@@ -87,28 +123,62 @@ class Consumer:
         self._family = family
         self._sleep = sleep
 
-    def handle(self, record: SQSRecord) -> int:
-        """Returns how many handlers ran. Raises when the record must be retried: BatchProcessor then
-        reports only this record, and SQS redelivers it (to the DLQ after maxReceiveCount)."""
-        receive_count = record.attributes.get("ApproximateReceiveCount")  # always set by SQS; tolerate hand-made events
-        with logger.append_context_keys(message_id=record.message_id, receive_count=receive_count):
+    def begin(self, records: list[SQSRecord]) -> Batch:
+        """Parse and claim each record's event, then archive those not archived yet, in one call."""
+        batch = Batch(self)
+        for record in records:
+            with _record_context(record):
+                batch.add(record, self._prepare(record))
+        self._archive_all([claimed for claimed in batch.claimed if claimed.attributes.replay is None])
+        return batch
+
+    def _prepare(self, record: SQSRecord) -> Claimed | BaseException:
+        """The record's event, claimed; or what fails the record (logged and counted here)."""
+        try:
             event = self._parse(record)
-            attributes = MessageAttributes.of_record(record)
-            with logger.append_context_keys(event_id=event.id, event_type=event.event):
-                try:
-                    if attributes.replay is not None:
-                        return self._replay(event, attributes.replay)
-                    return self._process(event, attributes, trace_id(record.attributes.aws_trace_header or ""))
-                except (HandlersFailed, RecordInFlight):
-                    raise
-                except Exception as exc:
-                    count("RecordFailed", reason="processing_error")
-                    logger.error(
-                        "record failed before any handler ran; it will be retried",
-                        extra={**aws_error(exc), "error_type": type(exc).__name__},
-                        exc_info=not isinstance(exc, BotoCoreError | ClientError),  # a bug: its traceback
-                    )
-                    raise
+        except InvalidEventBody as exc:
+            return exc
+        attributes = MessageAttributes.of_record(record)
+        replay = attributes.replay
+        key = event.id if replay is None else f"{event.id}#replay:{replay.replay_id}"
+        with logger.append_context_keys(event_id=event.id, event_type=event.event):
+            try:
+                done = self._claim(key)
+            except RecordInFlight as exc:
+                return exc
+            except Exception as exc:
+                _log_processing_error(exc)
+                return exc
+        return Claimed(record, event, attributes, key, done, trace_id(record.attributes.aws_trace_header or ""))
+
+    def _archive_all(self, claimed: list[Claimed]) -> None:
+        """The archive step of every event not archived yet, with one call. A record whose archive
+        write fails fails before anything else runs: the record is not done until its bytes are kept,
+        and the state item points at the hour its archive object lands under."""
+        pending = [c for c in claimed if archive_step.archived_hour(c.done) is None]
+        if not pending:
+            return
+        records = [
+            c.attributes.archive_record(
+                event_id=c.event.id, event_type=c.event.event, family=self._family, body=c.event.body
+            )
+            for c in pending
+        ]
+        try:
+            hour, refused = self._archive.put_all(records)
+        except Exception as exc:
+            for c in pending:
+                with _event_context(c):
+                    _log_processing_error(exc)
+                c.error = exc
+            return
+        for position, c in enumerate(pending):
+            if position in refused:
+                c.error = ArchiveRefused("Firehose refused the archive record; it is retried")
+                with _event_context(c):
+                    _log_processing_error(c.error)
+            else:
+                c.succeeded.append(archive_step.step_name(hour))
 
     def _parse(self, record: SQSRecord) -> EventBase:
         try:
@@ -137,128 +207,186 @@ class Consumer:
                 self._runs.release(key, token)
             raise
 
-    def _process(self, event: EventBase, attributes: MessageAttributes, trace: str | None = None) -> int:
+    def process(self, claimed: Claimed) -> int:
+        """The event's projection and handlers (a replay's named handlers only). Returns how many
+        handlers ran; raises when the record must be retried."""
         started = time.perf_counter()
-        done = self._claim(event.id)
-        succeeded: list[str] = []
-        failed: list[HandlerFailure] = []
-        projection = "already recorded"
         try:
-            # The archive first: the record is not done until its bytes are kept, and the state item
-            # points at the hour its archive object lands under.
-            archived = archive_step.archived_hour(done)
-            if archived is None:
-                record = attributes.archive_record(
-                    event_id=event.id, event_type=event.event, family=self._family, body=event.body
-                )
-                archived = self._archive.put(record)
-                succeeded.append(archive_step.step_name(archived))
-            if PROJECTION_STEP not in done:
-                projection = self._projection.apply(event, archived).value
-                succeeded.append(PROJECTION_STEP)
-            pending = [h for h in self._subscriptions.handlers_for(event) if h.name not in done]
-            self._run(event, pending, succeeded, failed)
-        except BaseException:
-            recorded = self._finish(event.id, succeeded, record_retried=True)  # record what succeeded, release
-            _log_failures(failed, succeeded, recorded=recorded)
+            replay = claimed.attributes.replay
+            if replay is not None:
+                names = replay.handlers
+                pending = [h for h in self._subscriptions.handlers_for(claimed.event) if h.name in names]
+                claimed.not_subscribed = sorted(names - {h.name for h in pending})
+            else:
+                if PROJECTION_STEP not in claimed.done:
+                    archived = archive_step.archived_hour(claimed.steps)
+                    claimed.projection = self._projection.apply(claimed.event, archived).value
+                    claimed.succeeded.append(PROJECTION_STEP)
+                pending = list(self._subscriptions.handlers_for(claimed.event))
+            self._run(claimed.event, [h for h in pending if h.name not in claimed.done], claimed)
+        except Exception as exc:
+            claimed.error = exc
+            _log_processing_error(exc)
             raise
-        recorded = self._finish(event.id, succeeded, record_retried=bool(failed))
-        _log_failures(failed, succeeded, recorded=recorded)
-        ran = [name for name in succeeded if not name.startswith("#")]
-        if failed:
-            raise HandlersFailed("; ".join(map(str, failed)))
-        logger.info(
-            "event processed",
-            extra={
-                "projection": projection,
-                "handlers_run": ran,
-                "recorded": recorded,
-                "duration_ms": round((time.perf_counter() - started) * 1000, 1),
-                "trace_id": trace,
-            },
-        )
-        return len(ran)
+        finally:
+            claimed.duration_ms = round((time.perf_counter() - started) * 1000, 1)
+        if claimed.failed:
+            claimed.error = HandlersFailed("; ".join(map(str, claimed.failed)))
+            raise claimed.error
+        return len(_ran(claimed.succeeded))
 
-    def _replay(self, event: EventBase, replay: Replay) -> int:
-        """Run the named handlers once more for this replay: not the projection, not the archive, no
-        other handler. The event's own `handled#` record is left as it is; the replay has its own
-        (`<event id>#replay:<replay id>`), so SQS delivering the replay twice runs them once."""
-        started = time.perf_counter()
-        names = replay.handlers
-        key = f"{event.id}#replay:{replay.replay_id}"
-        done = self._claim(key)
-        subscribed = [h for h in self._subscriptions.handlers_for(event) if h.name in names]
-        succeeded: list[str] = []
-        failed: list[HandlerFailure] = []
-        try:
-            self._run(event, [h for h in subscribed if h.name not in done], succeeded, failed)
-        except BaseException:
-            _log_failures(failed, succeeded, recorded=self._finish(key, succeeded, record_retried=True))
-            raise
-        _log_failures(failed, succeeded, recorded=self._finish(key, succeeded, record_retried=bool(failed)))
-        if failed:
-            raise HandlersFailed("; ".join(map(str, failed)))
-        logger.info(
-            "event replayed",
-            extra={
-                "handlers_run": succeeded,
-                "not_subscribed": sorted(names - {h.name for h in subscribed}),
-                "replay_id": replay.replay_id,
-                "duration_ms": round((time.perf_counter() - started) * 1000, 1),
-            },
-        )
-        return len(succeeded)
-
-    def _run(
-        self, event: EventBase, handlers: list[Handler], succeeded: list[str], failed: list[HandlerFailure]
-    ) -> None:
-        """Run each handler; append the names that succeeded, and the failures. The failures are
-        logged by `_log_failures` once the completion record is written or not: that decides what
-        runs again."""
+    def _run(self, event: EventBase, handlers: list[Handler], claimed: Claimed) -> None:
+        """Run each handler; the names that succeeded and the failures go on `claimed`. The failures
+        are logged once the completion record is written or not: that decides what runs again."""
         for handler in handlers:
             try:
                 handler(event)
             except Exception as exc:
-                failed.append(HandlerFailure(handler.name, exc))
+                claimed.failed.append(HandlerFailure(handler.name, exc))
                 count("RecordFailed", reason="handler_failed")
             else:
-                succeeded.append(handler.name)
+                claimed.succeeded.append(handler.name)
 
-    def _finish(self, event_id: str, succeeded: list[str], *, record_retried: bool) -> bool:
-        """Write the completion record, retrying with back-off while the invocation has time: once
-        side effects are done, losing this write is what would run handlers twice. Returns whether
-        it was written; if not, the claim expires with its lease."""
+    def finish(self, claimed: list[Claimed]) -> set[str]:
+        """Write the completion record of every claimed record (its steps, and the claim released),
+        retrying with back-off while the invocation has time: once side effects are done, losing this
+        write is what would run handlers twice. Returns the keys not written; their claims expire with
+        their leases."""
+        left = {c.key: c.steps for c in claimed}
         error: dict[str, str] = {}
         for backoff in (*FINISH_BACKOFF, None):
             try:
-                self._runs.finish(event_id, succeeded)
-                return True
+                left = {key: left[key] for key in self._runs.finish_all(left)}
             except (BotoCoreError, ClientError) as exc:
                 error = aws_error(exc)
-                if backoff is None or not self._budget.allows(backoff + self._budget.attempt_seconds):
-                    break
-                logger.warning("completion record not written yet; retrying", extra=error)
-                self._sleep(backoff)
-        ran = [name for name in succeeded if not name.startswith("#")]
-        if not succeeded:
-            logger.warning("claim not released; it expires with its lease", extra=error)
-            return False
-        count("CompletionNotRecorded")
+            else:
+                error = {"error_code": "UnprocessedItems", "error_message": "DynamoDB left them unprocessed"}
+            if not left or backoff is None or not self._budget.allows(backoff + self._budget.attempt_seconds):
+                break
+            logger.warning("completion records not written yet; retrying", extra={**error, "records": len(left)})
+            self._sleep(backoff)
+        if left and not any(c.succeeded for c in claimed if c.key in left):
+            logger.warning("claims not released; they expire with their leases", extra=error)
+        for c in claimed:
+            if c.key in left and c.succeeded:
+                _log_unrecorded(c, error)
+        return set(left)
+
+
+class Batch:
+    """The records of one SQS batch, once `Consumer.begin` claimed and archived them."""
+
+    def __init__(self, consumer: Consumer) -> None:
+        self._consumer = consumer
+        self._prepared: defaultdict[str, list[Claimed | BaseException]] = defaultdict(list)
+        self.claimed: list[Claimed] = []
+
+    def add(self, record: SQSRecord, prepared: Claimed | BaseException) -> None:
+        self._prepared[record.message_id].append(prepared)  # a list: SQS may deliver a message twice
+        if isinstance(prepared, Claimed):
+            self.claimed.append(prepared)
+
+    def handle(self, record: SQSRecord) -> int:
+        """Powertools' record handler: returns how many handlers ran; raises when the record must be
+        retried (BatchProcessor then reports only this record; to the DLQ after maxReceiveCount)."""
+        prepared = self._prepared[record.message_id].pop(0)
+        if not isinstance(prepared, Claimed):
+            raise prepared
+        if prepared.error is not None:  # its archive write failed
+            raise prepared.error
+        with _event_context(prepared):
+            return self._consumer.process(prepared)
+
+    def finish(self) -> None:
+        """The completion records, then each claimed record's summary line."""
+        if not self.claimed:
+            return
+        unrecorded = self._consumer.finish(self.claimed)
+        for claimed in self.claimed:
+            with _event_context(claimed):
+                _log_outcome(claimed, recorded=claimed.key not in unrecorded)
+
+
+@contextlib.contextmanager
+def _event_context(claimed: Claimed) -> Iterator[None]:
+    """The log keys of a claimed record's lines: its message's and its event's."""
+    with (
+        _record_context(claimed.record),
+        logger.append_context_keys(event_id=claimed.event.id, event_type=claimed.event.event),
+    ):
+        yield
+
+
+@contextlib.contextmanager
+def _record_context(record: SQSRecord) -> Iterator[None]:
+    receive_count = record.attributes.get("ApproximateReceiveCount")  # always set by SQS; tolerate hand-made events
+    with logger.append_context_keys(message_id=record.message_id, receive_count=receive_count):
+        yield
+
+
+def _ran(steps: list[str]) -> list[str]:
+    """The partner handlers among the steps (not the archive or the projection)."""
+    return [name for name in steps if not name.startswith("#")]
+
+
+def _log_processing_error(exc: BaseException) -> None:
+    if isinstance(exc, HandlersFailed | RecordInFlight | InvalidEventBody):
+        return  # logged where they happen
+    count("RecordFailed", reason="processing_error")
+    logger.error(
+        "record failed before any handler ran; it will be retried",
+        extra={**aws_error(exc), "error_type": type(exc).__name__},
+        exc_info=not isinstance(exc, BotoCoreError | ClientError | ArchiveRefused),  # a bug: its traceback
+    )
+
+
+def _log_unrecorded(claimed: Claimed, error: dict[str, str]) -> None:
+    count("CompletionNotRecorded")
+    with _event_context(claimed):
         logger.error(
             "handlers ran but their completion record could not be written: they run again "
             + (
                 "when this record is redelivered"
-                if record_retried
+                if claimed.error is not None
                 else "if a copy of this message is delivered again (the record itself is not retried for it)"
             ),
             extra={
                 **error,
-                "handlers_ran": ran,
-                "projection_applied": PROJECTION_STEP in succeeded,
-                "archived": archive_step.archived_hour(succeeded) is not None,
+                "handlers_ran": _ran(claimed.succeeded),
+                "projection_applied": PROJECTION_STEP in claimed.succeeded,
+                "archived": archive_step.archived_hour(claimed.succeeded) is not None,
             },
         )
-        return False
+
+
+def _log_outcome(claimed: Claimed, *, recorded: bool) -> None:
+    """A failed record's handler failures (what runs again), or a processed record's summary line."""
+    if claimed.failed:
+        _log_failures(claimed.failed, claimed.succeeded, recorded=recorded)
+    if claimed.error is not None:
+        return
+    replay = claimed.attributes.replay
+    if replay is None:
+        logger.info(
+            "event processed",
+            extra={
+                "projection": claimed.projection,
+                "handlers_run": _ran(claimed.succeeded),
+                "recorded": recorded,
+                "duration_ms": claimed.duration_ms,
+                "trace_id": claimed.trace,
+            },
+        )
+        return
+    logger.info(
+        "event replayed",
+        extra={
+            "handlers_run": claimed.succeeded,
+            "not_subscribed": claimed.not_subscribed,
+            "replay_id": replay.replay_id,
+            "duration_ms": claimed.duration_ms,
+        },
+    )
 
 
 def _step_label(step: str) -> str:

@@ -2,11 +2,13 @@
 and which copy of the event's message may run them now.
 
 One item per event ID in the state table (`handled#<event id>`): a string set `done` of step names,
-a claim (`claimToken`, `claimUntil`) and a TTL. Per record, two writes and no read:
+a claim (`claimToken`, `claimUntil`) and a TTL. Per record, two writes and no read (the second shared
+with the batch's other records):
 1. `claim`: one conditional UpdateItem takes the claim unless another copy holds an unexpired one,
    and returns `done` (ALL_NEW). The lease ends with the invocation (its remaining time), so a crash
    leaves a claim that is gone long before SQS redelivers (visibility timeout 240 s > 30 s timeout).
-2. `finish`: one UpdateItem adds the steps that succeeded and removes the claim.
+2. `finish_all`: once the batch's records are processed, one BatchWriteItem writes each item with every
+   step done and without the claim.
 A second copy of the message (an SQS duplicate, the ingest's send retried after a lost response)
 that arrives while the first is being processed loses the claim: its record fails and SQS
 redelivers it after the visibility timeout, when `done` says there is nothing left to run.
@@ -15,7 +17,7 @@ redelivers it after the visibility timeout, when `done` says there is nothing le
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
@@ -31,6 +33,8 @@ TTL_ATTRIBUTE = "expiration"
 KEY_PREFIX = "handled#"
 #: The projection's own step; handler names are `module.function` or chosen names without a '#'.
 PROJECTION_STEP = "#projection"
+#: BatchWriteItem's limit of items per call.
+BATCH_ITEMS = 25
 
 
 class ClaimHeld(Exception):
@@ -102,19 +106,26 @@ class HandlerRuns:
             if not is_condition_failure(exc):
                 raise
 
-    def finish(self, event_id: str, steps: Iterable[str]) -> None:
-        """Add `steps` to the event's completed set and release the claim; the TTL restarts.
-        Idempotent: a retried write (after a lost response) leaves the same item."""
-        names = sorted(set(steps))
-        values: dict[str, Any] = {":ttl": self._expiry()}
-        update = "SET #ttl = :ttl REMOVE claimToken, claimUntil"
-        if names:
-            update += " ADD done :steps"
-            values[":steps"] = {"SS": names}
-        self._client.update_item(
-            TableName=self._table,
-            Key=self._key(event_id),
-            UpdateExpression=update,
-            ExpressionAttributeNames={"#ttl": TTL_ATTRIBUTE},
-            ExpressionAttributeValues=values,
-        )
+    def finish_all(self, completions: Mapping[str, Iterable[str]]) -> set[str]:
+        """Record each event's completed steps (`completions`: event ID -> every step done, those the
+        claim returned and those that succeeded since) and release its claim; the TTL restarts. One
+        BatchWriteItem per 25 events, each item written whole: no condition is needed, because no other
+        copy can take a claim before its lease ends, and a lease is the invocation's time, within which
+        every call finishes (`Deadline`). Returns the IDs DynamoDB left unprocessed (retry them)."""
+        expiry = self._expiry()
+        unprocessed: set[str] = set()
+        requests: list[Any] = [
+            {"PutRequest": {"Item": self._completed(event_id, steps, expiry)}}
+            for event_id, steps in completions.items()
+        ]
+        for first in range(0, len(requests), BATCH_ITEMS):
+            answer = self._client.batch_write_item(RequestItems={self._table: requests[first : first + BATCH_ITEMS]})
+            for left in answer.get("UnprocessedItems", {}).get(self._table, []):
+                unprocessed.add(str(left["PutRequest"]["Item"][KEY_ATTRIBUTE]["S"]).removeprefix(KEY_PREFIX))
+        return unprocessed
+
+    def _completed(self, event_id: str, steps: Iterable[str], expiry: dict[str, str]) -> dict[str, Any]:
+        item: dict[str, Any] = {**self._key(event_id), TTL_ATTRIBUTE: expiry}
+        if names := sorted(set(steps)):
+            item["done"] = {"SS": names}
+        return item

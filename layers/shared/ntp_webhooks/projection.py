@@ -47,13 +47,13 @@ KEY_ATTRIBUTE = "pk"
 #: Entries kept per item by default (StateHistoryLength in the template).
 DEFAULT_HISTORY_LENGTH = 8
 _MAX_ATTEMPTS = 5
+#: Carried values up to this many bytes in all are appended without reading the item (they fit in the
+#: margin `ITEM_BUDGET_BYTES` leaves); larger ones are weighed against the item's size first.
+APPEND_CARRIED_BYTES = 1024
 #: Longest key kept as written; longer ones are hashed (DynamoDB allows 2,048 bytes).
 MAX_KEY_BYTES = PARTITION_KEY_LIMIT_BYTES // 2
 #: Largest item written; the rest of the limit is margin for the history's growth.
 ITEM_BUDGET_BYTES = ITEM_LIMIT_BYTES - 16 * 1024
-#: Everything read back before a write (never a body an older version stored).
-_READ_ATTRIBUTES = ("pk", "#status", "lastEventId", "lastEventSeq", "history", "rfqId", "rfqIdFrom", "entityId")
-_READ = ", ".join((*_READ_ATTRIBUTES, "entityIdMissing", "revision"))
 #: What items written before the archive held; removed at their next write.
 LEGACY_ATTRIBUTES = ("body", "bodyBytes", "bodyOmitted")
 
@@ -95,21 +95,24 @@ class Projection:
         self._history_length = history_length
 
     def apply(self, event: EventBase, archived: str | None = None) -> Outcome:
-        """Project `event`; `archived` is the hour it was archived (`YYYY/MM/DD/HH`, `Archive.put`)."""
+        """Project `event`; `archived` is the hour it was archived (`YYYY/MM/DD/HH`, `Archive.put_all`)."""
         entity_type, entity_id, missing = entity_of(event)
         if missing:
             logger.warning("event has no entity ID; stored under its event ID", extra={"entity_type": entity_type})
         pk = state_key(entity_type, entity_id)
         key = {KEY_ATTRIBUTE: {"S": pk}}
         entry = HistoryEntry.of(event)
+        if sum(len(value.encode()) for value in _carried(event).values()) <= APPEND_CARRIED_BYTES:
+            # The usual case, the entity's newest event with room in its history: one write, no read.
+            # Otherwise the refusal returns the item (ALL_OLD) and the write below decides on it.
+            try:
+                self._write(key, event, entity_id, None, None, newest=True, missing=missing, archived=archived)
+                return Outcome.APPLIED
+            except ClientError as exc:
+                stored = _refused_item(exc)
+        else:  # a large carried field: its size against the item's is known only from the item
+            stored = self._read(key)
         for _ in range(_MAX_ATTEMPTS):
-            stored = self._client.get_item(
-                TableName=self._table,
-                Key=key,
-                ConsistentRead=True,
-                ProjectionExpression=_READ,
-                ExpressionAttributeNames={"#status": "status"},
-            ).get("Item")
             history = [HistoryEntry.decode(v["S"]) for v in (stored or {}).get("history", {}).get("L", [])]
             if any(h.id == event.id for h in history):
                 return Outcome.DUPLICATE
@@ -121,13 +124,16 @@ class Projection:
                     key, event, entity_id, merged, stored, newest=newest, missing=missing, archived=archived
                 )
             except ClientError as exc:
-                if not is_condition_failure(exc):
-                    raise
-                continue  # another delivery wrote in between: decide again on what it wrote
+                stored = _refused_item(exc)  # another delivery wrote in between: decide again on what it wrote
+                continue
             if not written:
                 return Outcome.DUPLICATE
             return Outcome.APPLIED if newest else Outcome.STALE
         raise RuntimeError(f"projection for {pk[:64]} kept changing; will be retried")
+
+    def _read(self, key: dict[str, Any]) -> dict[str, Any] | None:
+        item = self._client.get_item(TableName=self._table, Key=key, ConsistentRead=True).get("Item")
+        return _without_legacy(item) if item else None
 
     def _write(
         self,
@@ -141,9 +147,12 @@ class Projection:
         missing: bool,
         archived: str | None,
     ) -> bool:
-        """Write the event's part; `history` None (older than a full history): only the carried fields
-        it is the newest carrier of, and nothing (False) when there are none."""
+        """Write the event's part. With `stored` None and no `history`: appended as the newest event,
+        on the condition that it is (the item is new, or older events only, with room in the history).
+        Otherwise on the item's `revision`; `history` None (older than a full history): only the carried
+        fields it is the newest carrier of, and nothing (False) when there are none."""
         entry = HistoryEntry.of(event)
+        appending = stored is None and history is None
         sets: dict[str, dict[str, Any]] = {}
         if history is not None:
             sets["history"] = {"L": [{"S": h.encode()} for h in history]}
@@ -159,9 +168,12 @@ class Projection:
             sets["entityIdMissing"] = {"BOOL": True}
         if key[KEY_ATTRIBUTE]["S"] != f"{event.family}#{entity_id}":
             sets["entityId"] = {"S": entity_id}  # hashed key: the full ID lives here
-        carried = _carried_that_fit(sets, key, event, stored, newest=newest)
-        if history is None and not carried:
-            return False  # nothing it carries is missing or older: a repeat, or an old event with nothing new
+        if appending:  # the newest event is its carried fields' newest carrier; small ones (see apply)
+            carried = {k: v for name, value in _carried(event).items() for k, v in _carrier(name, value, event).items()}
+        else:
+            carried = _carried_that_fit(sets, key, event, stored, newest=newest)
+            if history is None and not carried:
+                return False  # nothing it carries is missing or older: a repeat, or an old event with nothing new
         sets |= carried
         removes = list(LEGACY_ATTRIBUTES)
         names = {f"#a{i}": name for i, name in enumerate(sets)}
@@ -170,7 +182,20 @@ class Projection:
         # REMOVE first: an engine that checks the size after each action sees the item shrink first.
         update = "REMOVE " + ", ".join(f"#r{i}" for i in range(len(removes))) + " " + update
         names |= {f"#r{i}": name for i, name in enumerate(removes)}
-        if stored is None:
+        if appending:
+            update += ", #h = list_append(if_not_exists(#h, :none), :entry)"
+            names |= {"#h": "history", "#seq": "lastEventSeq", "#id": "lastEventId"}
+            values |= {
+                ":none": {"L": []},
+                ":entry": {"L": [{"S": entry.encode()}]},
+                ":seq": {"N": str(entry.seq)},
+                ":id": {"S": event.id},
+                ":limit": {"N": str(self._history_length)},
+            }
+            condition = (
+                "attribute_not_exists(pk) OR ((#seq < :seq OR (#seq = :seq AND #id < :id)) AND size(#h) < :limit)"
+            )
+        elif stored is None:
             condition = "attribute_not_exists(pk)"
         else:
             condition = "revision = :revision"
@@ -182,8 +207,27 @@ class Projection:
             ConditionExpression=condition,
             ExpressionAttributeNames=names,
             ExpressionAttributeValues=values,
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
         )
         return True
+
+
+def _without_legacy(item: dict[str, Any]) -> dict[str, Any]:
+    """An item as the projection decides on it: without what items before the archive held (a body)."""
+    return {name: value for name, value in item.items() if name not in LEGACY_ATTRIBUTES}
+
+
+def _refused_item(exc: ClientError) -> dict[str, Any] | None:
+    """The item a refused conditional write found (ALL_OLD); re-raises any other error."""
+    if not is_condition_failure(exc):
+        raise exc
+    item: dict[str, Any] | None = exc.response.get("Item")  # type: ignore[assignment]
+    return _without_legacy(item) if item else None
+
+
+def _carrier(name: str, value: str, event: EventBase) -> dict[str, dict[str, Any]]:
+    """A carried field and the mark of the event that set it (`rfqIdFrom`: `seq:id`)."""
+    return {name: {"S": value}, f"{name}From": {"S": f"{HistoryEntry.of(event).seq}:{event.id}"}}
 
 
 def _carried_that_fit(
@@ -204,7 +248,7 @@ def _carried_that_fit(
     for name, value in _carried(event).items():
         carrier = (stored or {}).get(f"{name}From", {}).get("S")
         if is_newer(entry, *_decode_carrier(carrier)) if carrier else newest or name not in (stored or {}):
-            carried |= {name: {"S": value}, f"{name}From": {"S": f"{entry.seq}:{event.id}"}}
+            carried |= _carrier(name, value, event)
     if carried and item_size({**(stored or {}), **key, **sets, **carried, "revision": {"N": "1"}}) > ITEM_BUDGET_BYTES:
         logger.warning("a projected field is too large to keep with the entity ID", extra={"fields": list(carried)})
         return {}
