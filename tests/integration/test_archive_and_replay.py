@@ -399,3 +399,23 @@ def test_a_record_firehose_delivers_twice_is_replayed_once(
     since = datetime.now(UTC) - timedelta(minutes=1)
     found = replay.find(boto3.client("s3"), stack.refs["ArchiveBucket"], since=since)
     assert [r.event_id for r in found] == [payload["id"]]
+
+
+def test_a_batch_past_putrecordbatchs_limits_is_archived_in_several_calls(stack: Stack, aws_calls: AwsCalls) -> None:
+    """PutRecordBatch takes at most 500 records and 4 MiB: 520 small records take two calls, three
+    records of 1.5 MiB two more, and each record is archived once, byte for byte."""
+    from ntp_webhooks.archive import Archive
+
+    def record(n: int, body: str) -> ArchiveRecord:
+        return ArchiveRecord(f"evt_{n}", "order.created", "order", "t", "", "", "AWSCURRENT", "v", body)
+
+    archive = Archive(boto3.client("firehose"), stack.refs["ArchiveStream"])
+    small = [record(n, "{}") for n in range(520)]
+    large = [record(1000 + n, "x" * (3 * 512 * 1024)) for n in range(3)]
+    for records in (small, large):
+        aws_calls.reset()
+        _hour, refused = archive.put_all(records)
+        assert refused == set() and aws_calls.names("firehose") == ["PutRecordBatch"] * 2
+    kept = archived(stack)
+    assert sorted(kept) == sorted(r.event_id for r in small + large)
+    assert all(len(found) == 1 for found in kept.values()) and kept["evt_1002"][0].body == large[2].body

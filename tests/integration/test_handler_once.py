@@ -281,3 +281,61 @@ def test_failed_handlers_with_their_completion_written_say_only_they_run_again(
     for error in errors:
         assert error["message"] == "partner handler failed; only the handlers that failed run again"
         assert sorted(error["runs_again"]) == ["crm", "mail"]
+
+
+def test_completions_dynamodb_leaves_unprocessed_are_written_again(
+    handlers: Handlers, consumer_handlers: LoadConsumer, stack: Stack, json_logs: JsonLogs
+) -> None:
+    """BatchWriteItem may answer with UnprocessedItems (throttling): those completion records are
+    written again within the invocation, so no handler of theirs runs a second time."""
+    from tests.integration.test_consumer_handler import sqs_batch
+
+    payloads = [envelope("order.created", data={"orderId": f"ord_unprocessed_{n}"}) for n in range(3)]
+    batch = sqs_batch(stack, QUEUE, [encode(p).decode() for p in payloads])
+    left: list[dict[str, Any]] = []
+
+    def leave_the_last(params: dict[str, Any], **_: Any) -> None:  # once: DynamoDB does not write it
+        (requests,) = params["RequestItems"].values()
+        if not left and len(requests) == len(payloads):
+            left.append(requests.pop())
+
+    def answer_it_unprocessed(parsed: dict[str, Any], model: Any, **_: Any) -> None:
+        if left and "answered" not in left[0]:
+            left[0]["answered"] = True
+            parsed["UnprocessedItems"] = {stack.refs["StateTable"]: [{"PutRequest": left[0]["PutRequest"]}]}
+
+    events = boto3.DEFAULT_SESSION.events  # type: ignore[union-attr]
+    events.register("provide-client-params.dynamodb.BatchWriteItem", leave_the_last)
+    events.register("after-call.dynamodb.BatchWriteItem", answer_it_unprocessed)
+    try:
+        handler = consumer_handlers("order")
+        assert handler.lambda_handler(batch, LambdaContext()) == {"batchItemFailures": []}
+    finally:
+        events.unregister("provide-client-params.dynamodb.BatchWriteItem", leave_the_last)
+        events.unregister("after-call.dynamodb.BatchWriteItem", answer_it_unprocessed)
+    assert left and left[0]["answered"]
+    for payload in payloads:
+        assert set(completion(stack, payload["id"])["done"]["SS"]) >= {PROJECTION_STEP, "erp", "crm", "mail"}
+    assert handlers.runs == {"erp": 3, "crm": 3, "mail": 3}
+    warnings = [r for r in json_logs.records() if r["level"] == "WARNING"]
+    assert [r["message"] for r in warnings] == ["completion records not written yet; retrying"]
+    assert warnings[0]["records"] == 1
+    assert not [r for r in json_logs.records() if r["level"] == "ERROR"]
+
+
+def test_one_message_twice_in_a_batch_runs_its_handlers_once(
+    handlers: Handlers, consumer_handlers: LoadConsumer, stack: Stack
+) -> None:
+    """SQS may deliver a message twice, even within one batch: the second copy loses the claim and
+    fails alone; redelivered later, it runs nothing."""
+    from tests.integration.test_consumer_handler import sqs_batch
+
+    payload = envelope("order.created", data={"orderId": "ord_twice_in_a_batch"})
+    batch = sqs_batch(stack, QUEUE, [encode(payload).decode()])
+    twice = {"Records": [batch["Records"][0], {**batch["Records"][0], "receiptHandle": "another"}]}
+    handler = consumer_handlers("order")
+    response = handler.lambda_handler(twice, LambdaContext())
+    assert response == {"batchItemFailures": [{"itemIdentifier": batch["Records"][0]["messageId"]}]}
+    assert handlers.runs == {"erp": 1, "crm": 1, "mail": 1}
+    assert handler.lambda_handler(batch, LambdaContext()) == {"batchItemFailures": []}
+    assert handlers.runs == {"erp": 1, "crm": 1, "mail": 1}

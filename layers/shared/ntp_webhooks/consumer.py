@@ -136,9 +136,12 @@ class Consumer:
         """The record's event, claimed; or what fails the record (logged and counted here)."""
         try:
             event = self._parse(record)
+            attributes = MessageAttributes.of_record(record)
         except InvalidEventBody as exc:
             return exc
-        attributes = MessageAttributes.of_record(record)
+        except Exception as exc:  # a bug: this record fails, not the batch
+            _log_processing_error(exc)
+            return exc
         replay = attributes.replay
         key = event.id if replay is None else f"{event.id}#replay:{replay.replay_id}"
         with logger.append_context_keys(event_id=event.id, event_type=event.event):
@@ -265,7 +268,7 @@ class Consumer:
                 break
             logger.warning("completion records not written yet; retrying", extra={**error, "records": len(left)})
             self._sleep(backoff)
-        if left and not any(c.succeeded for c in claimed if c.key in left):
+        if any(not c.succeeded for c in claimed if c.key in left):  # nothing ran: only the claim is lost
             logger.warning("claims not released; they expire with their leases", extra=error)
         for c in claimed:
             if c.key in left and c.succeeded:
