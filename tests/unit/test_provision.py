@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import boto3
@@ -99,3 +100,25 @@ def test_provisioning_for_one_function_creates_what_it_references_and_nothing_el
     assert "WebhookSigningSecret" in stack.refs
     assert not {"StateTable", "ArchiveBucket", "ArchiveStream", "RotationNoticesTopic"} & set(stack.refs)
     assert boto3.client("s3").list_buckets()["Buckets"] == []
+
+
+def test_the_arns_the_stack_holds_are_the_ones_the_services_report(aws: None) -> None:
+    """The provisioner saves the calls that would ask for them (a queue's ARN from its URL, the
+    delivery stream's from its creation, the bucket's ownership set by CreateBucket): what a service
+    reports is still what the stack says."""
+    template = SamTemplate()
+    stack = Provisioner(template, boto3.client, operations=False).provision()
+    sqs = boto3.client("sqs")
+    queues = [lid for lid, res in template.resources.items() if res["Type"] == "AWS::SQS::Queue"]
+    assert queues
+    for queue in queues:
+        reported = sqs.get_queue_attributes(QueueUrl=stack.refs[queue], AttributeNames=["QueueArn", "RedrivePolicy"])
+        assert stack.attributes[(queue, "Arn")] == reported["Attributes"]["QueueArn"]
+        redrive = template.resources[queue]["Properties"].get("RedrivePolicy")
+        if redrive:  # the dead-letter queue named by the ARN the stack resolved
+            target = json.loads(reported["Attributes"]["RedrivePolicy"])["deadLetterTargetArn"]
+            assert target == stack.attributes[(redrive["deadLetterTargetArn"]["Fn::GetAtt"][0], "Arn")]
+    description = boto3.client("firehose").describe_delivery_stream(DeliveryStreamName=stack.refs["ArchiveStream"])
+    assert stack.attributes[("ArchiveStream", "Arn")] == description["DeliveryStreamDescription"]["DeliveryStreamARN"]
+    controls = boto3.client("s3").get_bucket_ownership_controls(Bucket=stack.refs["ArchiveBucket"])
+    assert controls["OwnershipControls"] == template.resources["ArchiveBucket"]["Properties"]["OwnershipControls"]
