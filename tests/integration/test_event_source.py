@@ -20,7 +20,7 @@ import pytest
 from devtools.event_source import EventSourceMapping, PollResult, QueuePoller, event_source_mapping, records_left
 from devtools.provision import Provisioner, Stack
 from devtools.sam_template import SamTemplate, TemplateError
-from ntp.deliveries import LOCAL_DEV_SECRET, encode, envelope
+from ntp.deliveries import encode, envelope
 from tests.conftest import TEMPLATE, Clock, queue_poller, template_with
 
 LoadConsumer = Callable[[str], ModuleType]
@@ -28,20 +28,35 @@ QUEUE, DLQ, CONSUMER = "OrderEventsQueue", "OrderEventsDeadLetterQueue", "OrderC
 RESPONSE_TYPES = "                FunctionResponseTypes: [ReportBatchItemFailures]\n"
 
 
-def provisioned(template: SamTemplate, prefix: str) -> Stack:
-    """`template` on moto, its resources named apart from the `stack` fixture's."""
+def consumers(template: SamTemplate) -> list[str]:
+    """The functions with an SQS event: `event_source_mappings` resolves every one's queue."""
+    functions = template.of_type("AWS::Serverless::Function")
+    return [f for f in functions if any(e["Type"] == "SQS" for e in template.function(f).events.values())]
+
+
+def provisioned(template: SamTemplate, prefix: str = "local") -> Stack:
+    """What the consumers reference in `template` (their queues and dead-letter queues, the table and
+    the archive) on moto, and nothing else (no dedup table, secret, topics or key: a third less to
+    provision); a `prefix` names them apart from the `stack` fixture's."""
     return Provisioner(
         template,
         boto3.client,
         name_prefix=prefix,
-        secret_values={"WebhookSigningSecret": LOCAL_DEV_SECRET},
         operations=False,
+        functions=consumers(template),
     ).provision()
 
 
+@pytest.fixture
+def stack(aws: None) -> Stack:
+    """The module's tests use the consumers' resources only."""
+    return provisioned(TEMPLATE)
+
+
 def send(stack: Stack, *bodies: str) -> None:
+    sqs = boto3.client("sqs")  # one client for the bodies: creating one costs as much as a few sends
     for body in bodies:
-        boto3.client("sqs").send_message(QueueUrl=stack.refs[QUEUE], MessageBody=body)
+        sqs.send_message(QueueUrl=stack.refs[QUEUE], MessageBody=body)
 
 
 def depth(stack: Stack, queue: str = QUEUE) -> int:
