@@ -6,7 +6,7 @@ import hashlib
 import json
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from types import ModuleType
@@ -39,6 +39,23 @@ def stack(aws: None, template: SamTemplate) -> Stack:
     ).provision()
 
 
+#: The test's own clients (reading queues and the dedup table), made on first use and dropped after
+#: it: one per service instead of one per read (making a client costs more than a read).
+_clients: dict[str, Any] = {}
+
+
+@pytest.fixture(autouse=True)
+def _test_clients() -> Iterator[None]:
+    yield
+    _clients.clear()
+
+
+def client(service: str) -> Any:
+    if service not in _clients:
+        _clients[service] = boto3.client(service)  # type: ignore[call-overload]
+    return _clients[service]
+
+
 def invoke(handler: ModuleType, event: dict[str, Any], context: LambdaContext | None = None) -> dict[str, Any]:
     response: dict[str, Any] = handler.lambda_handler(event, context or LambdaContext(timeout_seconds=10))
     return response
@@ -52,7 +69,7 @@ def body_of(response: dict[str, Any]) -> dict[str, Any]:
 
 def messages(stack: Stack, queue: str) -> list[dict[str, Any]]:
     """Drain a queue and return its messages with attributes."""
-    sqs = boto3.client("sqs")
+    sqs = client("sqs")
     found: list[Any] = []
     while True:
         batch = sqs.receive_message(
@@ -68,7 +85,7 @@ def dedup_item(stack: Stack, event_id: str) -> dict[str, Any] | None:
     (Powertools hashes the JSON of the `id` it extracts): nothing about the deployment."""
     key = f"{dedup.KEY_PREFIX}#{hashlib.md5(json.dumps(event_id).encode()).hexdigest()}"
     item: dict[str, Any] | None = (
-        boto3.client("dynamodb").get_item(TableName=stack.refs["DedupTable"], Key={"id": {"S": key}}).get("Item")
+        client("dynamodb").get_item(TableName=stack.refs["DedupTable"], Key={"id": {"S": key}}).get("Item")
     )
     return item
 
@@ -132,7 +149,7 @@ def test_dedup_record_is_keyed_by_event_id_and_expires(ingest_handler: ModuleTyp
     assert "IngestFunction" not in item["id"]["S"] and "lambda_handler" not in item["id"]["S"]
     assert item["status"]["S"] == "COMPLETED"
     # Receiver pitfall 6: the TTL attribute is the one the table's TTL names, about DedupRetentionDays ahead.
-    ttl = boto3.client("dynamodb").describe_time_to_live(TableName=stack.refs["DedupTable"])
+    ttl = client("dynamodb").describe_time_to_live(TableName=stack.refs["DedupTable"])
     attribute = ttl["TimeToLiveDescription"]["AttributeName"]
     expires = datetime.fromtimestamp(int(item[attribute]["N"]), UTC)
     assert abs(expires - (datetime.now(UTC) + timedelta(days=7))) < timedelta(minutes=1)
@@ -292,7 +309,7 @@ def test_crash_between_claim_and_send_leaves_a_short_lease(
 
     # During the lease the retry is told to come back; after it, the retry is accepted once.
     assert invoke(ingest_handler, signed_event(payload))["statusCode"] == 409
-    boto3.client("dynamodb").update_item(
+    client("dynamodb").update_item(
         TableName=stack.refs["DedupTable"],
         Key={"id": item["id"]},
         UpdateExpression="SET in_progress_expiration = :past",
