@@ -491,9 +491,13 @@ class Provisioner:
         unsupported = set(props) - _BUCKET_PROPERTIES
         if unsupported:
             raise UnsupportedResource(f"{logical_id}: bucket properties {sorted(unsupported)}")
-        rules = props.get("OwnershipControls", {}).get("Rules", [])
+        owner_rules = props.get("OwnershipControls", {}).get("Rules", [])
         # The one rule CreateBucket sets itself (its ObjectOwnership): no PutBucketOwnershipControls.
-        ownership = rules[0]["ObjectOwnership"] if len(rules) == 1 and set(rules[0]) == {"ObjectOwnership"} else None
+        ownership = (
+            owner_rules[0]["ObjectOwnership"]
+            if len(owner_rules) == 1 and set(owner_rules[0]) == {"ObjectOwnership"}
+            else None
+        )
         s3.create_bucket(Bucket=name, **({"ObjectOwnership": ownership} if ownership else {}))
         if "BucketEncryption" in props:
             rules = [  # CloudFormation's names for the S3 API's
