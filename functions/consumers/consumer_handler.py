@@ -47,6 +47,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItem
         # one completion write for the batch (ntp_webhooks.consumer).
         batch = _consumer().begin(list(SQSEvent(event).records))
         try:
+            batch.started()
             return process_partial_response(
                 event=event, record_handler=batch.handle, processor=processor, context=context
             )

@@ -4,6 +4,7 @@ by the emulated event source mapping, as on AWS."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -319,7 +320,7 @@ def test_completions_dynamodb_leaves_unprocessed_are_written_again(
     assert handlers.runs == {"erp": 3, "crm": 3, "mail": 3}
     warnings = [r for r in json_logs.records() if r["level"] == "WARNING"]
     assert [r["message"] for r in warnings] == ["completion records not written yet; retrying"]
-    assert warnings[0]["records"] == 1
+    assert len(warnings[0]["records"]) == 1 and warnings[0]["records"][0] in {p["id"] for p in payloads}
     assert not [r for r in json_logs.records() if r["level"] == "ERROR"]
 
 
@@ -339,3 +340,41 @@ def test_one_message_twice_in_a_batch_runs_its_handlers_once(
     assert handlers.runs == {"erp": 1, "crm": 1, "mail": 1}
     assert handler.lambda_handler(batch, LambdaContext()) == {"batchItemFailures": []}
     assert handlers.runs == {"erp": 1, "crm": 1, "mail": 1}
+
+
+def test_a_handler_that_hangs_to_the_timeout_runs_only_its_own_record_again(
+    handlers: Handlers, consumer_handlers: LoadConsumer, stack: Stack
+) -> None:
+    """The batch's completion records are written at its end, or, when a handler hangs, before the
+    invocation would time out (a watchdog): the records before it are recorded, and when SQS gives
+    the whole batch back after the timeout, only the hanging record's handlers run again."""
+    import time_machine
+
+    from tests.integration.test_consumer_handler import sqs_batch
+
+    payloads = [envelope("order.created", data={"orderId": f"ord_hang_{n}"}) for n in range(3)]
+    batch = sqs_batch(stack, QUEUE, [encode(p).decode() for p in payloads])
+    order = [json.loads(record["body"])["id"] for record in batch["Records"]]  # as SQS returned them
+    hangs = [order[-1]]
+    timeout = 4.5  # the watchdog writes at 0.75 s: less the reserve (0.5 s), an attempt (3 s) and 0.25 s
+
+    @on("order", name="slow")
+    def slow(event: EventBase) -> None:
+        if event.id in hangs:
+            hangs.remove(event.id)
+            time.sleep(timeout + 0.2)  # past the deadline: Lambda would stop the invocation here
+
+    handler = consumer_handlers("order")
+    warm = sqs_batch(stack, QUEUE, [encode(envelope("order.created", data={"orderId": "ord_warm"})).decode()])
+    handler.lambda_handler(warm, LambdaContext())  # a warm environment: its clients made
+    handlers.runs.clear()
+    handler.lambda_handler(batch, LambdaContext(timeout_seconds=timeout))
+    for event_id in order[:2]:
+        assert set(completion(stack, event_id)["done"]["SS"]) >= {"erp", "crm", "mail", "slow"}
+    assert "done" not in completion(stack, order[-1])  # its claim expires with its lease
+    assert handlers.runs == {"erp": 3, "crm": 3, "mail": 3}
+
+    with time_machine.travel(time.time() + 60):  # the batch comes back after the visibility timeout
+        assert handler.lambda_handler(batch, LambdaContext()) == {"batchItemFailures": []}
+    assert handlers.runs == {"erp": 4, "crm": 4, "mail": 4}
+    assert set(completion(stack, order[-1])["done"]["SS"]) >= {"erp", "crm", "mail", "slow"}

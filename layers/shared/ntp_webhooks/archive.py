@@ -113,36 +113,45 @@ class Archive:
         self._stream = stream_name
         self._clock = clock
 
-    def put_all(self, records: list[ArchiveRecord]) -> tuple[str, set[int]]:
+    def put_all(self, records: list[ArchiveRecord]) -> list[str | Exception]:
         """Archive `records` with one PutRecordBatch per Firehose limit's worth (500 records, 4 MiB).
-        Returns the hour (`YYYY/MM/DD/HH`) they were put, read once Firehose has them (each object is
-        under that hour's prefix or the one before, `object_prefixes`), and the positions of the records
-        Firehose refused (FailedPutCount): those are not archived."""
-        refused: set[int] = set()
-        for first, chunk in _chunks([record.encode() for record in records]):
-            answer = self._client.put_record_batch(
-                DeliveryStreamName=self._stream, Records=[{"Data": data} for data in chunk]
-            )
-            if answer.get("FailedPutCount"):
-                refused |= {first + i for i, entry in enumerate(answer["RequestResponses"]) if entry.get("ErrorCode")}
-        return hour_of(self._clock()), refused
+        For each record, in order: the hour (`YYYY/MM/DD/HH`) it was put, read once Firehose has it
+        (its object is under that hour's prefix or the one before, `object_prefixes`); or why it is
+        not archived: the error of its call, or Firehose's refusal of it in the answer (FailedPutCount)."""
+        results: list[str | Exception] = []
+        for chunk in _chunks([record.encode() for record in records]):
+            try:
+                answer = self._client.put_record_batch(
+                    DeliveryStreamName=self._stream, Records=[{"Data": data} for data in chunk]
+                )
+            except Exception as exc:  # this call's records only: the other calls' are archived
+                results += [exc] * len(chunk)
+                continue
+            hour = hour_of(self._clock())
+            entries = answer["RequestResponses"] if answer.get("FailedPutCount") else [{}] * len(chunk)
+            results += [ArchiveRefused(entry["ErrorCode"]) if entry.get("ErrorCode") else hour for entry in entries]
+        return results
+
+
+class ArchiveRefused(RuntimeError):
+    """Firehose refused this record in its batch's answer (its error code; the others were archived)."""
 
 
 #: PutRecordBatch's limits: records and bytes per call.
 BATCH_RECORDS, BATCH_BYTES = 500, 4 * 1024 * 1024
 
 
-def _chunks(encoded: list[bytes]) -> Iterator[tuple[int, list[bytes]]]:
-    """(position of the first, records) for each PutRecordBatch call, within its limits."""
-    first, chunk, size = 0, list[bytes](), 0
-    for position, data in enumerate(encoded):
+def _chunks(encoded: list[bytes]) -> Iterator[list[bytes]]:
+    """The records of each PutRecordBatch call, in order, within its limits."""
+    chunk, size = list[bytes](), 0
+    for data in encoded:
         if chunk and (len(chunk) == BATCH_RECORDS or size + len(data) > BATCH_BYTES):
-            yield first, chunk
-            first, chunk, size = position, [], 0
+            yield chunk
+            chunk, size = [], 0
         chunk.append(data)
         size += len(data)
     if chunk:
-        yield first, chunk
+        yield chunk
 
 
 def object_prefixes(put_hour: str) -> list[str]:

@@ -77,8 +77,13 @@ class Deadline:
         """`invocation(context)`: the function's handler names its invocation once."""
         return invocation(context)
 
-    def remaining_seconds(self) -> float | None:
+    def current(self) -> RemainingTime | None:
+        """This thread's invocation: a thread that calls AWS for it applies it too (`applying`)."""
         context: RemainingTime | None = getattr(_invocation, "context", None)
+        return context
+
+    def remaining_seconds(self) -> float | None:
+        context = self.current()
         return None if context is None else context.get_remaining_time_in_millis() / 1000
 
     def allows(self, seconds: float) -> bool:
@@ -109,8 +114,9 @@ def client(service: str, budget: Deadline = deadline) -> Any:
 
 def _user_agent_built_once(made: Any) -> None:
     """botocore builds the User-Agent header twice per call (a fifth of the consumer's CPU, make bench),
-    and no option turns that off: build it once per client. Its per-call feature codes, telemetry for
-    AWS, stay those of the first call. A botocore without this attribute keeps its own way."""
+    and no option turns that off: build it once per client, when it is made. The per-call feature codes
+    botocore would add (telemetry for AWS) are left out. A botocore without this attribute keeps its own
+    way."""
     creator = getattr(made, "_user_agent_creator", None)
     if creator is not None and callable(getattr(creator, "to_string", None)):
         built = creator.to_string()

@@ -13,18 +13,19 @@ A batch takes three steps, so that the calls made once per batch are shared by i
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 
 from ntp_webhooks import archive as archive_step
-from ntp_webhooks.archive import Archive
+from ntp_webhooks.archive import Archive, ArchiveRefused
 from ntp_webhooks.aws_clients import Deadline, deadline
 from ntp_webhooks.envelope import EnvelopeError, describe
 from ntp_webhooks.errors import aws_error
@@ -70,8 +71,9 @@ class RecordInFlight(RuntimeError):
     """Another copy of this message holds the event's claim; SQS redelivers this one later."""
 
 
-class ArchiveRefused(RuntimeError):
-    """Firehose refused this record in its batch (the others were archived); SQS redelivers it."""
+class NotStarted(RuntimeError):
+    """Too little of the invocation is left to record this record's steps: it is not started, and SQS
+    redelivers it."""
 
 
 @dataclass(slots=True)
@@ -98,6 +100,17 @@ class Claimed:
 
 #: Back-off between attempts to write the completion record once side effects are done (seconds).
 FINISH_BACKOFF = (0.1, 0.2, 0.4, 0.8, 1.6)
+#: A claim's lease lasts this much past the invocation's end: a completion write that DynamoDB applies
+#: after the client gave up on it still lands inside it. Costs nothing: SQS redelivers a message only
+#: after its visibility timeout (240 s), and a copy that finds the claim held is redelivered then too.
+LEASE_MARGIN_SECONDS = 10.0
+#: The batch's completion records are written once, at its end, unless its records take longer: then
+#: those done so far are written after each record once this long has passed since the last write, and
+#: before the invocation would time out (a handler that hangs), so that a crash or a timeout does not
+#: run the handlers of the records before it again.
+FLUSH_EVERY_SECONDS = 5.0
+#: How long before the last moment a completion write can start the watchdog writes.
+WATCHDOG_MARGIN_SECONDS = 0.25
 
 
 class Consumer:
@@ -167,21 +180,13 @@ class Consumer:
             )
             for c in pending
         ]
-        try:
-            hour, refused = self._archive.put_all(records)
-        except Exception as exc:
-            for c in pending:
-                with _event_context(c):
-                    _log_processing_error(exc)
-                c.error = exc
-            return
-        for position, c in enumerate(pending):
-            if position in refused:
-                c.error = ArchiveRefused("Firehose refused the archive record; it is retried")
-                with _event_context(c):
-                    _log_processing_error(c.error)
-            else:
-                c.succeeded.append(archive_step.step_name(hour))
+        for c, outcome in zip(pending, self._archive.put_all(records), strict=True):
+            if isinstance(outcome, str):
+                c.succeeded.append(archive_step.step_name(outcome))
+                continue
+            c.error = outcome
+            with _event_context(c):
+                _log_processing_error(outcome)
 
     def _parse(self, record: SQSRecord) -> EventBase:
         try:
@@ -196,7 +201,7 @@ class Consumer:
     def _claim(self, key: str) -> frozenset[str]:
         """Take the claim of `key` (an event ID, or a replay of one); returns the steps done."""
         remaining = self._budget.remaining_seconds()
-        lease = DEFAULT_LEASE_SECONDS if remaining is None else remaining
+        lease = DEFAULT_LEASE_SECONDS if remaining is None else remaining + LEASE_MARGIN_SECONDS
         token = uuid.uuid4().hex
         try:
             return self._runs.claim(key, token, lease)
@@ -250,11 +255,11 @@ class Consumer:
             else:
                 claimed.succeeded.append(handler.name)
 
-    def finish(self, claimed: list[Claimed]) -> set[str]:
-        """Write the completion record of every claimed record (its steps, and the claim released),
+    def write_completions(self, claimed: list[Claimed]) -> tuple[set[str], dict[str, str]]:
+        """Write the completion record of each of `claimed` (its steps, and its claim released),
         retrying with back-off while the invocation has time: once side effects are done, losing this
-        write is what would run handlers twice. Returns the keys not written; their claims expire with
-        their leases."""
+        write is what would run handlers twice. Returns the keys not written (their claims expire with
+        their leases) and the error that kept them."""
         left = {c.key: c.steps for c in claimed}
         error: dict[str, str] = {}
         for backoff in (*FINISH_BACKOFF, None):
@@ -266,28 +271,60 @@ class Consumer:
                 error = {"error_code": "UnprocessedItems", "error_message": "DynamoDB left them unprocessed"}
             if not left or backoff is None or not self._budget.allows(backoff + self._budget.attempt_seconds):
                 break
-            logger.warning("completion records not written yet; retrying", extra={**error, "records": len(left)})
+            logger.warning("completion records not written yet; retrying", extra={**error, "records": sorted(left)})
             self._sleep(backoff)
-        if any(not c.succeeded for c in claimed if c.key in left):  # nothing ran: only the claim is lost
-            logger.warning("claims not released; they expire with their leases", extra=error)
-        for c in claimed:
-            if c.key in left and c.succeeded:
-                _log_unrecorded(c, error)
-        return set(left)
+        return set(left), ({} if not left else error)
+
+    def has_time_to_record(self) -> bool:
+        """Whether a record started now can still have its completion written in this invocation."""
+        return self._budget.allows(self._budget.attempt_seconds)
+
+    def flush_deadline(self) -> float | None:
+        """Seconds from now to shortly before the last moment a completion write can start (None: no
+        deadline)."""
+        remaining = self._budget.remaining_seconds()
+        if remaining is None:
+            return None
+        return remaining - self._budget.reserve_seconds - self._budget.attempt_seconds - WATCHDOG_MARGIN_SECONDS
+
+    @property
+    def budget(self) -> Deadline:
+        return self._budget
 
 
 class Batch:
-    """The records of one SQS batch, once `Consumer.begin` claimed and archived them."""
+    """The records of one SQS batch, once `Consumer.begin` claimed and archived them. Their completion
+    records are written together at the end (`finish`), or earlier (FLUSH_EVERY_SECONDS)."""
 
     def __init__(self, consumer: Consumer) -> None:
         self._consumer = consumer
         self._prepared: defaultdict[str, list[Claimed | BaseException]] = defaultdict(list)
         self.claimed: list[Claimed] = []
+        self._finished: list[Claimed] = []  # processed (or failed), not written yet
+        self._unwritten: dict[str, dict[str, str]] = {}  # key -> the error that kept its record
+        self._written: set[str] = set()
+        self._lock = threading.Lock()
+        self._last_write = time.monotonic()
+        self._watchdog: threading.Timer | None = None
 
     def add(self, record: SQSRecord, prepared: Claimed | BaseException) -> None:
         self._prepared[record.message_id].append(prepared)  # a list: SQS may deliver a message twice
         if isinstance(prepared, Claimed):
             self.claimed.append(prepared)
+
+    def started(self) -> None:
+        """After `begin`: the records it failed (their claims released now, not at the end), and a
+        watchdog that writes what is done before the invocation would time out."""
+        failed = [c for c in self.claimed if c.error is not None]
+        if failed:
+            self._finished += failed
+            self._write()
+        seconds = self._consumer.flush_deadline()
+        if seconds is not None and seconds > 0:
+            invocation_context = self._consumer.budget.current()
+            self._watchdog = threading.Timer(seconds, self._write_in, args=(invocation_context,))
+            self._watchdog.daemon = True
+            self._watchdog.start()
 
     def handle(self, record: SQSRecord) -> int:
         """Powertools' record handler: returns how many handlers ran; raises when the record must be
@@ -295,19 +332,63 @@ class Batch:
         prepared = self._prepared[record.message_id].pop(0)
         if not isinstance(prepared, Claimed):
             raise prepared
-        if prepared.error is not None:  # its archive write failed
+        if prepared.error is not None:  # its archive write failed; its record is written already
             raise prepared.error
         with _event_context(prepared):
-            return self._consumer.process(prepared)
+            if not self._consumer.has_time_to_record():
+                prepared.error = NotStarted("too little time left to record its steps; it is retried")
+                with self._lock:
+                    self._finished.append(prepared)
+                raise prepared.error
+            try:
+                return self._consumer.process(prepared)
+            finally:
+                with self._lock:
+                    self._finished.append(prepared)
+                if time.monotonic() - self._last_write >= FLUSH_EVERY_SECONDS:
+                    self._write()
 
     def finish(self) -> None:
-        """The completion records, then each claimed record's summary line."""
+        """The completion records not written yet, then each claimed record's summary line."""
+        if self._watchdog is not None:
+            self._watchdog.cancel()
         if not self.claimed:
             return
-        unrecorded = self._consumer.finish(self.claimed)
+        with self._lock:
+            queued = {id(c) for c in self._finished}
+            self._finished += [c for c in self.claimed if c.key not in self._written and id(c) not in queued]
+        self._write()
+        if any(not c.succeeded for c in self.claimed if c.key in self._unwritten):
+            logger.warning(
+                "claims not released; they expire with their leases",
+                extra={"records": sorted(c.key for c in self.claimed if c.key in self._unwritten)},
+            )
         for claimed in self.claimed:
             with _event_context(claimed):
-                _log_outcome(claimed, recorded=claimed.key not in unrecorded)
+                error = self._unwritten.get(claimed.key)
+                if error is not None and claimed.succeeded:
+                    _log_unrecorded(claimed, error)
+                _log_outcome(claimed, recorded=error is None)
+
+    def _write(self) -> None:
+        """Write the completion records of the records finished so far."""
+        with self._lock:
+            pending, self._finished = self._finished, []
+            self._last_write = time.monotonic()
+            if not pending:
+                return
+            left, error = self._consumer.write_completions(pending)
+            for c in pending:
+                if c.key in left:
+                    self._unwritten[c.key] = error
+                else:
+                    self._unwritten.pop(c.key, None)
+                    self._written.add(c.key)
+
+    def _write_in(self, invocation_context: Any) -> None:
+        """The watchdog: the records finished so far, written from its own thread before the timeout."""
+        with self._consumer.budget.applying(invocation_context):
+            self._write()
 
 
 @contextlib.contextmanager
