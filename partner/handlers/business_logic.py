@@ -9,8 +9,8 @@ the event by the time your function runs.
 - If your function raises, it is logged with its traceback, and its SQS record is delivered again
   (up to five times, then the family's dead-letter queue); your other functions that succeeded do not
   run again, unless their completion record could not be written (the log line says what runs again).
-- A crash between your side effect and its completion record runs it again: key side effects on
-  `event.id` (docs/handlers.md, 'What "once" means').
+- A crash between your side effect and its completion record (written per batch, at least every 5 s)
+  runs it again: key side effects on `event.id` (docs/handlers.md, 'What "once" means').
 """
 
 from __future__ import annotations
