@@ -68,7 +68,8 @@ def apply_update(item: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]
 
 
 class ItemsAfterWrites:
-    """A `provide-client-params.dynamodb.*` hook: sizes and keys of the items writes ask for."""
+    """A `provide-client-params.dynamodb.*` hook: sizes and keys of the items writes ask for (PutItem,
+    UpdateItem, and each PutRequest of a BatchWriteItem)."""
 
     def __init__(self, client: Any, table_name: str) -> None:
         self._client = client  # created before the hook: its own reads are not recorded
@@ -78,6 +79,12 @@ class ItemsAfterWrites:
 
     def before(self, params: dict[str, Any], event_name: str, **_: Any) -> None:
         operation = event_name.rsplit(".", 1)[1]
+        if operation == "BatchWriteItem":  # PutRequests: each item as written
+            for request in params["RequestItems"].get(self._table, []):
+                item = request["PutRequest"]["Item"]
+                self.keys.append(next(iter(item.values()))["S"])
+                self.sizes.append(item_size(item))
+            return
         if params.get("TableName") != self._table or operation not in ("PutItem", "UpdateItem"):
             return
         if operation == "PutItem":

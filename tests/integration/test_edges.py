@@ -219,6 +219,7 @@ def test_entity_ids_past_the_key_limit_are_accepted_and_kept(
     assert invoke(ingest, signed_event(encode(envelope(event, data=data))))["statusCode"] == 202
     assert drain(consumer_handlers(family), stack, family) == 0
     assert writes.keys and all(len(key.encode()) <= PARTITION_KEY_LIMIT_BYTES for key in writes.keys)
+    assert any(key.startswith("handled#") for key in writes.keys)  # the completion records' keys too
     entity_id = data[f"{family}Id"]
     item = read_state(boto3.client("dynamodb"), stack.refs["StateTable"], family, entity_id)
     assert item is not None and item["entityId"] == entity_id and item["status"] == event.split(".")[1]
