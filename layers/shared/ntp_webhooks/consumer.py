@@ -140,31 +140,28 @@ class Consumer:
         """Parse and claim each record's event, then archive those not archived yet, in one call."""
         batch = Batch(self)
         for record in records:
-            with _record_context(record):
-                batch.add(record, self._prepare(record))
+            batch.add(record, self._prepare(record))
         self._archive_all([claimed for claimed in batch.claimed if claimed.attributes.replay is None])
         return batch
 
     def _prepare(self, record: SQSRecord) -> Claimed | BaseException:
-        """The record's event, claimed; or what fails the record (logged and counted here)."""
+        """The record's event, claimed; or what fails the record (logged and counted here, with the
+        record's log keys: the happy path sets none, they cost CPU on every record)."""
         try:
             event = self._parse(record)
             attributes = MessageAttributes.of_record(record)
-        except InvalidEventBody as exc:
-            return exc
-        except Exception as exc:  # a bug: this record fails, not the batch
-            _log_processing_error(exc)
+        except Exception as exc:  # a bug, or not an event: this record fails, not the batch
+            with _record_context(record):
+                _log_processing_error(exc)
             return exc
         replay = attributes.replay
         key = event.id if replay is None else f"{event.id}#replay:{replay.replay_id}"
-        with logger.append_context_keys(event_id=event.id, event_type=event.event):
-            try:
-                done = self._claim(key)
-            except RecordInFlight as exc:
-                return exc
-            except Exception as exc:
+        try:
+            done = self._claim(key)
+        except Exception as exc:
+            with _record_context(record), logger.append_context_keys(event_id=event.id, event_type=event.event):
                 _log_processing_error(exc)
-                return exc
+            return exc
         return Claimed(record, event, attributes, key, done, trace_id(record.attributes.aws_trace_header or ""))
 
     def _archive_all(self, claimed: list[Claimed]) -> None:
@@ -194,8 +191,6 @@ class Consumer:
         except (EnvelopeError, ValidationError) as exc:
             # The ingest's own words for what is wrong (never the offending value).
             reason = exc.reason if isinstance(exc, EnvelopeError) else describe(exc)
-            count("RecordFailed", reason="invalid_event")
-            logger.error("record is not a NowToPrint event", extra={"reason": reason})
             raise InvalidEventBody(reason) from None
 
     def _claim(self, key: str) -> frozenset[str]:
@@ -206,7 +201,6 @@ class Consumer:
         try:
             return self._runs.claim(key, token, lease)
         except ClaimHeld as held:
-            logger.info("another copy of this event is being processed; this one will be redelivered later")
             raise RecordInFlight(str(held)) from None
         except (BotoCoreError, ClientError):
             # The claim may have taken effect with its answer lost: release it (best effort; else it
@@ -364,11 +358,10 @@ class Batch:
                 extra={"records": sorted(c.key for c in self.claimed if c.key in self._unwritten)},
             )
         for claimed in self.claimed:
-            with _event_context(claimed):
-                error = self._unwritten.get(claimed.key)
-                if error is not None and claimed.succeeded:
-                    _log_unrecorded(claimed, error)
-                _log_outcome(claimed, recorded=error is None)
+            error = self._unwritten.get(claimed.key)
+            if error is not None and claimed.succeeded:
+                _log_unrecorded(claimed, error)
+            _log_outcome(claimed, recorded=error is None)
 
     def _write(self) -> None:
         """Write the completion records of the records finished so far."""
@@ -391,14 +384,19 @@ class Batch:
             self._write()
 
 
-@contextlib.contextmanager
-def _event_context(claimed: Claimed) -> Iterator[None]:
-    """The log keys of a claimed record's lines: its message's and its event's."""
-    with (
-        _record_context(claimed.record),
-        logger.append_context_keys(event_id=claimed.event.id, event_type=claimed.event.event),
-    ):
-        yield
+def _log_keys(claimed: Claimed) -> dict[str, str | None]:
+    """A claimed record's log keys, for a line logged outside its context (`_event_context`)."""
+    return {
+        "message_id": claimed.record.message_id,
+        "receive_count": claimed.record.attributes.get("ApproximateReceiveCount"),
+        "event_id": claimed.event.id,
+        "event_type": claimed.event.event,
+    }
+
+
+def _event_context(claimed: Claimed) -> contextlib.AbstractContextManager[None]:
+    """The log keys of a claimed record's lines (its message's and its event's), your handlers' too."""
+    return logger.append_context_keys(**_log_keys(claimed))
 
 
 @contextlib.contextmanager
@@ -414,8 +412,16 @@ def _ran(steps: list[str]) -> list[str]:
 
 
 def _log_processing_error(exc: BaseException) -> None:
-    if isinstance(exc, HandlersFailed | RecordInFlight | InvalidEventBody):
-        return  # logged where they happen
+    """The one line and metric of a record that fails before or outside its handlers."""
+    if isinstance(exc, InvalidEventBody):
+        count("RecordFailed", reason="invalid_event")
+        logger.error("record is not a NowToPrint event", extra={"reason": str(exc)})
+        return
+    if isinstance(exc, RecordInFlight):
+        logger.info("another copy of this event is being processed; this one will be redelivered later")
+        return
+    if isinstance(exc, HandlersFailed):
+        return  # logged once the completion record's fate is known (`_log_failures`)
     count("RecordFailed", reason="processing_error")
     logger.error(
         "record failed before any handler ran; it will be retried",
@@ -446,7 +452,8 @@ def _log_unrecorded(claimed: Claimed, error: dict[str, str]) -> None:
 def _log_outcome(claimed: Claimed, *, recorded: bool) -> None:
     """A failed record's handler failures (what runs again), or a processed record's summary line."""
     if claimed.failed:
-        _log_failures(claimed.failed, claimed.succeeded, recorded=recorded)
+        with _event_context(claimed):
+            _log_failures(claimed.failed, claimed.succeeded, recorded=recorded)
     if claimed.error is not None:
         return
     replay = claimed.attributes.replay
@@ -454,6 +461,7 @@ def _log_outcome(claimed: Claimed, *, recorded: bool) -> None:
         logger.info(
             "event processed",
             extra={
+                **_log_keys(claimed),
                 "projection": claimed.projection,
                 "handlers_run": _ran(claimed.succeeded),
                 "recorded": recorded,
@@ -465,6 +473,7 @@ def _log_outcome(claimed: Claimed, *, recorded: bool) -> None:
     logger.info(
         "event replayed",
         extra={
+            **_log_keys(claimed),
             "handlers_run": claimed.succeeded,
             "not_subscribed": claimed.not_subscribed,
             "replay_id": replay.replay_id,
