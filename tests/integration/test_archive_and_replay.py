@@ -219,6 +219,24 @@ def test_a_replay_runs_exactly_the_named_handlers_once_more_and_nothing_else(
     assert runs.count == {"erp": 3, "crm": 1}
 
 
+def test_a_replay_and_a_copy_of_the_original_in_one_batch_each_do_their_own_part(
+    runs: Runs, ingest: ModuleType, poller: QueuePoller, stack: Stack
+) -> None:
+    """Their claims are apart (`<event id>` and `<event id>#replay:<id>`): in one batch, the replay
+    runs its named handler once more and the original's copy runs nothing, archives nothing."""
+    payload = envelope("order.created", data={"orderId": "ord_replay_batch"})
+    body = accept(ingest, payload)
+    assert poller.poll_once().failed == 0
+    records = replay.find(boto3.client("s3"), stack.refs["ArchiveBucket"], event_ids=[payload["id"]])
+    sqs = boto3.client("sqs")
+    list(replay.send(sqs, queues(stack), records, ["erp"]))
+    sqs.send_message(QueueUrl=stack.refs["OrderEventsQueue"], MessageBody=body.decode())  # an SQS duplicate
+    result = poller.poll_once()
+    assert (result.received, result.failed) == (2, 0)
+    assert runs.count == {"erp": 2, "crm": 1}
+    assert len(archived(stack)[payload["id"]]) == 1
+
+
 def test_the_message_attributes_go_from_the_ingest_through_the_archive_to_a_replay_unchanged(
     runs: Runs, ingest: ModuleType, poller: QueuePoller, stack: Stack
 ) -> None:

@@ -412,3 +412,49 @@ def test_a_value_without_its_carrier_mark_is_only_replaced_by_the_newest_event(
     assert projection.apply(newest) == Outcome.APPLIED
     item = final(state, "quote", quote_id)
     assert item["rfqId"] == "rfq_new" and item["rfqIdFrom"].endswith(newest.id)
+
+
+def test_the_newest_event_is_one_write_and_anything_else_is_decided_on_the_refused_writes_item(
+    state: tuple[Projection, Any, str],
+) -> None:
+    """No read: the entity's newest event with room in its history is appended by one conditional
+    write; a full history, an older event or a repeat is refused, and the write that decides (or none,
+    for a repeat) uses the item the refusal returned. Another error than a refusal is raised."""
+    from botocore.exceptions import ClientError
+
+    projection, client, _ = state
+    calls: list[str] = []
+
+    def record(event_name: str, **_: Any) -> None:
+        calls.append(event_name.rsplit(".", 1)[1])
+
+    client.meta.events.register("before-call.dynamodb.*", record)
+    try:
+        order_id = f"ord_{uuid.uuid4().hex[:8]}"
+        events = order_events(order_id, tuple(f"order.step_{i}" for i in range(HISTORY_LIMIT + 1)))
+        for event in events[:HISTORY_LIMIT]:
+            assert projection.apply(event) == Outcome.APPLIED
+        assert calls == ["UpdateItem"] * HISTORY_LIMIT  # appended, nothing read
+        calls.clear()
+        assert projection.apply(events[HISTORY_LIMIT]) == Outcome.APPLIED  # the history is full
+        assert calls == ["UpdateItem", "UpdateItem"]  # refused, then written on the returned item
+        calls.clear()
+        assert projection.apply(events[HISTORY_LIMIT]) == Outcome.DUPLICATE  # a repeat
+        assert projection.apply(events[1]) == Outcome.DUPLICATE  # older than the whole history
+        assert calls == ["UpdateItem", "UpdateItem"]  # each refused; nothing to write
+    finally:
+        client.meta.events.unregister("before-call.dynamodb.*", record)
+    assert [h["id"] for h in final(state, "order", order_id)["history"]] == [e.id for e in events[1:]]
+
+    throttled = ClientError({"Error": {"Code": "ProvisionedThroughputExceededException"}}, "UpdateItem")
+
+    def throttle(**_: Any) -> None:
+        raise throttled
+
+    client.meta.events.register("before-call.dynamodb.UpdateItem", throttle)
+    try:
+        with pytest.raises(ClientError) as raised:
+            projection.apply(order_events(f"ord_{uuid.uuid4().hex[:8]}")[0])
+    finally:
+        client.meta.events.unregister("before-call.dynamodb.UpdateItem", throttle)
+    assert raised.value is throttled
