@@ -22,7 +22,7 @@ from ntp.deliveries import encode, envelope
 from ntp_webhooks.events import EventBase, parse_event
 from ntp_webhooks.handler_runs import KEY_PREFIX, PROJECTION_STEP, TTL_ATTRIBUTE
 from ntp_webhooks.subscriptions import on
-from tests.conftest import AwsCalls, Clock, JsonLogs, queue_poller
+from tests.conftest import AwsCalls, Clock, JsonLogs, archived, queue_poller
 
 LoadConsumer = Callable[[str], ModuleType]
 QUEUE, DLQ = "OrderEventsQueue", "OrderEventsDeadLetterQueue"
@@ -343,19 +343,20 @@ def test_one_message_twice_in_a_batch_runs_its_handlers_once(
 
 
 def test_a_handler_that_hangs_to_the_timeout_runs_only_its_own_record_again(
-    handlers: Handlers, consumer_handlers: LoadConsumer, stack: Stack
+    handlers: Handlers, consumer_handlers: LoadConsumer, stack: Stack, json_logs: JsonLogs
 ) -> None:
-    """The batch's completion records are written at its end, or, when a handler hangs, before the
-    invocation would time out (a watchdog): the records before it are recorded, and when SQS gives
-    the whole batch back after the timeout, only the hanging record's handlers run again."""
+    """The batch's completion records are written at its end, or, when a handler hangs, by a watchdog
+    before the invocation would time out: the records before it are recorded, the ones after it are
+    not started (their archive step recorded, their claims released), and when SQS gives the batch
+    back after the timeout, only the hanging record's handlers run again."""
     import time_machine
 
     from tests.integration.test_consumer_handler import sqs_batch
 
-    payloads = [envelope("order.created", data={"orderId": f"ord_hang_{n}"}) for n in range(3)]
+    payloads = [envelope("order.created", data={"orderId": f"ord_hang_{n}"}) for n in range(4)]
     batch = sqs_batch(stack, QUEUE, [encode(p).decode() for p in payloads])
     order = [json.loads(record["body"])["id"] for record in batch["Records"]]  # as SQS returned them
-    hangs = [order[-1]]
+    hangs = [order[2]]
     timeout = 4.5  # the watchdog writes at 0.75 s: less the reserve (0.5 s), an attempt (3 s) and 0.25 s
 
     @on("order", name="slow")
@@ -368,13 +369,21 @@ def test_a_handler_that_hangs_to_the_timeout_runs_only_its_own_record_again(
     warm = sqs_batch(stack, QUEUE, [encode(envelope("order.created", data={"orderId": "ord_warm"})).decode()])
     handler.lambda_handler(warm, LambdaContext())  # a warm environment: its clients made
     handlers.runs.clear()
-    handler.lambda_handler(batch, LambdaContext(timeout_seconds=timeout))
+    response = handler.lambda_handler(batch, LambdaContext(timeout_seconds=timeout))
+    assert response["batchItemFailures"] == [{"itemIdentifier": batch["Records"][3]["messageId"]}]
     for event_id in order[:2]:
         assert set(completion(stack, event_id)["done"]["SS"]) >= {"erp", "crm", "mail", "slow"}
-    assert "done" not in completion(stack, order[-1])  # its claim expires with its lease
+    assert "done" not in completion(stack, order[2])  # its claim expires with its lease
+    not_started = completion(stack, order[3])
+    assert [step.split(":")[0] for step in not_started["done"]["SS"]] == ["#archive"]
+    assert "claimToken" not in not_started  # released: its redelivery need not wait for the lease
     assert handlers.runs == {"erp": 3, "crm": 3, "mail": 3}
+    (warning,) = [r for r in json_logs.records() if r["message"].startswith("the invocation nears its timeout")]
+    assert (warning["running"], warning["not_started"]) == (order[2], [order[3]])
 
     with time_machine.travel(time.time() + 60):  # the batch comes back after the visibility timeout
         assert handler.lambda_handler(batch, LambdaContext()) == {"batchItemFailures": []}
-    assert handlers.runs == {"erp": 4, "crm": 4, "mail": 4}
-    assert set(completion(stack, order[-1])["done"]["SS"]) >= {"erp", "crm", "mail", "slow"}
+    assert handlers.runs == {"erp": 5, "crm": 5, "mail": 5}
+    for event_id in order[2:]:
+        assert set(completion(stack, event_id)["done"]["SS"]) >= {"erp", "crm", "mail", "slow"}
+    assert len(archived(stack)[order[3]]) == 1  # its archive step was recorded: not archived again

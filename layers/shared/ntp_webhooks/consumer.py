@@ -269,17 +269,21 @@ class Consumer:
             self._sleep(backoff)
         return set(left), ({} if not left else error)
 
-    def has_time_to_record(self) -> bool:
-        """Whether a record started now can still have its completion written in this invocation."""
-        return self._budget.allows(self._budget.attempt_seconds)
+    def has_time_to_record(self, record_seconds: float) -> bool:
+        """Whether a record that takes `record_seconds` (the longest of its batch so far), started now,
+        can still have its completion written in this invocation."""
+        return self._budget.allows(record_seconds + self._budget.attempt_seconds)
 
-    def flush_deadline(self) -> float | None:
-        """Seconds from now to shortly before the last moment a completion write can start (None: no
-        deadline)."""
+    def watchdog_delay(self) -> float | None:
+        """Seconds from now to when the watchdog writes (None: no deadline): shortly before the last
+        moment a completion write can start, and early enough for a second attempt where the
+        invocation is long enough for that."""
         remaining = self._budget.remaining_seconds()
         if remaining is None:
             return None
-        return remaining - self._budget.reserve_seconds - self._budget.attempt_seconds - WATCHDOG_MARGIN_SECONDS
+        last = remaining - self._budget.reserve_seconds - self._budget.attempt_seconds - WATCHDOG_MARGIN_SECONDS
+        with_retry = last - FINISH_BACKOFF[0] - self._budget.attempt_seconds
+        return with_retry if with_retry > last / 2 else last
 
     @property
     def budget(self) -> Deadline:
@@ -288,16 +292,23 @@ class Consumer:
 
 class Batch:
     """The records of one SQS batch, once `Consumer.begin` claimed and archived them. Their completion
-    records are written together at the end (`finish`), or earlier (FLUSH_EVERY_SECONDS)."""
+    records are written together at the end (`finish`), or earlier: every FLUSH_EVERY_SECONDS, and by
+    a watchdog shortly before the invocation would time out, which also closes the batch: the records
+    not started then are not started, their steps so far recorded and their claims released."""
 
     def __init__(self, consumer: Consumer) -> None:
         self._consumer = consumer
         self._prepared: defaultdict[str, list[Claimed | BaseException]] = defaultdict(list)
         self.claimed: list[Claimed] = []
-        self._finished: list[Claimed] = []  # processed (or failed), not written yet
+        self._lock = threading.Lock()  # the watchdog's thread and the handler's share what follows
+        self._finished: list[Claimed] = []  # to write
+        self._queued: set[int] = set()  # id() of the records ever put in `_finished`
+        self._started: set[int] = set()
+        self._running: Claimed | None = None
+        self._closed = False
+        self._longest = 0.0  # the longest record of this batch so far (seconds)
         self._unwritten: dict[str, dict[str, str]] = {}  # key -> the error that kept its record
         self._written: set[str] = set()
-        self._lock = threading.Lock()
         self._last_write = time.monotonic()
         self._watchdog: threading.Timer | None = None
 
@@ -307,16 +318,17 @@ class Batch:
             self.claimed.append(prepared)
 
     def started(self) -> None:
-        """After `begin`: the records it failed (their claims released now, not at the end), and a
-        watchdog that writes what is done before the invocation would time out."""
+        """After `begin`: the records it failed (their claims released now, not at the end), and the
+        watchdog."""
         failed = [c for c in self.claimed if c.error is not None]
         if failed:
-            self._finished += failed
+            with self._lock:
+                self._queue(failed)
             self._write()
-        seconds = self._consumer.flush_deadline()
+        seconds = self._consumer.watchdog_delay()
         if seconds is not None and seconds > 0:
             invocation_context = self._consumer.budget.current()
-            self._watchdog = threading.Timer(seconds, self._write_in, args=(invocation_context,))
+            self._watchdog = threading.Timer(seconds, self._close, args=(invocation_context,))
             self._watchdog.daemon = True
             self._watchdog.start()
 
@@ -329,16 +341,23 @@ class Batch:
         if prepared.error is not None:  # its archive write failed; its record is written already
             raise prepared.error
         with _event_context(prepared):
-            if not self._consumer.has_time_to_record():
-                prepared.error = NotStarted("too little time left to record its steps; it is retried")
-                with self._lock:
-                    self._finished.append(prepared)
-                raise prepared.error
+            with self._lock:
+                if self._closed or not self._consumer.has_time_to_record(self._longest):
+                    prepared.error = prepared.error or NotStarted(
+                        "too little time left to record its steps; it is retried"
+                    )
+                    self._queue([prepared])
+                    raise prepared.error
+                self._started.add(id(prepared))
+                self._running = prepared
+            started = time.monotonic()
             try:
                 return self._consumer.process(prepared)
             finally:
                 with self._lock:
-                    self._finished.append(prepared)
+                    self._running = None
+                    self._longest = max(self._longest, time.monotonic() - started)
+                    self._queue([prepared])
                 if time.monotonic() - self._last_write >= FLUSH_EVERY_SECONDS:
                     self._write()
 
@@ -348,23 +367,28 @@ class Batch:
             self._watchdog.cancel()
         if not self.claimed:
             return
-        with self._lock:
-            queued = {id(c) for c in self._finished}
-            self._finished += [c for c in self.claimed if c.key not in self._written and id(c) not in queued]
+        with self._lock:  # everything not written yet, those an earlier write could not write too
+            self._finished = [c for c in self.claimed if c.key not in self._written]
+            self._queued |= {id(c) for c in self._finished}
         self._write()
-        if any(not c.succeeded for c in self.claimed if c.key in self._unwritten):
-            logger.warning(
-                "claims not released; they expire with their leases",
-                extra={"records": sorted(c.key for c in self.claimed if c.key in self._unwritten)},
-            )
+        released = [c.key for c in self.claimed if c.key in self._unwritten and not _did_work(c)]
+        if released:  # nothing of theirs to run again but the claim: it expires with its lease
+            logger.warning("claims not released; they expire with their leases", extra={"records": released})
         for claimed in self.claimed:
             error = self._unwritten.get(claimed.key)
-            if error is not None and claimed.succeeded:
+            if error is not None and _did_work(claimed):
                 _log_unrecorded(claimed, error)
             _log_outcome(claimed, recorded=error is None)
 
+    def _queue(self, records: list[Claimed]) -> None:
+        """Put records to write (the lock held), each once."""
+        for c in records:
+            if id(c) not in self._queued:
+                self._queued.add(id(c))
+                self._finished.append(c)
+
     def _write(self) -> None:
-        """Write the completion records of the records finished so far."""
+        """Write the completion records of the records queued so far."""
         with self._lock:
             pending, self._finished = self._finished, []
             self._last_write = time.monotonic()
@@ -378,10 +402,29 @@ class Batch:
                     self._unwritten.pop(c.key, None)
                     self._written.add(c.key)
 
-    def _write_in(self, invocation_context: Any) -> None:
-        """The watchdog: the records finished so far, written from its own thread before the timeout."""
+    def _close(self, invocation_context: Any) -> None:
+        """The watchdog, in its own thread, shortly before the invocation would time out: the batch is
+        closed, and the records done so far and those not started are written."""
         with self._consumer.budget.applying(invocation_context):
+            with self._lock:
+                self._closed = True
+                waiting = [c for c in self.claimed if id(c) not in self._started and id(c) not in self._queued]
+                for c in waiting:
+                    c.error = NotStarted("the invocation was about to time out; it is retried")
+                self._queue(waiting)
+                running = self._running
+            if running is not None:
+                logger.warning(
+                    "the invocation nears its timeout while a record runs: the others are recorded, this "
+                    "one runs again unless it finishes in time",
+                    extra={"running": running.key, "not_started": [c.key for c in waiting]},
+                )
             self._write()
+
+
+def _did_work(claimed: Claimed) -> bool:
+    """Whether the record's projection or a handler ran (not only its archive step)."""
+    return PROJECTION_STEP in claimed.succeeded or bool(_ran(claimed.succeeded))
 
 
 def _log_keys(claimed: Claimed) -> dict[str, str | None]:
