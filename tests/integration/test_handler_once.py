@@ -380,6 +380,8 @@ def test_a_handler_that_hangs_to_the_timeout_runs_only_its_own_record_again(
     assert handlers.runs == {"erp": 3, "crm": 3, "mail": 3}
     (warning,) = [r for r in json_logs.records() if r["message"].startswith("the invocation nears its timeout")]
     assert (warning["running"], warning["not_started"]) == (order[2], [order[3]])
+    (failed,) = [r for r in json_logs.records() if r.get("error_type") == "NotStarted"]
+    assert failed["event_id"] == order[3] and failed["level"] == "ERROR" and "exception" not in failed
 
     with time_machine.travel(time.time() + 60):  # the batch comes back after the visibility timeout
         assert handler.lambda_handler(batch, LambdaContext()) == {"batchItemFailures": []}

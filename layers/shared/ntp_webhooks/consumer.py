@@ -338,15 +338,14 @@ class Batch:
         prepared = self._prepared[record.message_id].pop(0)
         if not isinstance(prepared, Claimed):
             raise prepared
-        if prepared.error is not None:  # its archive write failed; its record is written already
-            raise prepared.error
         with _event_context(prepared):
             with self._lock:
-                if self._closed or not self._consumer.has_time_to_record(self._longest):
-                    prepared.error = prepared.error or NotStarted(
-                        "too little time left to record its steps; it is retried"
-                    )
+                if prepared.error is None and (self._closed or not self._consumer.has_time_to_record(self._longest)):
+                    prepared.error = NotStarted("too little time left to record its steps; it is retried")
                     self._queue([prepared])
+                if prepared.error is not None:  # its archive write failed (logged then), or it is not started
+                    if isinstance(prepared.error, NotStarted):
+                        _log_processing_error(prepared.error)
                     raise prepared.error
                 self._started.add(id(prepared))
                 self._running = prepared
@@ -469,7 +468,7 @@ def _log_processing_error(exc: BaseException) -> None:
     logger.error(
         "record failed before any handler ran; it will be retried",
         extra={**aws_error(exc), "error_type": type(exc).__name__},
-        exc_info=not isinstance(exc, BotoCoreError | ClientError | ArchiveRefused),  # a bug: its traceback
+        exc_info=not isinstance(exc, BotoCoreError | ClientError | ArchiveRefused | NotStarted),  # a bug: its traceback
     )
 
 
