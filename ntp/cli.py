@@ -554,9 +554,6 @@ def _retention_days(args: argparse.Namespace) -> int:
     return replay.RETENTION_DAYS
 
 
-# --- entry point ----------------------------------------------------------------------------------
-
-
 # --- pull: real archived events to the laptop ------------------------------------------------------
 
 
@@ -738,6 +735,9 @@ def parser() -> argparse.ArgumentParser:
     emergency = add("emergency-rotate", "After a leak: rotate, refuse the old key at once, drop cached keys.")
     emergency.set_defaults(run=cmd_emergency_rotate)
     return root
+
+
+# --- entry point ----------------------------------------------------------------------------------
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -22,7 +22,7 @@ from ntp.deliveries import encode, envelope
 from ntp_webhooks.events import EventBase, parse_event
 from ntp_webhooks.handler_runs import KEY_PREFIX, PROJECTION_STEP, TTL_ATTRIBUTE
 from ntp_webhooks.subscriptions import on
-from tests.conftest import AwsCalls, Clock, JsonLogs, archived, queue_poller
+from tests.conftest import TEMPLATE, AwsCalls, Clock, JsonLogs, archived, queue_poller
 
 LoadConsumer = Callable[[str], ModuleType]
 QUEUE, DLQ = "OrderEventsQueue", "OrderEventsDeadLetterQueue"
@@ -383,7 +383,8 @@ def test_a_handler_that_hangs_to_the_timeout_runs_only_its_own_record_again(
     (failed,) = [r for r in json_logs.records() if r.get("error_type") == "NotStarted"]
     assert failed["event_id"] == order[3] and failed["level"] == "ERROR" and "exception" not in failed
 
-    with time_machine.travel(time.time() + 60):  # the batch comes back after the visibility timeout
+    visibility = int(TEMPLATE.resources[QUEUE]["Properties"]["VisibilityTimeout"])
+    with time_machine.travel(time.time() + visibility):  # the batch comes back after the queue's visibility timeout
         assert handler.lambda_handler(batch, LambdaContext()) == {"batchItemFailures": []}
     assert handlers.runs == {"erp": 5, "crm": 5, "mail": 5}
     for event_id in order[2:]:

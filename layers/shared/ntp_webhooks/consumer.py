@@ -17,7 +17,7 @@ import threading
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -159,7 +159,7 @@ class Consumer:
         try:
             done = self._claim(key)
         except Exception as exc:
-            with _record_context(record), logger.append_context_keys(event_id=event.id, event_type=event.event):
+            with logger.append_context_keys(**_message_keys(record), event_id=event.id, event_type=event.event):
                 _log_processing_error(exc)
             return exc
         return Claimed(record, event, attributes, key, done, trace_id(record.attributes.aws_trace_header or ""))
@@ -426,14 +426,14 @@ def _did_work(claimed: Claimed) -> bool:
     return PROJECTION_STEP in claimed.succeeded or bool(_ran(claimed.succeeded))
 
 
+def _message_keys(record: SQSRecord) -> dict[str, str | None]:
+    # ApproximateReceiveCount: always set by SQS; tolerate hand-made events
+    return {"message_id": record.message_id, "receive_count": record.attributes.get("ApproximateReceiveCount")}
+
+
 def _log_keys(claimed: Claimed) -> dict[str, str | None]:
     """A claimed record's log keys, for a line logged outside its context (`_event_context`)."""
-    return {
-        "message_id": claimed.record.message_id,
-        "receive_count": claimed.record.attributes.get("ApproximateReceiveCount"),
-        "event_id": claimed.event.id,
-        "event_type": claimed.event.event,
-    }
+    return {**_message_keys(claimed.record), "event_id": claimed.event.id, "event_type": claimed.event.event}
 
 
 def _event_context(claimed: Claimed) -> contextlib.AbstractContextManager[None]:
@@ -441,11 +441,9 @@ def _event_context(claimed: Claimed) -> contextlib.AbstractContextManager[None]:
     return logger.append_context_keys(**_log_keys(claimed))
 
 
-@contextlib.contextmanager
-def _record_context(record: SQSRecord) -> Iterator[None]:
-    receive_count = record.attributes.get("ApproximateReceiveCount")  # always set by SQS; tolerate hand-made events
-    with logger.append_context_keys(message_id=record.message_id, receive_count=receive_count):
-        yield
+def _record_context(record: SQSRecord) -> contextlib.AbstractContextManager[None]:
+    """The log keys of a record's lines before its event is known."""
+    return logger.append_context_keys(**_message_keys(record))
 
 
 def _ran(steps: list[str]) -> list[str]:
