@@ -20,12 +20,14 @@ BUILD_DIR := .aws-sam/build
 # boto3 alone, as the Lambda runtime provides it: the deployed-artifact tests import handlers with only this.
 RUNTIME_DIR := .aws-sam/lambda-runtime
 
-.PHONY: help dev dist lint fmt validate build test test-partner unit integration e2e infra bench run deploy deploy-check delete logs audit cost clean send status rotate redrive events template reliability soak
+.PHONY: help dev dist lint fmt validate build test release-check test-partner unit integration e2e infra bench run deploy deploy-check delete logs audit cost clean send status rotate redrive events template reliability soak
 
 help:
 	@echo "Local"
 	@echo "  make run          local stack (no AWS account, no Docker); ARGS=--reload reloads code on change"
-	@echo "  make test         set up .venv, validate + build the SAM app, audit, run every test"
+	@echo "  make test         set up .venv, validate + build the SAM app, audit, run every test (but tests/release)"
+	@echo "  make release-check what a partner receives, built for real: the wheel, copier update, a new family"
+	@echo "                    in a scratch copy, sam build with your requirements, sam local invoke (CI runs it)"
 	@echo "  make test-partner your handlers' own tests (partner/tests)"
 	@echo "  make dev          only set up .venv"
 	@echo "  make dist         the ntp wheel (pip install dist/*.whl gives the ntp command)"
@@ -89,6 +91,10 @@ build: $(STAMP) $(RUNTIME_DIR)/.installed
 # lint first: a format, lint or type error fails before the slow steps.
 test: lint validate build audit
 	$(PY) -m pytest
+
+# Half a minute of CPU in pip, sam, copier and a nested pytest: kept out of `make test`'s inner loop, run by CI after it.
+release-check: $(STAMP) $(RUNTIME_DIR)/.installed
+	$(PY) -m pytest tests/release
 
 # The `ntp` wheel for `pip install` (the CLI and the ntp_webhooks library it shares with the functions).
 dist: $(STAMP)
