@@ -1,5 +1,6 @@
 """Local-only operator actions (`ntp rotate --local`, `ntp emergency-rotate --local`): on AWS these are
-Secrets Manager's rotation and a configuration change that recycles environments."""
+Secrets Manager's rotation and a configuration change that recycles environments. `secret` reads the
+current signing secret (AWSCURRENT), as `ntp secret` does from Secrets Manager on AWS."""
 
 from __future__ import annotations
 
@@ -23,6 +24,8 @@ class Admin:
         self._region = region
 
     def __call__(self, action: str) -> tuple[int, dict[str, Any]]:
+        if action == "secret":  # what `ntp send/sign/secret --local` sign with, without loading boto3
+            return 200, {"secret": self.current_secret()}
         # Imported here: they load ntp_webhooks, whose Powertools objects must see the functions' environment.
         from devtools.rotation_service import RotationService
         from ntp import operations
