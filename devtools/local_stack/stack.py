@@ -38,6 +38,7 @@ from ntp import local_state as state
 from ntp.deliveries import LOCAL_DEV_SECRET
 
 REGION = "us-east-1"
+_ONE_ATTEMPT = Config(retries={"total_max_attempts": 1})
 
 
 def _ensure_free(host: str, port: int) -> None:
@@ -92,9 +93,13 @@ class DevStack:
         reload: bool = False,
         name_prefix: str = "local",
         parameter_overrides: dict[str, str] | None = None,
+        operations: bool = True,
     ) -> None:
+        """`operations=False` leaves out what no function calls (alarms, the dashboard, log groups, the
+        e-mail subscription; `Provisioner`'s option): for tests of the pipeline, half the provisioning."""
         self.template = template or SamTemplate()
         self._parameter_overrides = dict(parameter_overrides or {})
+        self._operations = operations
         self._state_dir = state_dir
         self.state_file: Path | None = None
         self._reload = reload
@@ -120,6 +125,11 @@ class DevStack:
         self._moto: EmbeddedMoto | None = None
         self._http: BaseWSGIServer | None = None
         self._admin: Admin | None = None
+        # One client per service and config, shared by the provisioner, the admin, the pollers and the
+        # tests (creating one costs ~6 ms; a test's `eventually` loop asked for one per check). Safe:
+        # boto3 clients are thread-safe, and all point at this stack's moto.
+        self._clients: dict[tuple[str, Config | None], Any] = {}
+        self._clients_lock = threading.Lock()
         self.endpoint_url = ""
         self.webhook_url = ""
         self.front_door = ""
@@ -187,7 +197,13 @@ class DevStack:
         self.stop()
 
     def client(self, service: str, config: Config | None = None) -> Any:
-        return boto3.client(service, endpoint_url=self.endpoint_url, region_name=REGION, config=config)  # type: ignore[call-overload]
+        """A client of this stack's moto, one per service and config (pass the same Config object to share)."""
+        with self._clients_lock:
+            found = self._clients.get((service, config))
+            if found is None:
+                found = boto3.client(service, endpoint_url=self.endpoint_url, region_name=REGION, config=config)  # type: ignore[call-overload]
+                self._clients[(service, config)] = found
+            return found
 
     def say(self, line: str) -> None:
         with self._lock:
@@ -241,6 +257,7 @@ class DevStack:
             name_prefix=self._name_prefix,
             parameter_overrides=self._parameter_overrides,
             secret_values={"WebhookSigningSecret": LOCAL_DEV_SECRET},
+            operations=self._operations,
         )
         self.stack = provisioner.provision()
         self.skipped = provisioner.skipped()
@@ -252,12 +269,13 @@ class DevStack:
         """A poller per mapping; failed records come back after `retry_delay` if given (`make run`'s
         shortening), else after their queue's VisibilityTimeout, as on AWS."""
         self.mappings = event_source_mappings(self.template, self._stack())
+        # One attempt: a failed poll is printed and tried again by the loop, and a poll that races stop()
+        # fails at once instead of retrying against a closed port. One client for all the pollers.
+        sqs = self.client("sqs", config=_ONE_ATTEMPT)
         for logical_id, mapping in self.mappings.items():
             family = self._stack().function_environment(self.template, logical_id)["EVENT_FAMILY"].lower()
             poller = QueuePoller(
-                # One attempt: a failed poll is printed and tried again by the loop, and a poll that
-                # races stop() fails at once instead of retrying against a closed port.
-                self.client("sqs", config=Config(retries={"total_max_attempts": 1})),
+                sqs,
                 mapping,
                 consumer_invoker(mapping, self._invoke_batch, self.say, family),
                 wait_seconds=self._wait,
@@ -283,7 +301,7 @@ class DevStack:
     def _admin_action(self, action: str) -> tuple[int, dict[str, Any]]:
         assert self._admin is not None
         status, result = self._admin(action)
-        if status == 200:
+        if status == 200 and action != "secret":  # a read changes nothing: nothing to say
             self.say(f"admin: {action} -> {result}")
             self.say(f"  signing secret  {self.current_secret()}   (new; `ntp secret --local` prints it)")
         return status, result

@@ -40,7 +40,8 @@ def local(
     threads_before = set(threading.enumerate())
     state_dir = tmp_path_factory.mktemp("local-stacks")
     console = io.StringIO()
-    stack = quick_stack(console, state_dir, log=cast(TextIO, TimestampedLog(function_log)))
+    # All of `make run`'s resources, operations ones included: the module's stack is the one `make run` starts.
+    stack = quick_stack(console, state_dir, log=cast(TextIO, TimestampedLog(function_log)), operations=True)
     stack.start()
     ports = [int(stack.webhook_url.rsplit(":", 1)[1].split("/")[0]), int(stack.endpoint_url.rsplit(":", 1)[1])]
     try:

@@ -24,8 +24,12 @@ from ntp_webhooks.signature import sign
 
 def quick_stack(console: TextIO, state_dir: Path, name: str = "", **options: Any) -> DevStack:
     """A local stack as the tests run it: free ports, failed records retried at once, 1 s long polls,
-    and (moto's backends being per process) resource names of its own unless `name` is empty."""
+    and (moto's backends being per process) resource names of its own unless `name` is empty.
+    Without the operations resources (alarms, dashboard, log groups: ~26 of its ~48 provisioning calls)
+    unless `operations=True`: no function calls them and no test of these stacks reads them; the module
+    stack (`local`) and `make run` in its own process (test_local_stack_process.py) provision them all."""
     prefix = f"{name}{uuid.uuid4().hex[:8]}" if name else "local"
+    options.setdefault("operations", False)
     return DevStack(
         port=0,
         moto_port=0,
