@@ -199,16 +199,19 @@ class FaultRun:
                 self.wait(SENDER_WAIT_SECONDS)
 
         self.message_ids = set()
+        # The queue's depth after the last poll is also the final state's: nothing reads the queue between.
+        left = self.pipeline.depth("OrderEventsQueue")
         for _ in range(_MAX_POLLS):
-            if self.pipeline.depth("OrderEventsQueue") == 0:
+            if left == 0:
                 break
             if self.poller.poll_once().failed:  # SQS redelivers a failed record after the queue's VisibilityTimeout
                 self.wait(self.poller.mapping.visibility_timeout)
+            left = self.pipeline.depth("OrderEventsQueue")
         return Outcome(
             sender_sees=", then ".join(str(s) for s in statuses),
             messages=len(self.message_ids),
             handler_runs=self.runs[payload["id"]],
-            final_state=self._final_state(payload),
+            final_state=self._final_state(payload, left),
         )
 
     def _invoke(self, event: dict[str, Any], context: Any) -> Any:
@@ -220,7 +223,7 @@ class FaultRun:
         finally:
             self.injector.enter("")
 
-    def _final_state(self, payload: dict[str, Any]) -> str:
+    def _final_state(self, payload: dict[str, Any], order_queue_depth: int) -> str:
         from ntp.operations import read_state  # imports Powertools, which reads its environment
 
         stack, client = self.pipeline.stack, self.dynamodb
@@ -233,9 +236,11 @@ class FaultRun:
             problems.append("not projected")
         if len(done.get("done", {}).get("SS", [])) < 2:
             problems.append("handlers not recorded")
-        for queue in ("OrderEventsQueue", "OrderEventsDeadLetterQueue"):
-            if self.pipeline.depth(queue):
-                problems.append(f"left on {queue}")
+        depths = {
+            "OrderEventsQueue": order_queue_depth,
+            "OrderEventsDeadLetterQueue": self.pipeline.depth("OrderEventsDeadLetterQueue"),
+        }
+        problems += [f"left on {queue}" for queue, depth in depths.items() if depth]
         return "; ".join(problems) or "stored, handlers recorded, queues empty"
 
 
