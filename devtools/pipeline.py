@@ -6,6 +6,7 @@ builders (`build_ingest`, `build_consumer`) bound to them.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import functools
 import itertools
@@ -61,6 +62,69 @@ def hooked(event: str, handler: Callable[..., Any]) -> Iterator[None]:
         events.unregister(event, handler)
 
 
+#: What a client copies from its session's event emitter when it is made: the handlers in each
+#: node of the emitter's trie (the objects, kept alive so that their ids cannot be reused).
+_Handlers = tuple[tuple[tuple[str, ...], tuple[Any, ...]], ...]
+_REUSED_CLIENTS: collections.OrderedDict[tuple[Any, ...], tuple[_Handlers, Any]] = collections.OrderedDict()
+_handlers_seen: dict[int, tuple[Any, _Handlers]] = {}
+
+
+def _session_handlers(events: Any) -> _Handlers | None:
+    """The handlers registered on `events` (a session's emitter), or None if botocore's internals differ."""
+    emitter = getattr(events, "_emitter", events)  # boto3 hands out an EventAliaser around the emitter
+    root = getattr(getattr(emitter, "_handlers", None), "_root", None)
+    changed = getattr(emitter, "_lookup_cache", None)  # botocore replaces it on every (un)register
+    if root is None or changed is None:
+        return None
+    seen = _handlers_seen.get(id(emitter))
+    if seen is not None and seen[0] is changed:
+        return seen[1]
+    found: list[tuple[tuple[str, ...], tuple[Any, ...]]] = []
+    pending: list[tuple[tuple[str, ...], Any]] = [((), root)]
+    while pending:
+        path, node = pending.pop()
+        handlers = tuple(handler for section in node.get("values") or () for handler in section)
+        if handlers:  # a node whose handlers were all unregistered stays, empty
+            found.append((path, handlers))
+        pending += [((*path, chunk), child) for chunk, child in node["children"].items()]
+    _handlers_seen[id(emitter)] = (changed, tuple(found))  # `changed` held: its id cannot be reused meanwhile
+    return tuple(found)
+
+
+def reused_client(service: str, **kwargs: Any) -> Any:
+    """`boto3.client(service, **kwargs)` for the tests' and tools' own calls, reused across tests and
+    mock_aws contexts: making a client costs ~5 ms, more than most moto calls. A client copies its
+    session's hooks when made, so one is reused only while the session holds the very same handlers
+    (the `aws_calls` and `faults` of the test, the module's role recorder), with the same AWS_*
+    environment: it then behaves as a new one would. moto intercepts every client once imported (its
+    stubber is one of botocore's built-in handlers); mock_aws only switches it on and resets the data.
+    Never register a hook on a reused client's own `meta.events`: make a client with boto3 for that."""
+    session: Any = boto3._get_default_session()  # what boto3.client uses
+    handlers = _session_handlers(session.events)
+    if handlers is None:
+        return session.client(service, **kwargs)
+    environment = tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("AWS_")))
+    key = (
+        session,
+        service,
+        tuple(sorted(kwargs.items())),
+        environment,
+        tuple((path, tuple(map(id, found))) for path, found in handlers),
+    )
+    try:
+        hash(key)
+    except TypeError:  # an unhashable argument (a botocore Config): a client of its own
+        return session.client(service, **kwargs)
+    if key in _REUSED_CLIENTS:
+        _REUSED_CLIENTS.move_to_end(key)
+        return _REUSED_CLIENTS[key][1]
+    client = session.client(service, **kwargs)
+    _REUSED_CLIENTS[key] = (handlers, client)  # `handlers` held: their ids in the key stay theirs
+    while len(_REUSED_CLIENTS) > 64:  # a few services under a few sets of hooks at a time
+        _REUSED_CLIENTS.popitem(last=False)
+    return client
+
+
 #: moto's fake account: nothing can reach a real one while these are set.
 FAKE_AWS = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -99,7 +163,7 @@ class Pipeline:
         self.keyring_clock = keyring_clock
         self.stack: Stack = Provisioner(
             template,
-            boto3.client,
+            reused_client,
             parameter_overrides=parameter_overrides,
             secret_values={"WebhookSigningSecret": LOCAL_DEV_SECRET},
             operations=False,  # the functions call none of it
@@ -153,11 +217,11 @@ class Pipeline:
     def poller(self, family: str, handler: Any = None, **options: Any) -> QueuePoller:
         """The family's emulated mapping, invoking its consumer (or `handler`); `options` as QueuePoller's."""
         invoke = handler or self.consumers[family].lambda_handler
-        return QueuePoller(boto3.client("sqs"), self.mapping(family), invoke, wait_seconds=0, **options)
+        return QueuePoller(reused_client("sqs"), self.mapping(family), invoke, wait_seconds=0, **options)
 
     def depth(self, queue: str) -> int:
         """Visible plus in-flight messages of a queue (by logical ID)."""
-        attributes = boto3.client("sqs").get_queue_attributes(
+        attributes = reused_client("sqs").get_queue_attributes(
             QueueUrl=self.stack.refs[queue],
             AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
         )["Attributes"]

@@ -293,11 +293,14 @@ class Provisioner:
         secret_values: Mapping[str, str] | None = None,
         operations: bool = True,
         functions: Iterable[str] | None = None,
+        record_only: bool = True,
     ) -> None:
         """`operations=False` leaves out what no function calls (`OPERATIONS_TYPES`: alarms, dashboard,
         log groups, the e-mail subscription): tests of the functions provision in half the time.
         `functions` leaves out, besides, what those functions do not reference (directly or through
-        what they reference), for tests of one function."""
+        what they reference), for tests of one function. `record_only=False` leaves out the settings that
+        moto only records and nothing local reads back, a call each per stack: a table's point-in-time
+        recovery (restores nothing locally) and a bucket's tags (change no call's outcome)."""
         self.template = template
         self.client = functools.cache(client)  # one client per service: creating one costs ~5 ms
         self.name_prefix = name_prefix
@@ -318,6 +321,7 @@ class Provisioner:
         }
         self._left_out = set() if operations else OPERATIONS_TYPES
         self._only = None if functions is None else self._referenced_by(functions)
+        self._record_only = record_only
 
     def unsupported(self) -> list[str]:
         """`LogicalId (Type)` for every resource this provisioner cannot create."""
@@ -411,7 +415,8 @@ class Provisioner:
             ddb.update_time_to_live(
                 TableName=name, TimeToLiveSpecification={"AttributeName": ttl["AttributeName"], "Enabled": True}
             )
-        if props.get("PointInTimeRecoverySpecification", {}).get("PointInTimeRecoveryEnabled"):
+        # Only recorded by moto and never read back locally: left out with record_only=False.
+        if props.get("PointInTimeRecoverySpecification", {}).get("PointInTimeRecoveryEnabled") and self._record_only:
             ddb.update_continuous_backups(
                 TableName=name, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
             )
@@ -521,7 +526,7 @@ class Provisioner:
             s3.put_bucket_lifecycle_configuration(
                 Bucket=name, LifecycleConfiguration={"Rules": [_lifecycle_rule(rule) for rule in lifecycle]}
             )
-        if props.get("Tags"):
+        if props.get("Tags") and self._record_only:  # only recorded: left out with record_only=False
             s3.put_bucket_tagging(Bucket=name, Tagging={"TagSet": props["Tags"]})
         self.stack.refs[logical_id] = name
         self.stack.attributes[(logical_id, "Arn")] = f"arn:aws:s3:::{name}"

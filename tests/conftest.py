@@ -22,7 +22,7 @@ from moto import mock_aws
 from devtools import moto_patches
 from devtools.event_source import QueuePoller, event_source_mapping
 from devtools.lambda_events import LambdaContext
-from devtools.pipeline import Pipeline, global_environment, hooked
+from devtools.pipeline import Pipeline, global_environment, hooked, reused_client
 from devtools.provision import Provisioner, Stack
 from devtools.sam_template import TEMPLATE_PATH, SamTemplate
 from devtools.sam_template import load_function_module as load_module
@@ -253,15 +253,17 @@ def faults(aws: None) -> Iterator[Faults]:
 
 @pytest.fixture
 def stack(aws: None, template: SamTemplate) -> Stack:
-    """What the functions use (no alarms, dashboard or log groups: `full_stack` has them)."""
+    """What the functions use (no alarms, dashboard or log groups: `full_stack` has them), without the
+    settings moto only records (no test reads a table's point-in-time recovery or the bucket's tags)."""
+    secret_values = {"WebhookSigningSecret": LOCAL_DEV_SECRET}
     return Provisioner(
-        template, boto3.client, secret_values={"WebhookSigningSecret": LOCAL_DEV_SECRET}, operations=False
+        template, reused_client, secret_values=secret_values, operations=False, record_only=False
     ).provision()
 
 
 @pytest.fixture
 def full_stack(aws: None, template: SamTemplate) -> Stack:
-    return Provisioner(template, boto3.client, secret_values={"WebhookSigningSecret": LOCAL_DEV_SECRET}).provision()
+    return Provisioner(template, reused_client, secret_values={"WebhookSigningSecret": LOCAL_DEV_SECRET}).provision()
 
 
 @pytest.fixture
@@ -345,7 +347,7 @@ def template_with(directory: Path, old: str, new: str, *more: tuple[str, str]) -
 def queue_poller(stack: Stack, family: str, handler: Any, template: SamTemplate = TEMPLATE) -> QueuePoller:
     """The family's SQS event source mapping, emulated with the template's settings, invoking `handler`."""
     mapping = event_source_mapping(template, stack, f"{template_name(family)}ConsumerFunction")
-    return QueuePoller(boto3.client("sqs"), mapping, handler, wait_seconds=0)
+    return QueuePoller(reused_client("sqs"), mapping, handler, wait_seconds=0)
 
 
 #: `clock(seconds)` moves the wall clock forward.
@@ -386,6 +388,6 @@ def archived(stack: Stack) -> dict[str, Any]:
     from ntp_webhooks.archive import PREFIX, records_in
 
     found: dict[str, Any] = {}
-    for record in records_in(boto3.client("s3"), stack.refs["ArchiveBucket"], [PREFIX]):
+    for record in records_in(reused_client("s3"), stack.refs["ArchiveBucket"], [PREFIX]):
         found.setdefault(record.event_id, []).append(record)
     return found

@@ -8,10 +8,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
 from devtools.lambda_events import LambdaContext, acting_as
+from devtools.pipeline import reused_client
 from devtools.provision import Provisioner
 from devtools.rotation_service import RotationService
 from devtools.sam_template import SamTemplate
@@ -37,7 +37,7 @@ def test_no_stray_files() -> None:
 
 
 def test_env_json_matches_what_the_template_gives_each_function(template: SamTemplate, aws: None) -> None:
-    stack = Provisioner(template, boto3.client, name_prefix=PREFIX).provision()
+    stack = Provisioner(template, reused_client, name_prefix=PREFIX).provision()
     env = json.loads((EVENTS_DIR / "env.json").read_text())
     assert set(env) == set(template.functions())
     for logical_id, variables in env.items():
@@ -55,7 +55,7 @@ def test_every_file_has_its_documented_outcome(
     template: SamTemplate, aws: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     Provisioner(
-        template, boto3.client, name_prefix=PREFIX, secret_values={"WebhookSigningSecret": LOCAL_DEV_SECRET}
+        template, reused_client, name_prefix=PREFIX, secret_values={"WebhookSigningSecret": LOCAL_DEV_SECRET}
     ).provision()
     env = json.loads((EVENTS_DIR / "env.json").read_text())
     modules: dict[str, Any] = {}
@@ -81,5 +81,5 @@ def test_every_file_has_its_documented_outcome(
         else:
             assert result == outcome["response"], (outcome, result)
 
-    stages = boto3.client("secretsmanager").describe_secret(SecretId=f"{PREFIX}-WebhookSigningSecret")
+    stages = reused_client("secretsmanager").describe_secret(SecretId=f"{PREFIX}-WebhookSigningSecret")
     assert "AWSCURRENT" in stages["VersionIdsToStages"][ROTATION_TOKEN]

@@ -14,12 +14,12 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pydantic_core
 import pytest
 
 from devtools.lambda_events import signed_event
 from devtools.local_stack.stack import EmbeddedMoto
+from devtools.pipeline import reused_client
 from devtools.provision import Provisioner, Stack
 from devtools.sam_template import PARTNER_LAYER, REPO_ROOT, SamTemplate
 from ntp.deliveries import LOCAL_DEV_SECRET, envelope
@@ -174,7 +174,7 @@ def invoke_built(
 def test_built_ingest_handler_accepts_a_signed_delivery(
     built: Path, native_shim: Path, moto_server: str, template: SamTemplate
 ) -> None:
-    client = partial(boto3.client, endpoint_url=moto_server, region_name="us-east-1")
+    client = partial(reused_client, endpoint_url=moto_server, region_name="us-east-1")
     stack = provision(template, client, "IngestFunction")
     env = {
         **stack.function_environment(template, "IngestFunction"),
@@ -209,7 +209,7 @@ def test_built_consumer_handler_projects_a_batch(
 ) -> None:
     from devtools.event_source import lambda_sqs_record
 
-    client = partial(boto3.client, endpoint_url=moto_server, region_name="us-east-1")
+    client = partial(reused_client, endpoint_url=moto_server, region_name="us-east-1")
     stack = provision(template, client, "OrderConsumerFunction")
     env = {
         **stack.function_environment(template, "OrderConsumerFunction"),
@@ -242,7 +242,7 @@ def test_built_rotation_handler_rotates(
     from devtools.rotation_service import RotationService
     from ntp_webhooks.rotation import STEPS
 
-    client = partial(boto3.client, endpoint_url=moto_server, region_name="us-east-1")
+    client = partial(reused_client, endpoint_url=moto_server, region_name="us-east-1")
     stack = provision(template, client, "RotationFunction")
     secret = stack.refs["WebhookSigningSecret"]
     token = RotationService(secret, invoke=lambda event: None).start()  # labels the value-less AWSPENDING

@@ -13,7 +13,7 @@ import pytest
 from moto import mock_aws
 
 from devtools.lambda_events import LambdaContext, acting_as, signed_event
-from devtools.pipeline import hooked
+from devtools.pipeline import hooked, reused_client
 from devtools.provision import ACCOUNT_ID, Provisioner, Stack
 from devtools.sam_template import SamTemplate
 from ntp.deliveries import LOCAL_DEV_SECRET, envelope
@@ -48,7 +48,7 @@ def recorded(template: SamTemplate) -> tuple[Stack, list[Call]]:
     with mock_aws(), pytest.MonkeyPatch.context() as patch:
         boto3.DEFAULT_SESSION = _warm_session()
         secrets = {"WebhookSigningSecret": LOCAL_DEV_SECRET}
-        stack = Provisioner(template, boto3.client, secret_values=secrets, operations=False).provision()
+        stack = Provisioner(template, reused_client, secret_values=secrets, operations=False).provision()
         for name, value in stack.function_environment(template, "IngestFunction").items():
             patch.setenv(name, value)
         with hooked("before-parameter-build.*.*", recorder.record), acting_as("IngestFunction"):
@@ -151,7 +151,7 @@ def test_a_secret_named_without_its_arn_is_authorized_on_its_arn() -> None:
 def test_only_a_functions_own_calls_are_recorded(aws: None) -> None:
     recorder = CallRecorder()
     with hooked("before-parameter-build.*.*", recorder.record):
-        sqs = boto3.client("sqs")
+        sqs = reused_client("sqs")
         url = sqs.create_queue(QueueName="q")["QueueUrl"]
         with acting_as("OrderConsumerFunction"):
             sqs.receive_message(QueueUrl=url)

@@ -7,11 +7,11 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
-import boto3
 import pytest
 
 from devtools.event_source import EventSourceMapping, PollerStopped, PollResult, QueuePoller, lambda_sqs_record
 from devtools.lambda_events import LambdaContext
+from devtools.pipeline import reused_client
 from devtools.provision import Stack
 from ntp.deliveries import encode, envelope
 from ntp.operations import read_state
@@ -24,7 +24,7 @@ LoadConsumer = Callable[[str], ModuleType]
 
 def sqs_batch(stack: Stack, queue: str, bodies: list[str]) -> dict[str, Any]:
     """Send `bodies` to the queue and receive them back as one Lambda SQS event."""
-    sqs = boto3.client("sqs")
+    sqs = reused_client("sqs")
     url = stack.refs[queue]
     for body in bodies:
         sqs.send_message(QueueUrl=url, MessageBody=body)
@@ -36,7 +36,7 @@ def sqs_batch(stack: Stack, queue: str, bodies: list[str]) -> dict[str, Any]:
 
 
 def projected(stack: Stack, entity: str, entity_id: str) -> dict[str, Any] | None:
-    return read_state(boto3.client("dynamodb"), stack.refs["StateTable"], entity, entity_id)
+    return read_state(reused_client("dynamodb"), stack.refs["StateTable"], entity, entity_id)
 
 
 def test_batch_with_one_poison_record_reports_only_that_record(
@@ -97,7 +97,7 @@ def test_poison_message_reaches_the_dlq_after_max_receive_count(
     consumer_handlers: LoadConsumer, stack: Stack, clock: Clock
 ) -> None:
     handler = consumer_handlers("workflow")
-    sqs = boto3.client("sqs")
+    sqs = reused_client("sqs")
     sqs.send_message(QueueUrl=stack.refs["WorkflowEventsQueue"], MessageBody="this is not an event")
     good = envelope("workflow.preflight_completed")
     sqs.send_message(QueueUrl=stack.refs["WorkflowEventsQueue"], MessageBody=json.dumps(good))
@@ -137,7 +137,7 @@ def test_invalid_body_fails_with_one_error_line_that_does_not_log_the_body(
 def test_a_stopping_stacks_poller_leaves_the_batch_and_makes_no_further_call(aws: None, aws_calls: AwsCalls) -> None:
     """A long poll that returns after the local stack began to stop: its messages are left as received
     (back after their visibility timeout) and nothing else is called, since moto may be gone."""
-    sqs = boto3.client("sqs")
+    sqs = reused_client("sqs")
     url = sqs.create_queue(QueueName="stopping", Attributes={"VisibilityTimeout": "0"})["QueueUrl"]
     sqs.send_message(QueueUrl=url, MessageBody="x")
 

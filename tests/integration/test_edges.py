@@ -14,12 +14,11 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
 
 from devtools.lambda_events import LambdaContext, signed_event
-from devtools.pipeline import hooked
+from devtools.pipeline import hooked, reused_client
 from devtools.provision import Stack
 from devtools.rotation_service import RotationService
 from ntp.deliveries import LOCAL_DEV_SECRET, encode, envelope
@@ -165,7 +164,7 @@ def test_no_level_logs_a_key_a_new_key_or_a_body(
         function_env(stack, TEMPLATE, "RotationFunction", monkeypatch)
         rotation = load_function_module(TEMPLATE, "RotationFunction")
         token = RotationService(secret_id, functools.partial(rotation.lambda_handler, context=LambdaContext())).rotate()
-    secrets = boto3.client("secretsmanager")
+    secrets = reused_client("secretsmanager")
     keys.append(secrets.get_secret_value(SecretId=secret_id, VersionId=token)["SecretString"])
     written = logged.text() + "".join(capsys.readouterr())
     if log_level in ("DEBUG", "INFO"):
@@ -192,7 +191,7 @@ def test_the_library_switch_is_off_by_default_and_documented() -> None:
 def writes(stack: Stack) -> Iterator[ItemsAfterWrites]:
     """What each state-table write asks DynamoDB to store, computed from the request (moto stores
     items over 400 KB; AWS refuses them)."""
-    recorder = ItemsAfterWrites(boto3.client("dynamodb"), stack.refs["StateTable"])
+    recorder = ItemsAfterWrites(reused_client("dynamodb"), stack.refs["StateTable"])
     with hooked("provide-client-params.dynamodb.*", recorder.before):
         yield recorder
 
@@ -221,7 +220,7 @@ def test_entity_ids_past_the_key_limit_are_accepted_and_kept(
     assert writes.keys and all(len(key.encode()) <= PARTITION_KEY_LIMIT_BYTES for key in writes.keys)
     assert any(key.startswith("handled#") for key in writes.keys)  # the completion records' keys too
     entity_id = data[f"{family}Id"]
-    item = read_state(boto3.client("dynamodb"), stack.refs["StateTable"], family, entity_id)
+    item = read_state(reused_client("dynamodb"), stack.refs["StateTable"], family, entity_id)
     assert item is not None and item["entityId"] == entity_id and item["status"] == event.split(".")[1]
 
 
@@ -236,7 +235,7 @@ def test_a_large_field_is_not_stored_twice(
     assert invoke(ingest, signed_event(body))["statusCode"] == 202
     assert drain(consumer_handlers("quote"), stack, "quote") == 0
     assert max(writes.sizes) <= ITEM_LIMIT_BYTES
-    item = read_state(boto3.client("dynamodb"), stack.refs["StateTable"], "quote", "quote_big")
+    item = read_state(reused_client("dynamodb"), stack.refs["StateTable"], "quote", "quote_big")
     assert item is not None and item["rfqId"] == rfq_id and "body" not in item  # the body is archived
     (record,) = archived(stack)[json.loads(body)["id"]]
     assert record.body.encode() == body
@@ -253,7 +252,7 @@ def test_a_largest_body_is_archived_byte_for_byte_and_the_state_item_stays_small
     assert invoke(ingest, signed_event(encode(payload)))["statusCode"] == 202
     assert drain(consumer_handlers("order"), stack, "order") == 0
     assert max(writes.sizes) <= ITEM_LIMIT_BYTES
-    item = read_state(boto3.client("dynamodb"), stack.refs["StateTable"], "order", "ord_big")
+    item = read_state(reused_client("dynamodb"), stack.refs["StateTable"], "order", "ord_big")
     assert item is not None and "body" not in item and item["archiveHour"]
     assert max(writes.sizes) <= 1024  # every state write within one write unit, whatever the body
     (record,) = archived(stack)[payload["id"]]
@@ -277,7 +276,7 @@ def test_an_older_event_with_a_large_field_after_a_large_body_still_fits(
         assert invoke(ingest, signed_event(encode(payload)))["statusCode"] == 202
         assert drain(consumer, stack, "quote") == 0
     assert max(writes.sizes) <= ITEM_LIMIT_BYTES
-    item = read_state(boto3.client("dynamodb"), stack.refs["StateTable"], "quote", "quote_mixed")
+    item = read_state(reused_client("dynamodb"), stack.refs["StateTable"], "quote", "quote_mixed")
     assert item is not None and item["rfqId"] == older["data"]["rfqId"] and item["lastEventId"] == newest["id"]
     assert "body" not in item and item["lastEvent"] == "quote.updated"
     assert set(archived(stack)) >= {newest["id"], older["id"]}

@@ -14,10 +14,10 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import boto3
 import pytest
 
 from devtools.event_source import EventSourceMapping, PollResult, QueuePoller, event_source_mapping, records_left
+from devtools.pipeline import reused_client
 from devtools.provision import Provisioner, Stack
 from devtools.sam_template import SamTemplate, TemplateError
 from ntp.deliveries import encode, envelope
@@ -40,10 +40,11 @@ def provisioned(template: SamTemplate, prefix: str = "local") -> Stack:
     provision); a `prefix` names them apart from the `stack` fixture's."""
     return Provisioner(
         template,
-        boto3.client,
+        reused_client,
         name_prefix=prefix,
         operations=False,
         functions=consumers(template),
+        record_only=False,  # the table's point-in-time recovery, the bucket's tags: moto only records them
     ).provision()
 
 
@@ -54,13 +55,13 @@ def stack(aws: None) -> Stack:
 
 
 def send(stack: Stack, *bodies: str) -> None:
-    sqs = boto3.client("sqs")  # one client for the bodies: creating one costs as much as a few sends
+    sqs = reused_client("sqs")  # one client for the bodies: creating one costs as much as a few sends
     for body in bodies:
         sqs.send_message(QueueUrl=stack.refs[QUEUE], MessageBody=body)
 
 
 def depth(stack: Stack, queue: str = QUEUE) -> int:
-    attributes = boto3.client("sqs").get_queue_attributes(QueueUrl=stack.refs[queue], AttributeNames=["All"])
+    attributes = reused_client("sqs").get_queue_attributes(QueueUrl=stack.refs[queue], AttributeNames=["All"])
     values = attributes["Attributes"]
     return int(values["ApproximateNumberOfMessages"]) + int(values["ApproximateNumberOfMessagesNotVisible"])
 
@@ -108,7 +109,7 @@ def test_a_partly_failed_batch_leaves_only_its_failed_record_on_the_queue(
     assert poller.poll_once().received == 4
     assert depth(stack) == 1  # the poison record only, invisible until the visibility timeout
     clock(poller.mapping.visibility_timeout)
-    (message,) = boto3.client("sqs").receive_message(QueueUrl=stack.refs[QUEUE])["Messages"]
+    (message,) = reused_client("sqs").receive_message(QueueUrl=stack.refs[QUEUE])["Messages"]
     assert message["Body"] == "not an event"
 
 
@@ -160,7 +161,7 @@ def test_what_lambda_leaves_on_the_queue_after_a_normal_return(
 def test_a_reported_failure_stays_only_with_report_batch_item_failures(aws: None, stack: Stack, report: bool) -> None:
     mapping = dataclasses.replace(event_source_mapping(TEMPLATE, stack, CONSUMER), report_batch_item_failures=report)
     send(stack, "a", "b", "c")
-    poller = QueuePoller(boto3.client("sqs"), mapping, failing_one("b"), wait_seconds=0)
+    poller = QueuePoller(reused_client("sqs"), mapping, failing_one("b"), wait_seconds=0)
     assert poller.poll_once().failed == (1 if report else 0)
     assert depth(stack) == (1 if report else 0)  # without: "b" is deleted with its batch, lost
 
@@ -175,12 +176,12 @@ def test_an_invocation_error_or_timeout_leaves_the_whole_batch_either_way(
     def crash(event: dict[str, Any], context: Any) -> None:
         raise RuntimeError("the function crashed")
 
-    assert QueuePoller(boto3.client("sqs"), mapping, crash, wait_seconds=0).poll_once().failed == 2
+    assert QueuePoller(reused_client("sqs"), mapping, crash, wait_seconds=0).poll_once().failed == 2
     assert depth(stack) == 2
-    boto3.client("sqs").purge_queue(QueueUrl=stack.refs[QUEUE])
+    reused_client("sqs").purge_queue(QueueUrl=stack.refs[QUEUE])
     send(stack, "c", "d")
     # An invocation that outruns the function's Timeout (here 0 s): Lambda stops it, whatever it returns.
-    late = QueuePoller(boto3.client("sqs"), mapping, failing_one("none"), wait_seconds=0, timeout_seconds=0)
+    late = QueuePoller(reused_client("sqs"), mapping, failing_one("none"), wait_seconds=0, timeout_seconds=0)
     assert late.poll_once().failed == 2
     assert depth(stack) == 2
 
@@ -224,7 +225,7 @@ def test_a_failed_record_comes_back_after_the_queues_visibility_timeout(
         assert poller.poll_once().received == 0
         clock(1)
         assert poller.poll_once().received == 1
-        boto3.client("sqs").purge_queue(QueueUrl=stack.refs[QUEUE])
+        reused_client("sqs").purge_queue(QueueUrl=stack.refs[QUEUE])
 
 
 @pytest.mark.parametrize("max_receives", [5, 2])
@@ -273,7 +274,7 @@ def test_a_batching_window_gathers_a_batch_past_one_receive(aws: None, stack: St
     sizes: list[int] = []
     send(stack, *(json.dumps({"n": n}) for n in range(30)))
     windowed = dataclasses.replace(mapping, batch_size=25, batching_window_seconds=10)
-    QueuePoller(boto3.client("sqs"), windowed, functools.partial(batch_sizes, sizes), wait_seconds=0).drain()
+    QueuePoller(reused_client("sqs"), windowed, functools.partial(batch_sizes, sizes), wait_seconds=0).drain()
     assert sizes == [25, 5]
 
 

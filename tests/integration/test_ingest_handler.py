@@ -6,17 +6,17 @@ import hashlib
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from types import ModuleType
 from typing import Any
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
 from devtools.lambda_events import LambdaContext, signed_event
+from devtools.pipeline import reused_client
 from devtools.provision import Provisioner, Stack
 from devtools.sam_template import SamTemplate
 from ntp.deliveries import LOCAL_DEV_SECRET, encode, envelope
@@ -32,28 +32,17 @@ def stack(aws: None, template: SamTemplate) -> Stack:
     """What the ingest function references, and nothing else (half the provisioning time)."""
     return Provisioner(
         template,
-        boto3.client,
+        reused_client,
         secret_values={"WebhookSigningSecret": LOCAL_DEV_SECRET},
         operations=False,
         functions=["IngestFunction"],
+        record_only=False,  # the dedup table's point-in-time recovery: moto only records it
     ).provision()
 
 
-#: The test's own clients (reading queues and the dedup table), made on first use and dropped after
-#: it: one per service instead of one per read (making a client costs more than a read).
-_clients: dict[str, Any] = {}
-
-
-@pytest.fixture(autouse=True)
-def _test_clients() -> Iterator[None]:
-    yield
-    _clients.clear()
-
-
 def client(service: str) -> Any:
-    if service not in _clients:
-        _clients[service] = boto3.client(service)  # type: ignore[call-overload]
-    return _clients[service]
+    """The test's own client (reading queues and the dedup table): one per service, not one per read."""
+    return reused_client(service)
 
 
 def invoke(handler: ModuleType, event: dict[str, Any], context: LambdaContext | None = None) -> dict[str, Any]:

@@ -9,10 +9,10 @@ from datetime import datetime, timedelta
 from types import ModuleType
 from typing import Any
 
-import boto3
 import pytest
 
 from devtools.lambda_events import LambdaContext, signed_event
+from devtools.pipeline import reused_client
 from devtools.provision import Stack
 from devtools.rotation_service import RotationService
 from ntp.deliveries import LOCAL_DEV_SECRET, envelope
@@ -38,7 +38,7 @@ def service(stack: Stack, rotation_handler: ModuleType) -> RotationService:
 @pytest.fixture
 def notices(stack: Stack) -> Callable[[], list[dict[str, Any]]]:
     """Messages published to RotationNoticesTopic, read through an SQS subscription."""
-    sqs, sns = boto3.client("sqs"), boto3.client("sns")
+    sqs, sns = reused_client("sqs"), reused_client("sns")
     url = sqs.create_queue(QueueName="notices")["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     sns.subscribe(TopicArn=stack.refs["RotationNoticesTopic"], Protocol="sqs", Endpoint=arn)
@@ -51,12 +51,12 @@ def notices(stack: Stack) -> Callable[[], list[dict[str, Any]]]:
 
 
 def stages(stack: Stack) -> dict[str, list[str]]:
-    described = boto3.client("secretsmanager").describe_secret(SecretId=stack.refs["WebhookSigningSecret"])
+    described = reused_client("secretsmanager").describe_secret(SecretId=stack.refs["WebhookSigningSecret"])
     return {vid: sorted(s) for vid, s in described["VersionIdsToStages"].items()}
 
 
 def value(stack: Stack, **selector: str) -> str:
-    secret: str = boto3.client("secretsmanager").get_secret_value(
+    secret: str = reused_client("secretsmanager").get_secret_value(
         SecretId=stack.refs["WebhookSigningSecret"], **selector
     )["SecretString"]
     return secret
@@ -182,7 +182,7 @@ class UnreachableRegistrar:
 
 @pytest.mark.parametrize("failing_step", ["setSecret", "testSecret"])
 def test_failed_rotation_keeps_the_old_key(stack: Stack, ingest_handler: ModuleType, failing_step: str) -> None:
-    secrets = boto3.client("secretsmanager")
+    secrets = reused_client("secretsmanager")
     if failing_step == "setSecret":
         rotator = Rotator(secrets, UnreachableRegistrar())
     else:  # a key that testSecret must refuse
@@ -237,7 +237,7 @@ def test_new_key_is_learned_on_the_first_miss(
 
 def _deployed_ingest_function(env: dict[str, str]) -> str:
     """IngestFunction as moto's Lambda knows it (configuration only: invoking would need Docker)."""
-    iam, lam = boto3.client("iam"), boto3.client("lambda")
+    iam, lam = reused_client("iam"), reused_client("lambda")
     role = iam.create_role(RoleName="ingest", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
     lam.create_function(
         FunctionName="nowtoprint-webhooks-IngestFunction",
@@ -258,7 +258,7 @@ def test_emergency_rotation_refuses_the_leaked_key_at_once(
     leaked = LOCAL_DEV_SECRET
     assert deliver(ingest_handler, leaked) == 202
     function = _deployed_ingest_function(ingest_env)
-    secrets, lam = boto3.client("secretsmanager"), boto3.client("lambda")
+    secrets, lam = reused_client("secretsmanager"), reused_client("lambda")
 
     result = emergency_rotate(secrets, lam, stack.refs["WebhookSigningSecret"], function, rotate=service.rotate)
 
@@ -275,7 +275,7 @@ def test_emergency_rotation_refuses_the_leaked_key_at_once(
 def test_install_the_secret_nowtoprint_issued(stack: Stack, ingest_handler: ModuleType) -> None:
     from ntp.operations import OperationError, install_secret
 
-    secrets = boto3.client("secretsmanager")
+    secrets = reused_client("secretsmanager")
     with pytest.raises(OperationError):
         install_secret(secrets, stack.refs["WebhookSigningSecret"], "issued with a newline\n")
     issued = "whsec_" + "N0wT0Pr1nt" * 4
@@ -291,7 +291,7 @@ def test_the_secret_rule_is_the_same_on_every_route(aws: None, json_logs: JsonLo
     from ntp import operations
     from ntp_webhooks.keyring import Keyring, secret_problem
 
-    secrets = boto3.client("secretsmanager")
+    secrets = reused_client("secretsmanager")
     arn = secrets.create_secret(Name="rule", SecretString="initial-secret-value")["ARN"]
     for bad in ("", " padded", "pasted-with-newline\n"):
         assert secret_problem(bad) is not None

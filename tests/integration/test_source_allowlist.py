@@ -12,10 +12,10 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
-import boto3
 import pytest
 
 from devtools.lambda_events import DEFAULT_SOURCE_IP, FrontDoor, LambdaContext, signed_event
+from devtools.pipeline import reused_client
 from devtools.provision import Provisioner, Stack, front_door
 from devtools.sam_template import SamTemplate
 from ntp.deliveries import LOCAL_DEV_SECRET, envelope
@@ -49,7 +49,7 @@ class Ingest:
         return response["statusCode"], json.loads(response["body"])
 
     def enqueued(self) -> int:
-        sqs = boto3.client("sqs")
+        sqs = reused_client("sqs")
         url = self.stack.refs["OrderEventsQueue"]
         attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
         return int(attributes["Attributes"]["ApproximateNumberOfMessages"])
@@ -66,11 +66,12 @@ def deploy(
         parameters = {"FrontDoor": door, "SourceAllowlist": allowlist}
         stack = Provisioner(
             template,
-            boto3.client,
+            reused_client,
             parameter_overrides=parameters,
             secret_values={"WebhookSigningSecret": LOCAL_DEV_SECRET},
             operations=False,
             functions=["IngestFunction"],
+            record_only=False,  # the dedup table's point-in-time recovery: moto only records it
         ).provision()
         assert function_env(stack, template, "IngestFunction", monkeypatch)["SOURCE_ALLOWLIST"] == allowlist
         handler = load_function_module(template, "IngestFunction")

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import boto3
 import pytest
 from moto import mock_aws
 
+from devtools.pipeline import reused_client
 from devtools.provision import Provisioner, Stack, UnsupportedResource
 from devtools.sam_template import TEMPLATE_PATH, SamTemplate, TemplateError, read_template
 
@@ -45,7 +45,7 @@ def test_a_table_with_properties_it_would_ignore_is_refused(
     path = tmp_path / "template.yaml"
     path.write_text(TABLE.format(billing=billing, extra=extra))
     with mock_aws(), pytest.raises(UnsupportedResource, match=message):
-        Provisioner(SamTemplate(path), boto3.client).provision()
+        Provisioner(SamTemplate(path), reused_client).provision()
 
 
 EVERY_SHORT_FORM = """Resources:
@@ -89,9 +89,9 @@ def test_a_template_reads_as_cfn_lint_reads_it(written: str, tmp_path: Path) -> 
 
 def test_provisioning_for_one_function_creates_what_it_references_and_nothing_else(aws: None) -> None:
     template = SamTemplate()
-    stack = Provisioner(template, boto3.client, operations=False, functions=["IngestFunction"]).provision()
-    queues = {url.rsplit("/", 1)[1] for url in boto3.client("sqs").list_queues().get("QueueUrls", [])}
-    tables = set(boto3.client("dynamodb").list_tables()["TableNames"])
+    stack = Provisioner(template, reused_client, operations=False, functions=["IngestFunction"]).provision()
+    queues = {url.rsplit("/", 1)[1] for url in reused_client("sqs").list_queues().get("QueueUrls", [])}
+    tables = set(reused_client("dynamodb").list_tables()["TableNames"])
     # Its queues, and their dead-letter queues through the redrive policies; its table and secret.
     assert queues == {
         stack.refs[q].rsplit("/", 1)[1] for q in stack.refs if q.endswith(("EventsQueue", "EventsDeadLetterQueue"))
@@ -99,7 +99,7 @@ def test_provisioning_for_one_function_creates_what_it_references_and_nothing_el
     assert len(queues) == 6 and tables == {stack.refs["DedupTable"]}
     assert "WebhookSigningSecret" in stack.refs
     assert not {"StateTable", "ArchiveBucket", "ArchiveStream", "RotationNoticesTopic"} & set(stack.refs)
-    assert boto3.client("s3").list_buckets()["Buckets"] == []
+    assert reused_client("s3").list_buckets()["Buckets"] == []
 
 
 def test_the_arns_the_stack_holds_are_the_ones_the_services_report(aws: None) -> None:
@@ -107,8 +107,8 @@ def test_the_arns_the_stack_holds_are_the_ones_the_services_report(aws: None) ->
     delivery stream's from its creation, the bucket's ownership set by CreateBucket): what a service
     reports is still what the stack says."""
     template = SamTemplate()
-    stack = Provisioner(template, boto3.client, operations=False).provision()
-    sqs = boto3.client("sqs")
+    stack = Provisioner(template, reused_client, operations=False).provision()
+    sqs = reused_client("sqs")
     queues = [lid for lid, res in template.resources.items() if res["Type"] == "AWS::SQS::Queue"]
     assert queues
     for queue in queues:
@@ -118,7 +118,7 @@ def test_the_arns_the_stack_holds_are_the_ones_the_services_report(aws: None) ->
         if redrive:  # the dead-letter queue named by the ARN the stack resolved
             target = json.loads(reported["Attributes"]["RedrivePolicy"])["deadLetterTargetArn"]
             assert target == stack.attributes[(redrive["deadLetterTargetArn"]["Fn::GetAtt"][0], "Arn")]
-    description = boto3.client("firehose").describe_delivery_stream(DeliveryStreamName=stack.refs["ArchiveStream"])
+    description = reused_client("firehose").describe_delivery_stream(DeliveryStreamName=stack.refs["ArchiveStream"])
     assert stack.attributes[("ArchiveStream", "Arn")] == description["DeliveryStreamDescription"]["DeliveryStreamARN"]
-    controls = boto3.client("s3").get_bucket_ownership_controls(Bucket=stack.refs["ArchiveBucket"])
+    controls = reused_client("s3").get_bucket_ownership_controls(Bucket=stack.refs["ArchiveBucket"])
     assert controls["OwnershipControls"] == template.resources["ArchiveBucket"]["Properties"]["OwnershipControls"]
