@@ -6,38 +6,59 @@ import hashlib
 import json
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from types import ModuleType
 from typing import Any
 
+import boto3
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
+from moto import mock_aws
+from moto.backends import get_backend
 
 from devtools.lambda_events import LambdaContext, signed_event
-from devtools.pipeline import reused_client
-from devtools.provision import Provisioner, Stack
+from devtools.pipeline import environment, reused_client
+from devtools.provision import ACCOUNT_ID, Provisioner, Stack
 from devtools.sam_template import SamTemplate
 from ntp.deliveries import LOCAL_DEV_SECRET, encode, envelope
 from ntp_webhooks import dedup
 from ntp_webhooks.routing import template_name
-from tests.conftest import FAMILIES, AwsCalls, Faults, JsonLogs, load_function_module
+from tests.conftest import FAMILIES, AwsCalls, Faults, JsonLogs, _warm_session, load_function_module
 
 QUEUES = tuple(f"{template_name(family)}EventsQueue" for family in FAMILIES)
 
 
+@pytest.fixture(scope="module")
+def module_stack(template: SamTemplate) -> Iterator[Stack]:
+    """What the ingest function references, and nothing else (half the provisioning time), once for
+    the module: provisioning was most of the module's AWS calls (nine a test)."""
+    with mock_aws():  # each test's `aws` nests in it, so moto keeps the stack until the module ends
+        boto3.DEFAULT_SESSION = _warm_session()
+        yield Provisioner(
+            template,
+            reused_client,
+            secret_values={"WebhookSigningSecret": LOCAL_DEV_SECRET},
+            operations=False,
+            functions=["IngestFunction"],
+            record_only=False,  # the dedup table's point-in-time recovery: moto only records it
+        ).provision()
+
+
 @pytest.fixture
-def stack(aws: None, template: SamTemplate) -> Stack:
-    """What the ingest function references, and nothing else (half the provisioning time)."""
-    return Provisioner(
-        template,
-        reused_client,
-        secret_values={"WebhookSigningSecret": LOCAL_DEV_SECRET},
-        operations=False,
-        functions=["IngestFunction"],
-        record_only=False,  # the dedup table's point-in-time recovery: moto only records it
-    ).provision()
+def stack(aws: None, module_stack: Stack) -> Iterator[Stack]:
+    """The module's stack as a fresh one would be for each test. Safe to share: every test delivers
+    events of its own (`envelope()` draws a new ID, and the dedup records are keyed by the ID alone),
+    no test changes the secret, a queue or the table's settings, and the queues, the only place a test
+    counts what is there, are emptied after each test (in-flight messages too)."""
+    yield module_stack
+    # PurgeQueue asked of moto's backend: no call (six a test), and without AWS's one purge a minute.
+    queues = get_backend("sqs")[ACCOUNT_ID][module_stack.pseudo["AWS::Region"]]
+    with environment({"MOTO_SQS_ENFORCE_STRICT_QUEUE_PURGE_BEHAVIOUR": "false"}):
+        for (_, attribute), name in module_stack.attributes.items():
+            if attribute == "QueueName":
+                queues.purge_queue(name)
 
 
 def client(service: str) -> Any:
