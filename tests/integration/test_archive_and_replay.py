@@ -14,18 +14,17 @@ from datetime import UTC, datetime, timedelta
 from types import ModuleType, SimpleNamespace
 from typing import Any
 
-import boto3
 import pytest
 import time_machine
 from botocore.exceptions import ClientError
 
 from devtools.event_source import QueuePoller
 from devtools.lambda_events import LambdaContext, signed_event
-from devtools.pipeline import hooked
-from devtools.provision import Stack
+from devtools.pipeline import hooked, reused_client
+from devtools.provision import Provisioner, Stack
 from ntp import replay
 from ntp.cli import Target, _newest_data
-from ntp.deliveries import encode, envelope
+from ntp.deliveries import LOCAL_DEV_SECRET, encode, envelope
 from ntp.operations import read_state
 from ntp_webhooks.archive import ArchiveRecord
 from ntp_webhooks.events import EventBase
@@ -35,6 +34,21 @@ from ntp_webhooks.subscriptions import on
 from tests.conftest import FAMILIES, TEMPLATE, AwsCalls, Clock, Faults, archived, load_function_module, queue_poller
 
 LoadConsumer = Callable[[str], ModuleType]
+
+
+@pytest.fixture
+def stack(aws: None, template: Any) -> Stack:
+    """Each test's own stack, of what the ingest and the consumers reference: the alarm topics and their
+    key, which no function here calls, were the slowest of conftest's `stack` to create (CreateKey)."""
+    functions = ["IngestFunction", *(f"{template_name(family)}ConsumerFunction" for family in FAMILIES)]
+    return Provisioner(
+        template,
+        reused_client,
+        secret_values={"WebhookSigningSecret": LOCAL_DEV_SECRET},
+        operations=False,
+        functions=functions,
+        record_only=False,
+    ).provision()
 
 
 class Runs:
@@ -82,7 +96,7 @@ def queues(stack: Stack) -> dict[str, str]:
 
 
 def state_item(stack: Stack, key: str) -> dict[str, Any]:
-    item: dict[str, Any] = boto3.client("dynamodb").get_item(
+    item: dict[str, Any] = reused_client("dynamodb").get_item(
         TableName=stack.refs["StateTable"], Key={"pk": {"S": key}}
     )["Item"]
     return item
@@ -96,7 +110,7 @@ def test_an_accepted_delivery_is_archived_byte_for_byte_with_who_sent_it_and_whi
     assert poller.poll_once().failed == 0
     (record,) = archived(stack)[payload["id"]]
     assert record.body.encode() == body  # the exact bytes, `12.34` not re-serialised
-    versions = boto3.client("secretsmanager").describe_secret(SecretId=stack.refs["WebhookSigningSecret"])
+    versions = reused_client("secretsmanager").describe_secret(SecretId=stack.refs["WebhookSigningSecret"])
     current = next(v for v, stages in versions["VersionIdsToStages"].items() if "AWSCURRENT" in stages)
     assert (record.event_type, record.family, record.key_stage, record.key_version) == (
         "order.created",
@@ -111,7 +125,7 @@ def test_an_accepted_delivery_is_archived_byte_for_byte_with_who_sent_it_and_whi
 
 
 def _object_hours(stack: Stack) -> set[str]:
-    listed = boto3.client("s3").list_objects_v2(Bucket=stack.refs["ArchiveBucket"], Prefix="events/")
+    listed = reused_client("s3").list_objects_v2(Bucket=stack.refs["ArchiveBucket"], Prefix="events/")
     return {"/".join(obj["Key"].split("/")[1:5]) for obj in listed.get("Contents", [])}
 
 
@@ -122,7 +136,7 @@ def test_a_redelivered_or_duplicated_message_is_not_archived_twice(
     body = accept(ingest, payload)
     assert poller.poll_once().failed == 0
     # An SQS duplicate: the same body again on the queue.
-    boto3.client("sqs").send_message(QueueUrl=stack.refs["OrderEventsQueue"], MessageBody=body.decode())
+    reused_client("sqs").send_message(QueueUrl=stack.refs["OrderEventsQueue"], MessageBody=body.decode())
     assert poller.poll_once().failed == 0
     assert len(archived(stack)[payload["id"]]) == 1
     assert runs.count == {"erp": 1, "crm": 1}
@@ -192,8 +206,8 @@ def test_a_replay_runs_exactly_the_named_handlers_once_more_and_nothing_else(
     assert poller.poll_once().failed == 0
     before = state_item(stack, "order#ord_replay")
     done_before = state_item(stack, KEY_PREFIX + payload["id"])["done"]["SS"]
-    records = replay.find(boto3.client("s3"), stack.refs["ArchiveBucket"], event_ids=[payload["id"]])
-    sqs = boto3.client("sqs")
+    records = replay.find(reused_client("s3"), stack.refs["ArchiveBucket"], event_ids=[payload["id"]])
+    sqs = reused_client("sqs")
 
     (message_id,) = replay.send(sqs, queues(stack), records, ["erp"])
     assert message_id
@@ -227,8 +241,8 @@ def test_a_replay_and_a_copy_of_the_original_in_one_batch_each_do_their_own_part
     payload = envelope("order.created", data={"orderId": "ord_replay_batch"})
     body = accept(ingest, payload)
     assert poller.poll_once().failed == 0
-    records = replay.find(boto3.client("s3"), stack.refs["ArchiveBucket"], event_ids=[payload["id"]])
-    sqs = boto3.client("sqs")
+    records = replay.find(reused_client("s3"), stack.refs["ArchiveBucket"], event_ids=[payload["id"]])
+    sqs = reused_client("sqs")
     list(replay.send(sqs, queues(stack), records, ["erp"]))
     sqs.send_message(QueueUrl=stack.refs["OrderEventsQueue"], MessageBody=body.decode())  # an SQS duplicate
     result = poller.poll_once()
@@ -244,7 +258,7 @@ def test_the_message_attributes_go_from_the_ingest_through_the_archive_to_a_repl
     sends again, with the handlers to run and its replay ID added."""
     payload = envelope("order.created", data={"orderId": "ord_attributes"})
     accept(ingest, payload, **{"X-Request-Id": "req-attributes-1"})
-    sqs, url = boto3.client("sqs"), stack.refs["OrderEventsQueue"]
+    sqs, url = reused_client("sqs"), stack.refs["OrderEventsQueue"]
 
     def on_the_queue() -> dict[str, Any]:
         """The attributes of the one message on the queue, as SQS holds them (left there)."""
@@ -285,17 +299,17 @@ def test_replay_works_after_the_state_and_once_records_expired(
     payload = envelope("order.confirmed", data={"orderId": "ord_expired"})
     accept(ingest, payload)
     assert poller.poll_once().failed == 0
-    ddb = boto3.client("dynamodb")
+    ddb = reused_client("dynamodb")
     for key in ("order#ord_expired", KEY_PREFIX + payload["id"]):  # what TTL and time do
         ddb.delete_item(TableName=stack.refs["StateTable"], Key={"pk": {"S": key}})
-    records = replay.find(boto3.client("s3"), stack.refs["ArchiveBucket"], event_ids=[payload["id"]])
-    list(replay.send(boto3.client("sqs"), queues(stack), records, ["erp", "crm"]))
+    records = replay.find(reused_client("s3"), stack.refs["ArchiveBucket"], event_ids=[payload["id"]])
+    list(replay.send(reused_client("sqs"), queues(stack), records, ["erp", "crm"]))
     assert poller.poll_once().failed == 0
     assert runs.count == {"erp": 2, "crm": 2}
 
 
 def test_find_reads_a_time_range_as_hour_prefixes_and_counts_an_event_archived_twice_once(stack: Stack) -> None:
-    s3, bucket = boto3.client("s3"), stack.refs["ArchiveBucket"]
+    s3, bucket = reused_client("s3"), stack.refs["ArchiveBucket"]
     now = datetime.now(UTC)
 
     def put(key: str, *records: ArchiveRecord) -> None:
@@ -321,7 +335,7 @@ def test_find_reads_a_time_range_as_hour_prefixes_and_counts_an_event_archived_t
 
 
 def test_the_provisioned_bucket_expires_objects_at_the_retention_and_is_private(stack: Stack, template: Any) -> None:
-    s3, bucket = boto3.client("s3"), stack.refs["ArchiveBucket"]
+    s3, bucket = reused_client("s3"), stack.refs["ArchiveBucket"]
     (rule,) = s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]
     assert rule["Expiration"]["Days"] == int(template.parameter_defaults()["ArchiveRetentionDays"])
     assert all(s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"].values())
@@ -369,7 +383,7 @@ class BufferingFirehose:
 def buffering_firehose(stack: Stack, template: Any) -> Iterator[BufferingFirehose]:
     hints = template.doc["Resources"]["ArchiveStream"]["Properties"]["ExtendedS3DestinationConfiguration"]
     firehose = BufferingFirehose(
-        boto3.client("s3"), stack.refs["ArchiveBucket"], int(hints["BufferingHints"]["IntervalInSeconds"])
+        reused_client("s3"), stack.refs["ArchiveBucket"], int(hints["BufferingHints"]["IntervalInSeconds"])
     )
     with hooked("before-call.firehose.PutRecordBatch", firehose.put_record_batch):
         yield firehose
@@ -392,7 +406,7 @@ def test_records_filed_under_the_hour_their_buffer_began_are_replayed_by_receive
         a_and_b, c = buffering_firehose.keys
         assert a_and_b.startswith(f"events/{ten - timedelta(hours=1):%Y/%m/%d/%H}/")  # the straddling object
         assert c.startswith(f"events/{ten:%Y/%m/%d/%H}/")
-        s3, bucket = boto3.client("s3"), stack.refs["ArchiveBucket"]
+        s3, bucket = reused_client("s3"), stack.refs["ArchiveBucket"]
 
         found = replay.find(s3, bucket, since=ten)  # `ntp replay --since 10:00`
         assert [r.event_id for r in found] == [payloads["b"]["id"], payloads["c"]["id"]]  # b is under 09/
@@ -401,7 +415,7 @@ def test_records_filed_under_the_hour_their_buffer_began_are_replayed_by_receive
 
         # The state item's archiveHour is the hour b was put (10), its object is under the hour
         # before, and `ntp status` reads the newest event's data from there.
-        item = read_state(boto3.client("dynamodb"), stack.refs["StateTable"], "order", "ord_buffered_b")
+        item = read_state(reused_client("dynamodb"), stack.refs["StateTable"], "order", "ord_buffered_b")
         assert item is not None and item["archiveHour"] == f"{ten:%Y/%m/%d/%H}"
         target = Target(outputs={"ArchiveBucketName": bucket})
         assert _newest_data(target, item) == {"orderId": "ord_buffered_b"}
@@ -416,7 +430,7 @@ def test_a_record_firehose_delivers_twice_is_replayed_once(
     buffering_firehose.flush(deliveries=2)
     assert len(buffering_firehose.keys) == 2 and len(archived(stack)[payload["id"]]) == 2
     since = datetime.now(UTC) - timedelta(minutes=1)
-    found = replay.find(boto3.client("s3"), stack.refs["ArchiveBucket"], since=since)
+    found = replay.find(reused_client("s3"), stack.refs["ArchiveBucket"], since=since)
     assert [r.event_id for r in found] == [payload["id"]]
 
 
@@ -428,7 +442,7 @@ def test_a_batch_past_putrecordbatchs_limits_is_archived_in_several_calls(stack:
     def record(n: int, body: str) -> ArchiveRecord:
         return ArchiveRecord(f"evt_{n}", "order.created", "order", "t", "", "", "AWSCURRENT", "v", body)
 
-    archive = Archive(boto3.client("firehose"), stack.refs["ArchiveStream"])
+    archive = Archive(reused_client("firehose"), stack.refs["ArchiveStream"])
     small = [record(n, "{}") for n in range(520)]
     large = [record(1000 + n, "x" * (3 * 512 * 1024)) for n in range(3)]
     for records in (small, large):

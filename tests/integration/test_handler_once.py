@@ -5,6 +5,7 @@ by the emulated event source mapping, as on AWS."""
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -16,16 +17,60 @@ import pytest
 
 from devtools.event_source import QueuePoller
 from devtools.lambda_events import LambdaContext
-from devtools.provision import Stack
+from devtools.pipeline import reused_client
+from devtools.provision import Provisioner, Stack
+from devtools.sam_template import SamTemplate
 from ntp import operations
 from ntp.deliveries import encode, envelope
+from ntp_webhooks.aws_clients import deadline
+from ntp_webhooks.consumer import Consumer
 from ntp_webhooks.events import EventBase, parse_event
 from ntp_webhooks.handler_runs import KEY_PREFIX, PROJECTION_STEP, TTL_ATTRIBUTE
+from ntp_webhooks.routing import template_name
 from ntp_webhooks.subscriptions import on
 from tests.conftest import TEMPLATE, AwsCalls, Clock, JsonLogs, archived, queue_poller
 
 LoadConsumer = Callable[[str], ModuleType]
 QUEUE, DLQ = "OrderEventsQueue", "OrderEventsDeadLetterQueue"
+
+
+@pytest.fixture
+def stack(aws: None, template: SamTemplate) -> Stack:
+    """Each test's own stack, of what the consumer functions reference (their queues, the state table,
+    the archive stream and bucket; the mapping emulation reads every consumer's queue): only the order
+    consumer runs here. The ingest's secret and table, the topics and their key were a third of the
+    provisioning calls and clients."""
+    consumers = [f"{template_name(family)}ConsumerFunction" for family in template.families]
+    return Provisioner(template, reused_client, operations=False, functions=consumers, record_only=False).provision()
+
+
+class Invocation(LambdaContext):
+    """A Lambda context whose clock can jump: `skip(seconds)` spends that much of its remaining time at
+    once, as a back-off or a hanging handler would, without waiting it out."""
+
+    skipped = 0.0
+
+    def skip(self, seconds: float) -> None:
+        self.skipped += seconds
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, super().get_remaining_time_in_millis() - int(self.skipped * 1000))
+
+
+@pytest.fixture(autouse=True)
+def back_offs_spend_the_invocations_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The consumer's back-off between completion write attempts (its `sleep`, which build_consumer
+    leaves at time.sleep: 0.1 to 1.6 s each) spends an `Invocation`'s time at once instead of sleeping;
+    under another context it takes no time (theirs are long enough for every attempt)."""
+
+    def back_off(seconds: float) -> None:
+        context = deadline.current()
+        if isinstance(context, Invocation):
+            context.skip(seconds)
+
+    defaults = Consumer.__init__.__kwdefaults__
+    assert defaults is not None and defaults["sleep"] is time.sleep
+    monkeypatch.setitem(defaults, "sleep", back_off)
 
 
 class Handlers:
@@ -60,11 +105,11 @@ def poller(consumer_handlers: LoadConsumer, stack: Stack) -> QueuePoller:
 
 
 def send(stack: Stack, body: bytes, queue: str = QUEUE) -> None:
-    boto3.client("sqs").send_message(QueueUrl=stack.refs[queue], MessageBody=body.decode())
+    reused_client("sqs").send_message(QueueUrl=stack.refs[queue], MessageBody=body.decode())
 
 
 def completion(stack: Stack, event_id: str) -> dict[str, Any]:
-    item = boto3.client("dynamodb").get_item(
+    item: dict[str, Any] = reused_client("dynamodb").get_item(
         TableName=stack.refs["StateTable"], Key={"pk": {"S": KEY_PREFIX + event_id}}
     )["Item"]
     return item
@@ -158,7 +203,7 @@ def test_after_a_redrive_only_the_handler_that_failed_runs(
     for _ in range(6):  # maxReceiveCount 5, then the redrive policy moves it on the next receive
         poller.poll_once()
         clock(poller.mapping.visibility_timeout)
-    sqs = boto3.client("sqs")
+    sqs = reused_client("sqs")
     assert len(sqs.receive_message(QueueUrl=stack.refs[DLQ], VisibilityTimeout=0).get("Messages", [])) == 1
     assert handlers.runs == {"erp": 1, "crm": 1, "mail": 5}
 
@@ -234,7 +279,7 @@ def test_a_completion_write_that_never_succeeds_is_logged_truthfully(
     boto3.DEFAULT_SESSION.events.register("provide-client-params.dynamodb.BatchWriteItem", refuse)  # type: ignore[union-attr]
     try:
         # 4.5 s: time for the handlers and two back-offs, not for the sixth attempt.
-        assert handler.lambda_handler(batch, LambdaContext(timeout_seconds=4.5)) == {"batchItemFailures": []}
+        assert handler.lambda_handler(batch, Invocation(timeout_seconds=4.5)) == {"batchItemFailures": []}
     finally:
         boto3.DEFAULT_SESSION.events.unregister("provide-client-params.dynamodb.BatchWriteItem", refuse)  # type: ignore[union-attr]
     assert handlers.runs == {"erp": 1, "crm": 1, "mail": 1}
@@ -256,7 +301,7 @@ def test_an_unwritten_completion_with_a_failed_handler_says_the_record_is_redeli
     batch = sqs_batch(stack, QUEUE, [encode(envelope("order.created", data={"orderId": "ord_both"})).decode()])
     boto3.DEFAULT_SESSION.events.register("provide-client-params.dynamodb.BatchWriteItem", refuse)  # type: ignore[union-attr]
     try:
-        response = handler.lambda_handler(batch, LambdaContext(timeout_seconds=4.5))
+        response = handler.lambda_handler(batch, Invocation(timeout_seconds=4.5))
     finally:
         boto3.DEFAULT_SESSION.events.unregister("provide-client-params.dynamodb.BatchWriteItem", refuse)  # type: ignore[union-attr]
     assert len(response["batchItemFailures"]) == 1
@@ -358,18 +403,23 @@ def test_a_handler_that_hangs_to_the_timeout_runs_only_its_own_record_again(
     order = [json.loads(record["body"])["id"] for record in batch["Records"]]  # as SQS returned them
     hangs = [order[2]]
     timeout = 4.5  # the watchdog writes at 0.75 s: less the reserve (0.5 s), an attempt (3 s) and 0.25 s
+    context = Invocation(timeout_seconds=timeout)
 
     @on("order", name="slow")
     def slow(event: EventBase) -> None:
         if event.id in hangs:
             hangs.remove(event.id)
-            time.sleep(timeout + 0.2)  # past the deadline: Lambda would stop the invocation here
+            # Past the deadline: Lambda would stop the invocation here. Once the watchdog (a Timer
+            # thread) has fired and written, the invocation's clock jumps there instead of sleeping 4.7 s.
+            for watchdog in [t for t in threading.enumerate() if isinstance(t, threading.Timer)]:
+                watchdog.join(timeout)
+            context.skip(timeout + 0.2)
 
     handler = consumer_handlers("order")
     warm = sqs_batch(stack, QUEUE, [encode(envelope("order.created", data={"orderId": "ord_warm"})).decode()])
     handler.lambda_handler(warm, LambdaContext())  # a warm environment: its clients made
     handlers.runs.clear()
-    response = handler.lambda_handler(batch, LambdaContext(timeout_seconds=timeout))
+    response = handler.lambda_handler(batch, context)
     assert response["batchItemFailures"] == [{"itemIdentifier": batch["Records"][3]["messageId"]}]
     for event_id in order[:2]:
         assert set(completion(stack, event_id)["done"]["SS"]) >= {"erp", "crm", "mail", "slow"}

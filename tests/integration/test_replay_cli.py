@@ -9,10 +9,10 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import boto3
 import pytest
 import time_machine
 
+from devtools.pipeline import reused_client
 from devtools.provision import Stack
 from ntp import cli, replay
 from ntp_webhooks import archive
@@ -74,7 +74,7 @@ def mid_hour() -> Iterator[None]:
 def test_the_hours_are_announced_before_listing_with_progress_and_dry_run_counts_only_what_would_run(
     stack: Stack, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    s3, bucket = boto3.client("s3"), stack.refs["ArchiveBucket"]
+    s3, bucket = reused_client("s3"), stack.refs["ArchiveBucket"]
     now = datetime.now(UTC)
     for event_id, event_type in (("evt_confirmed", "order.confirmed"), ("evt_created", "order.created")):
         record = ArchiveRecord(event_id, event_type, "order", now.isoformat(), "", "", "AWSCURRENT", "v", "{}")

@@ -11,7 +11,7 @@ import pytest
 
 from devtools.event_source import lambda_sqs_record
 from devtools.lambda_events import LambdaContext, signed_event
-from devtools.pipeline import Pipeline, environment
+from devtools.pipeline import Pipeline, environment, reused_client
 from devtools.provision import Stack, resources_at
 from devtools.sam_template import SamTemplate
 from ntp.deliveries import envelope
@@ -54,7 +54,7 @@ def test_one_webhooks_summary_lines_carry_the_same_trace_id(pipeline: Pipeline, 
     payload = envelope("order.confirmed")
     with environment({TRACE_HEADER_VARIABLE: header}):  # Lambda sets it for each invocation
         assert pipeline.deliver(signed_event(payload))["statusCode"] == 202
-    sqs: Any = boto3.client("sqs")
+    sqs: Any = reused_client("sqs")
     queue = "OrderEventsQueue"
     (message,) = sqs.receive_message(QueueUrl=pipeline.stack.refs[queue], AttributeNames=["All"])["Messages"]
     record = lambda_sqs_record(message, pipeline.stack.attributes[(queue, "Arn")], "us-east-1")
