@@ -18,12 +18,13 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
+from moto.backends import get_backend
 
 from devtools import moto_patches
 from devtools.event_source import QueuePoller, event_source_mapping
 from devtools.lambda_events import LambdaContext
-from devtools.pipeline import Pipeline, global_environment, hooked, reused_client
-from devtools.provision import Provisioner, Stack
+from devtools.pipeline import Pipeline, environment, global_environment, hooked, reused_client
+from devtools.provision import ACCOUNT_ID, Provisioner, Stack
 from devtools.sam_template import TEMPLATE_PATH, SamTemplate
 from devtools.sam_template import load_function_module as load_module
 from ntp.checkout import PARTNER_DIR_VARIABLE
@@ -381,6 +382,16 @@ def pipeline(template: SamTemplate) -> Iterator[Pipeline]:
     with mock_aws():
         boto3.DEFAULT_SESSION = _warm_session()
         yield Pipeline(template)
+
+
+def empty_queues(stack: Stack) -> None:
+    """Every queue of `stack` as a new one is, in-flight messages too: PurgeQueue asked of moto's backend
+    (no call, and without AWS's one purge a minute), for a module's stack shared by its tests."""
+    queues = get_backend("sqs")[ACCOUNT_ID][stack.pseudo["AWS::Region"]]
+    with environment({"MOTO_SQS_ENFORCE_STRICT_QUEUE_PURGE_BEHAVIOUR": "false"}):
+        for (_, attribute), name in stack.attributes.items():
+            if attribute == "QueueName":
+                queues.purge_queue(name)
 
 
 def archived(stack: Stack) -> dict[str, Any]:

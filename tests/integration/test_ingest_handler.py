@@ -16,16 +16,15 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 from moto import mock_aws
-from moto.backends import get_backend
 
 from devtools.lambda_events import LambdaContext, signed_event
-from devtools.pipeline import environment, reused_client
-from devtools.provision import ACCOUNT_ID, Provisioner, Stack
+from devtools.pipeline import reused_client
+from devtools.provision import Provisioner, Stack
 from devtools.sam_template import SamTemplate
 from ntp.deliveries import LOCAL_DEV_SECRET, encode, envelope
 from ntp_webhooks import dedup
 from ntp_webhooks.routing import template_name
-from tests.conftest import FAMILIES, AwsCalls, Faults, JsonLogs, _warm_session, load_function_module
+from tests.conftest import FAMILIES, AwsCalls, Faults, JsonLogs, _warm_session, empty_queues, load_function_module
 
 QUEUES = tuple(f"{template_name(family)}EventsQueue" for family in FAMILIES)
 
@@ -53,12 +52,7 @@ def stack(aws: None, module_stack: Stack) -> Iterator[Stack]:
     no test changes the secret, a queue or the table's settings, and the queues, the only place a test
     counts what is there, are emptied after each test (in-flight messages too)."""
     yield module_stack
-    # PurgeQueue asked of moto's backend: no call (six a test), and without AWS's one purge a minute.
-    queues = get_backend("sqs")[ACCOUNT_ID][module_stack.pseudo["AWS::Region"]]
-    with environment({"MOTO_SQS_ENFORCE_STRICT_QUEUE_PURGE_BEHAVIOUR": "false"}):
-        for (_, attribute), name in module_stack.attributes.items():
-            if attribute == "QueueName":
-                queues.purge_queue(name)
+    empty_queues(module_stack)
 
 
 def client(service: str) -> Any:

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from types import ModuleType
 from typing import Any
 
+import boto3
 import pytest
+from moto import mock_aws
 
 from devtools.lambda_events import DEFAULT_SOURCE_IP, FrontDoor, LambdaContext, signed_event
 from devtools.pipeline import reused_client
@@ -20,7 +22,15 @@ from devtools.provision import Provisioner, Stack, front_door
 from devtools.sam_template import SamTemplate
 from ntp.deliveries import LOCAL_DEV_SECRET, envelope
 from ntp_webhooks.settings import SettingsError
-from tests.conftest import TEMPLATE, AwsCalls, JsonLogs, function_env, load_function_module
+from tests.conftest import (
+    TEMPLATE,
+    AwsCalls,
+    JsonLogs,
+    _warm_session,
+    empty_queues,
+    function_env,
+    load_function_module,
+)
 
 DOORS = ("HttpApi", "FunctionUrl")
 #: A documentation range of each family (RFC 5737, RFC 3849), as NowToPrint's would be listed.
@@ -55,30 +65,53 @@ class Ingest:
         return int(attributes["Attributes"]["ApproximateNumberOfMessages"])
 
 
+@pytest.fixture(scope="module")
+def stacks() -> Iterator[dict[tuple[str, str], Stack]]:
+    """(door, allowlist) -> the stack deployed at those parameters, provisioned on first use and then
+    kept for the module's other tests at the same parameters (26 tests, 7 parameter sets)."""
+    with mock_aws():  # each test's `aws` nests in it, so moto keeps the stacks until the module ends
+        boto3.DEFAULT_SESSION = _warm_session()
+        yield {}
+
+
 @pytest.fixture
 def deploy(
-    aws: None, aws_calls: AwsCalls, template: SamTemplate, monkeypatch: pytest.MonkeyPatch
-) -> Callable[..., Ingest]:
+    aws: None,
+    aws_calls: AwsCalls,
+    stacks: dict[tuple[str, str], Stack],
+    template: SamTemplate,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[Callable[..., Ingest]]:
     """`deploy(door, allowlist)`: the ingest function of a stack deployed with FrontDoor=door and
-    SourceAllowlist=allowlist, cold-started; its AWS calls are counted from its first request on."""
+    SourceAllowlist=allowlist, cold-started; its AWS calls are counted from its first request on.
+    A stack is shared by the tests at its parameters, as a fresh one would be: each test posts events
+    of its own (`envelope()` draws a new ID, the dedup records are keyed by the ID alone), nothing
+    changes the secret or the settings, and the queues, which tests count, are emptied after each test."""
+    used: list[Stack] = []
 
     def deployed(door: str, allowlist: str) -> Ingest:
         parameters = {"FrontDoor": door, "SourceAllowlist": allowlist}
-        stack = Provisioner(
-            template,
-            reused_client,
-            parameter_overrides=parameters,
-            secret_values={"WebhookSigningSecret": LOCAL_DEV_SECRET},
-            operations=False,
-            functions=["IngestFunction"],
-            record_only=False,  # the dedup table's point-in-time recovery: moto only records it
-        ).provision()
+        if (door, allowlist) not in stacks:
+            stacks[door, allowlist] = Provisioner(
+                template,
+                reused_client,
+                name_prefix=f"local{len(stacks)}",  # apart from the module's other stacks
+                parameter_overrides=parameters,
+                secret_values={"WebhookSigningSecret": LOCAL_DEV_SECRET},
+                operations=False,
+                functions=["IngestFunction"],
+                record_only=False,  # the dedup table's point-in-time recovery: moto only records it
+            ).provision()
+        stack = stacks[door, allowlist]
+        used.append(stack)
         assert function_env(stack, template, "IngestFunction", monkeypatch)["SOURCE_ALLOWLIST"] == allowlist
         handler = load_function_module(template, "IngestFunction")
         aws_calls.reset()
         return Ingest(handler, front_door(template, parameters), stack)
 
-    return deployed
+    yield deployed
+    for stack in used:
+        empty_queues(stack)
 
 
 def refused(status: int, body: dict[str, Any]) -> bool:
