@@ -11,6 +11,7 @@ import contextlib
 import functools
 import itertools
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator
 from types import ModuleType
@@ -67,6 +68,7 @@ def hooked(event: str, handler: Callable[..., Any]) -> Iterator[None]:
 _Handlers = tuple[tuple[tuple[str, ...], tuple[Any, ...]], ...]
 _REUSED_CLIENTS: collections.OrderedDict[tuple[Any, ...], tuple[_Handlers, Any]] = collections.OrderedDict()
 _handlers_seen: dict[int, tuple[Any, _Handlers]] = {}
+_reuse_lock = threading.Lock()  # tests and tools call it from their threads too
 
 
 def _session_handlers(events: Any) -> _Handlers | None:
@@ -87,6 +89,8 @@ def _session_handlers(events: Any) -> _Handlers | None:
         if handlers:  # a node whose handlers were all unregistered stays, empty
             found.append((path, handlers))
         pending += [((*path, chunk), child) for chunk, child in node["children"].items()]
+    if len(_handlers_seen) > 16:  # sessions made by mock_aws without the tests' warm one
+        _handlers_seen.clear()
     _handlers_seen[id(emitter)] = (changed, tuple(found))  # `changed` held: its id cannot be reused meanwhile
     return tuple(found)
 
@@ -99,6 +103,11 @@ def reused_client(service: str, **kwargs: Any) -> Any:
     environment: it then behaves as a new one would. moto intercepts every client once imported (its
     stubber is one of botocore's built-in handlers); mock_aws only switches it on and resets the data.
     Never register a hook on a reused client's own `meta.events`: make a client with boto3 for that."""
+    with _reuse_lock:
+        return _reused_client(service, kwargs)
+
+
+def _reused_client(service: str, kwargs: dict[str, Any]) -> Any:
     session: Any = boto3._get_default_session()  # what boto3.client uses
     handlers = _session_handlers(session.events)
     if handlers is None:

@@ -6,9 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
+from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from devtools.pipeline import reused_client
+from devtools.pipeline import hooked, reused_client
 from devtools.provision import Provisioner, Stack, UnsupportedResource
 from devtools.sam_template import TEMPLATE_PATH, SamTemplate, TemplateError, read_template
 
@@ -122,3 +123,41 @@ def test_the_arns_the_stack_holds_are_the_ones_the_services_report(aws: None) ->
     assert stack.attributes[("ArchiveStream", "Arn")] == description["DeliveryStreamDescription"]["DeliveryStreamARN"]
     controls = reused_client("s3").get_bucket_ownership_controls(Bucket=stack.refs["ArchiveBucket"])
     assert controls["OwnershipControls"] == template.resources["ArchiveBucket"]["Properties"]["OwnershipControls"]
+
+
+def test_record_only_settings_are_left_out_on_request_and_the_rest_is_the_same(aws: None) -> None:
+    """`record_only=False` (the tests' stacks) skips a table's point-in-time recovery and the bucket's
+    tags, which moto only records; the default (the local stack) applies them; the rest is the same."""
+    template = SamTemplate()
+    ddb, s3 = reused_client("dynamodb"), reused_client("s3")
+    full = Provisioner(template, reused_client, operations=False).provision()
+    lean = Provisioner(template, reused_client, name_prefix="lean", operations=False, record_only=False).provision()
+
+    def recovery(stack: Stack) -> str:
+        backups = ddb.describe_continuous_backups(TableName=stack.refs["StateTable"])["ContinuousBackupsDescription"]
+        return str(backups["PointInTimeRecoveryDescription"]["PointInTimeRecoveryStatus"])
+
+    assert (recovery(full), recovery(lean)) == ("ENABLED", "DISABLED")
+    assert s3.get_bucket_tagging(Bucket=full.refs["ArchiveBucket"])["TagSet"]
+    with pytest.raises(ClientError, match="NoSuchTagSet"):
+        s3.get_bucket_tagging(Bucket=lean.refs["ArchiveBucket"])
+    ttl, lifecycle = ddb.describe_time_to_live, s3.get_bucket_lifecycle_configuration
+    for stack in (full, lean):  # what has behaviour in moto is applied either way
+        assert ttl(TableName=stack.refs["StateTable"])["TimeToLiveDescription"]["TimeToLiveStatus"] == "ENABLED"
+        assert lifecycle(Bucket=stack.refs["ArchiveBucket"])["Rules"]
+
+
+def test_a_reused_client_is_one_a_new_client_would_be(aws: None) -> None:
+    """`reused_client` hands back a client made earlier only while the session holds the same hooks
+    (a client copies them when made): under a test's hook a new one, which sees the hook."""
+    seen: list[str] = []
+    sqs = reused_client("sqs")
+    assert reused_client("sqs") is sqs and reused_client("sqs", region_name="eu-west-1") is not sqs
+    with hooked("before-call.sqs.*", lambda event_name, **_: seen.append(event_name)):
+        hooked_sqs = reused_client("sqs")
+        assert hooked_sqs is not sqs and reused_client("sqs") is hooked_sqs
+        sqs.list_queues()
+        assert seen == []
+        hooked_sqs.list_queues()
+        assert seen == ["before-call.sqs.ListQueues"]
+    assert reused_client("sqs") is sqs  # the same hooks again
