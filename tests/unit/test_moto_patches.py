@@ -129,3 +129,36 @@ def test_botocore_sessions_share_one_data_loader(aws: None) -> None:
     again = boto3.Session()._session.get_component("data_loader").load_service_model("sqs", "service-2")
     assert again is first  # loaded once, by botocore's own per-loader cache
     assert "SendMessage" in boto3.client("sqs").meta.service_model.operation_names
+
+
+def test_update_expressions_parsed_once_still_validate_and_apply_each_calls_values(aws: None) -> None:
+    """One expression text, parsed once: every call still gets its own values, and a call the
+    validator refuses (a key attribute updated) is still refused, the cached tree left unchanged."""
+    ddb = table("parsed-once")
+    expression = "SET #n = if_not_exists(#n, :zero) + :step, #h = list_append(if_not_exists(#h, :empty), :item)"
+    for step in (1, 2):
+        ddb.update_item(
+            TableName="parsed-once",
+            Key={"id": {"S": "a"}},
+            UpdateExpression=expression,
+            ExpressionAttributeNames={"#n": "n", "#h": "h"},
+            ExpressionAttributeValues={
+                ":zero": {"N": "0"},
+                ":step": {"N": str(step)},
+                ":empty": {"L": []},
+                ":item": {"L": [{"S": f"s{step}"}]},
+            },
+        )
+    item = ddb.get_item(TableName="parsed-once", Key={"id": {"S": "a"}})["Item"]
+    assert item["n"] == {"N": "3"} and item["h"] == {"L": [{"S": "s1"}, {"S": "s2"}]}
+    refused = "SET #k = :v"
+    for _ in range(2):
+        with pytest.raises(ClientError, match="ValidationException"):
+            ddb.update_item(
+                TableName="parsed-once",
+                Key={"id": {"S": "a"}},
+                UpdateExpression=refused,
+                ExpressionAttributeNames={"#k": "id"},
+                ExpressionAttributeValues={":v": {"S": "b"}},
+            )
+    assert moto_patches._parsed.cache_info().hits >= 2
