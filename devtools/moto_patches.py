@@ -10,11 +10,13 @@ moto and names the one that breaks.
 - KMS: symmetric keys share one generated RSA key (moto makes one per key, 40 ms each).
 - DynamoDB expressions: an update expression is parsed once per text (moto parses it twice a call,
   and its validator works on a deep copy, so the parsed tree is never changed), and each of the
-  validator's tree walkers builds its node-type table once instead of at every node. Half of moto's
-  UpdateItem time, the tests' most frequent call; the same trees, validated the same way.
+  validator's tree walkers builds its node-type table once instead of at every node. A sixth of an
+  UpdateItem call (6.8 to 5.6 ms), the tests' most frequent; the same trees, validated the same way.
 - botocore (only ever against moto): sessions share one data loader (each new session parses the model
-  files again, ~20 ms a client); `retries_without_backoff` skips the sleep before a retry, for the
-  tools that inject thousands of faults. The retry, and every decision around it, is unchanged.
+  files again, ~20 ms a client); a client's event aliaser shares its session's cache of aliased event
+  names (each client starts with an empty one and works out the same names again, 5% of the tests'
+  CPU); `retries_without_backoff` skips the sleep before a retry, for the tools that inject thousands
+  of faults. The retry, and every decision around it, is unchanged.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from typing import Any
 from unittest import mock
 
 import botocore.endpoint
+import botocore.hooks
 import botocore.loaders
 import botocore.session
 import moto.dynamodb.models as dynamodb_models
@@ -62,6 +65,8 @@ def apply() -> None:
         kms_models.generate_private_key = _private_key  # type: ignore[attr-defined]
     SQSResponse.start_message_move_task = _start_message_move_task  # type: ignore[attr-defined]
     botocore.session.create_loader = _shared_loader
+    if not getattr(botocore.hooks.EventAliaser.__copy__, "__patched__", False):
+        botocore.hooks.EventAliaser.__copy__ = _aliaser_sharing_names(botocore.hooks.EventAliaser.__copy__)
     # Both modules call UpdateExpressionParser.make by this name: the class itself stays moto's.
     parsers: tuple[Any, ...] = (dynamodb_models, dynamodb_responses)
     for module in parsers:
@@ -105,6 +110,20 @@ def _process(walker: Any, node: Any) -> Any:
         if isinstance(node, node_type):
             return processor(node)
     return None
+
+
+def _aliaser_sharing_names(copy: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """A client's aliaser is a copy of its session's, with the same aliases: the names they give are
+    the same, so the copy keeps the session's cache of them instead of an empty one."""
+
+    @functools.wraps(copy)
+    def sharing(self: Any) -> Any:
+        made = copy(self)
+        made._alias_name_cache = self._alias_name_cache
+        return made
+
+    sharing.__patched__ = True  # type: ignore[attr-defined]
+    return sharing
 
 
 @functools.cache

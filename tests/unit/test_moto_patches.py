@@ -162,3 +162,12 @@ def test_update_expressions_parsed_once_still_validate_and_apply_each_calls_valu
                 ExpressionAttributeValues={":v": {"S": "b"}},
             )
     assert moto_patches._parsed.cache_info().hits >= 2
+
+
+def test_clients_share_their_sessions_aliased_event_names(aws: None) -> None:
+    session = boto3.Session()
+    first, second = session.client("sqs"), session.client("sqs")
+    names = first.meta.events._alias_name_cache
+    assert names is second.meta.events._alias_name_cache
+    first.list_queues()  # emits events whose aliased names are now known to the second client too
+    assert names and second.meta.events._alias_event_name("before-call.sqs.ListQueues") == "before-call.sqs.ListQueues"
