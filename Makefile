@@ -26,8 +26,9 @@ help:
 	@echo "Local"
 	@echo "  make run          local stack (no AWS account, no Docker); ARGS=--reload reloads code on change"
 	@echo "  make test         set up .venv, validate + build the SAM app, audit, run every test (but tests/release)"
-	@echo "  make release-check what a partner receives, built for real: the wheel, copier update, a new family"
-	@echo "                    in a scratch copy, sam build with your requirements, sam local invoke (CI runs it)"
+	@echo "  make release-check what a partner receives and runs, built and started for real: sam package, the"
+	@echo "                    wheel, copier update, a new family in a scratch copy, sam build with your"
+	@echo "                    requirements, sam local invoke, make run as a process (CI runs it)"
 	@echo "  make test-partner your handlers' own tests (partner/tests)"
 	@echo "  make dev          only set up .venv"
 	@echo "  make dist         the ntp wheel (pip install dist/*.whl gives the ntp command)"
@@ -92,7 +93,7 @@ build: $(STAMP) $(RUNTIME_DIR)/.installed
 test: lint validate build audit
 	$(PY) -m pytest
 
-# Half a minute of CPU in pip, sam, copier and a nested pytest: kept out of `make test`'s inner loop, run by CI after it.
+# A minute of CPU in sam, pip, copier, a nested pytest and `make run` processes: kept out of `make test`'s inner loop, run by CI after it.
 release-check: $(STAMP) $(RUNTIME_DIR)/.installed
 	$(PY) -m pytest tests/release
 

@@ -65,8 +65,9 @@ def apply() -> None:
         kms_models.generate_private_key = _private_key  # type: ignore[attr-defined]
     SQSResponse.start_message_move_task = _start_message_move_task  # type: ignore[attr-defined]
     botocore.session.create_loader = _shared_loader
-    if not getattr(botocore.hooks.EventAliaser.__copy__, "__patched__", False):
-        botocore.hooks.EventAliaser.__copy__ = _aliaser_sharing_names(botocore.hooks.EventAliaser.__copy__)
+    aliaser: Any = botocore.hooks.EventAliaser
+    if not getattr(aliaser.__copy__, "__patched__", False):
+        aliaser.__copy__ = _aliaser_sharing_names(aliaser.__copy__)
     # Both modules call UpdateExpressionParser.make by this name: the class itself stays moto's.
     parsers: tuple[Any, ...] = (dynamodb_models, dynamodb_responses)
     for module in parsers:

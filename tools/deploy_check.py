@@ -53,7 +53,7 @@ NOT_VERIFIED = {
     "CloudFormation's own AWS::LanguageExtensions transform (Fn::ForEach)": (
         "LocalStack's Fn::ForEach leaves ${Family} in Fn::GetAtt and drops a Fn::Sub's other variables, so the "
         "packaged template is deployed with its loops expanded by SAM CLI's implementation of the transform; "
-        "make test runs the SAM transform on the packaged template with loops (tests/infrastructure/test_package.py)"
+        "make release-check runs the SAM transform on the packaged template with loops (tests/release/test_package.py)"
     ),
     "requests through the HTTP API (throttling enforced, access log lines written)": (
         "LocalStack community has no API Gateway v2 runtime (the API, its route, integration and stage are read back)"

@@ -27,7 +27,7 @@ def quick_stack(console: TextIO, state_dir: Path, name: str = "", **options: Any
     and (moto's backends being per process) resource names of its own unless `name` is empty.
     Without the operations resources (alarms, dashboard, log groups: ~26 of its ~48 provisioning calls)
     unless `operations=True`: no function calls them and no test of these stacks reads them; the module
-    stack (`local`) and `make run` in its own process (test_local_stack_process.py) provision them all."""
+    stack (`local`) and `make run` in its own process (tests/release/test_local_stack_process.py) provision them all."""
     prefix = f"{name}{uuid.uuid4().hex[:8]}" if name else "local"
     options.setdefault("operations", False)
     return DevStack(

@@ -1,4 +1,4 @@
-"""The deployed stack says which release it runs: `make deploy` tags it (tests/infrastructure/test_package.py,
+"""The deployed stack says which release it runs: `make deploy` tags it (tests/release/test_package.py,
 and `make deploy-check` reads the tag back from LocalStack), and `ntp status` shows the tag."""
 
 from __future__ import annotations

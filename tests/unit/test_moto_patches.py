@@ -167,7 +167,8 @@ def test_update_expressions_parsed_once_still_validate_and_apply_each_calls_valu
 def test_clients_share_their_sessions_aliased_event_names(aws: None) -> None:
     session = boto3.Session()
     first, second = session.client("sqs"), session.client("sqs")
-    names = first.meta.events._alias_name_cache
-    assert names is second.meta.events._alias_name_cache
+    events: tuple[Any, Any] = (first.meta.events, second.meta.events)
+    names = events[0]._alias_name_cache
+    assert names is events[1]._alias_name_cache
     first.list_queues()  # emits events whose aliased names are now known to the second client too
-    assert names and second.meta.events._alias_event_name("before-call.sqs.ListQueues") == "before-call.sqs.ListQueues"
+    assert names and events[1]._alias_event_name("before-call.sqs.ListQueues") == "before-call.sqs.ListQueues"

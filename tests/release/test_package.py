@@ -1,6 +1,7 @@
-"""`make deploy` can succeed on AWS: `sam package` of the build (the command `make deploy` runs, with
-the bucket named, against moto's S3) leaves every artifact in S3, and CloudFormation's SAM transform
-accepts what it wrote, after the language extensions, at each samconfig.toml environment."""
+"""`make deploy` can succeed on AWS (make release-check, which CI runs after make test): `sam package` of
+the build (the command `make deploy` runs, with the bucket named, against moto's S3) leaves every
+artifact in S3, and CloudFormation's SAM transform accepts what it wrote, after the language extensions,
+at each samconfig.toml environment."""
 
 from __future__ import annotations
 

@@ -1,7 +1,6 @@
 """`make run` in a process of its own, as a user starts it: `--reload` picks up a code change, and a
-partner module that does not import stops the start with one line. Apart from the README recipes
-(test_local_stack_readme.py): these need none of its `fresh` stacks, and pytest-xdist keeps a module
-on one worker, so the two modules run side by side."""
+partner module that does not import stops the start with one line (make release-check: each start is
+a process importing boto3 and moto, seconds of CPU; the stack in-process is tests/e2e)."""
 
 from __future__ import annotations
 
