@@ -4,4 +4,4 @@
 stack's `nowtoprint-webhooks-version` tag and CHANGELOG.md's headings follow it).
 """
 
-__version__ = "0.3.0"
+__version__ = "0.4.0"
