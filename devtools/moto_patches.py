@@ -12,6 +12,8 @@ moto and names the one that breaks.
   and its validator works on a deep copy, so the parsed tree is never changed), and each of the
   validator's tree walkers builds its node-type table once instead of at every node. A sixth of an
   UpdateItem call (6.8 to 5.6 ms), the tests' most frequent; the same trees, validated the same way.
+- moto's request dispatch: the action's method name and a response class's method names are worked
+  out once (moto derives them again on every request: a string conversion and `inspect.getmembers`).
 - botocore (only ever against moto): sessions share one data loader (each new session parses the model
   files again, ~20 ms a client); a client's event aliaser shares its session's cache of aliased event
   names (each client starts with an empty one and works out the same names again, 5% of the tests'
@@ -35,6 +37,7 @@ import botocore.endpoint
 import botocore.hooks
 import botocore.loaders
 import botocore.session
+import moto.core.responses as core_responses
 import moto.dynamodb.models as dynamodb_models
 import moto.dynamodb.responses as dynamodb_responses
 import moto.kms.models as kms_models
@@ -64,6 +67,11 @@ def apply() -> None:
     if not getattr(kms_models.generate_private_key, "__patched__", False):  # type: ignore[attr-defined]
         kms_models.generate_private_key = _private_key  # type: ignore[attr-defined]
     SQSResponse.start_message_move_task = _start_message_move_task  # type: ignore[attr-defined]
+    dispatch: Any = core_responses
+    if not hasattr(dispatch.method_names_from_class, "cache_clear"):
+        dispatch.camelcase_to_underscores = functools.lru_cache(maxsize=4096)(dispatch.camelcase_to_underscores)
+        dispatch.method_names_from_class = functools.cache(dispatch.method_names_from_class)
+    dispatch.method_names_from_class.cache_clear()  # a method added above is one of its class's
     botocore.session.create_loader = _shared_loader
     aliaser: Any = botocore.hooks.EventAliaser
     if not getattr(aliaser.__copy__, "__patched__", False):

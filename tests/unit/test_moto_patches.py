@@ -6,6 +6,7 @@ instead of somewhere far away in a pipeline test.
 
 from __future__ import annotations
 
+import inspect
 import json
 import threading
 import uuid
@@ -16,6 +17,7 @@ import moto.kms.models as kms_models
 import pytest
 from botocore.exceptions import ClientError
 from moto.dynamodb.models import DynamoDBBackend
+from moto.sqs.responses import SQSResponse
 
 from devtools import moto_patches
 
@@ -172,3 +174,19 @@ def test_clients_share_their_sessions_aliased_event_names(aws: None) -> None:
     assert names is events[1]._alias_name_cache
     first.list_queues()  # emits events whose aliased names are now known to the second client too
     assert names and events[1]._alias_event_name("before-call.sqs.ListQueues") == "before-call.sqs.ListQueues"
+
+
+def test_dispatch_works_its_names_out_once_and_still_finds_every_action(aws: None) -> None:
+    import moto.core.responses
+
+    core_responses: Any = moto.core.responses
+    sqs = boto3.client("sqs")
+    for _ in range(2):
+        url = sqs.create_queue(QueueName="dispatched")["QueueUrl"]
+        sqs.send_message(QueueUrl=url, MessageBody="x")
+    assert core_responses.camelcase_to_underscores.cache_info().hits > 0
+    # The class's methods as moto lists them, the patched StartMessageMoveTask included.
+    assert core_responses.method_names_from_class(SQSResponse) == [
+        name for name, _ in inspect.getmembers(SQSResponse, predicate=inspect.isfunction)
+    ]
+    assert "start_message_move_task" in core_responses.method_names_from_class(SQSResponse)
