@@ -166,7 +166,10 @@ def test_a_failing_handler_shows_its_exception_next_to_failed(
     shipped = envelope("order.shipped", data={"orderId": "ord_console"})
     assert post(stack.webhook_url, encode(shipped))[0] == 202
     eventually(lambda: f"{shipped['id']} processed" in console.getvalue())
-    (failed,) = [line for line in console.getvalue().splitlines() if shipped["id"] in line and "FAILED" in line]
+    lines = [line for line in console.getvalue().splitlines() if shipped["id"] in line]
+    failed_lines = [line for line in lines if "FAILED" in line]
+    assert len(failed_lines) == 1, console.getvalue()[-3000:]
+    (failed,) = failed_lines
     assert "carrier-api (ConnectionError: carrier API unreachable)" in failed
     assert attempts == [shipped["id"], shipped["id"]]
 
