@@ -28,7 +28,7 @@ help:
 	@echo "  make test         set up .venv, validate + build the SAM app, audit, run every test (but tests/release)"
 	@echo "  make release-check what a partner receives and runs, built and started for real: sam package, the"
 	@echo "                    wheel, copier update, a new family in a scratch copy, sam build with your"
-	@echo "                    requirements, sam local invoke, make run as a process (CI runs it)"
+	@echo "                    requirements, sam local invoke, make run as a process, the README's recipes (CI runs it)"
 	@echo "  make test-partner your handlers' own tests (partner/tests)"
 	@echo "  make dev          only set up .venv"
 	@echo "  make dist         the ntp wheel (pip install dist/*.whl gives the ntp command)"

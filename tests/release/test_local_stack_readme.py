@@ -1,6 +1,6 @@
 """`make run`'s local stack as a newcomer meets it: the recipes of the README and docs/reference.md run
-as written. A module of its own, so that pytest-xdist runs it alongside the other local-stack tests
-(`make run` in a process of its own is tests/release/test_local_stack_process.py, make release-check)."""
+as written, each `ntp` command a process of its own (make release-check; `make run` in a process of
+its own is test_local_stack_process.py)."""
 
 from __future__ import annotations
 
