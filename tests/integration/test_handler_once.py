@@ -4,6 +4,7 @@ by the emulated event source mapping, as on AWS."""
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 import time
@@ -23,7 +24,7 @@ from devtools.sam_template import SamTemplate
 from ntp import operations
 from ntp.deliveries import encode, envelope
 from ntp_webhooks.aws_clients import deadline
-from ntp_webhooks.consumer import Consumer
+from ntp_webhooks.consumer import build_consumer
 from ntp_webhooks.events import EventBase, parse_event
 from ntp_webhooks.handler_runs import KEY_PREFIX, PROJECTION_STEP, TTL_ATTRIBUTE
 from ntp_webhooks.routing import template_name
@@ -57,20 +58,27 @@ class Invocation(LambdaContext):
         return max(0, super().get_remaining_time_in_millis() - int(self.skipped * 1000))
 
 
-@pytest.fixture(autouse=True)
-def back_offs_spend_the_invocations_time(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The consumer's back-off between completion write attempts (its `sleep`, which build_consumer
-    leaves at time.sleep: 0.1 to 1.6 s each) spends an `Invocation`'s time at once instead of sleeping;
-    under another context it takes no time (theirs are long enough for every attempt)."""
+def back_off(seconds: float) -> None:
+    """The consumer's back-off between completion write attempts (0.1 to 1.6 s each): an `Invocation`'s
+    time spent at once instead of slept; under another context no time (theirs are long enough for
+    every attempt)."""
+    context = deadline.current()
+    if isinstance(context, Invocation):
+        context.skip(seconds)
 
-    def back_off(seconds: float) -> None:
-        context = deadline.current()
-        if isinstance(context, Invocation):
-            context.skip(seconds)
 
-    defaults = Consumer.__init__.__kwdefaults__
-    assert defaults is not None and defaults["sleep"] is time.sleep
-    monkeypatch.setitem(defaults, "sleep", back_off)
+@pytest.fixture
+def consumer_handlers(consumer_handlers: LoadConsumer) -> LoadConsumer:
+    """The conftest's loader, each module's consumer built with `back_off` as its sleep: the module's
+    builder bound as `Pipeline` binds it (the module is this test's own: nothing else sees the change)."""
+
+    def load(family: str) -> ModuleType:
+        module = consumer_handlers(family)
+        function: Any = module
+        function.build_consumer = functools.partial(build_consumer, sleep=back_off)
+        return module
+
+    return load
 
 
 class Handlers:

@@ -546,9 +546,14 @@ def _log_failures(failed: list[HandlerFailure], succeeded: list[str], *, recorde
 
 
 def build_consumer(
-    settings: ConsumerSettings, subscriptions: Subscriptions, *, budget: Deadline = deadline
+    settings: ConsumerSettings,
+    subscriptions: Subscriptions,
+    *,
+    budget: Deadline = deadline,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> Consumer:
-    """Wire the consumer to real AWS clients, whose every call has `budget`, and to `subscriptions`."""
+    """Wire the consumer to real AWS clients, whose every call has `budget`, and to `subscriptions`;
+    `sleep` waits out the back-off between completion write attempts."""
     from ntp_webhooks.aws_clients import client
 
     dynamodb = client("dynamodb", budget)
@@ -558,5 +563,6 @@ def build_consumer(
         subscriptions,
         Archive(client("firehose", budget), settings.archive_stream_name),
         family=settings.event_family,
+        sleep=sleep,
         budget=budget,
     )
