@@ -156,14 +156,18 @@ def test_a_failing_handler_shows_its_exception_next_to_failed(
 
     stack, console, _ = local
     attempts: list[str] = []
+    shipped = envelope("order.shipped", data={"orderId": "ord_console"})
 
     @on("order.shipped", name="carrier-api")
     def carrier_down(event: Any) -> None:
+        # Only this test's event: an order.shipped another test of the module sent (`ntp send
+        # order.shipped --local`) may still reach the consumer now, and took this failure once.
+        if event.id != shipped["id"]:
+            return
         attempts.append(event.id)
         if len(attempts) == 1:
             raise ConnectionError("carrier API unreachable")
 
-    shipped = envelope("order.shipped", data={"orderId": "ord_console"})
     assert post(stack.webhook_url, encode(shipped))[0] == 202
     eventually(lambda: f"{shipped['id']} processed" in console.getvalue())
     lines = [line for line in console.getvalue().splitlines() if shipped["id"] in line]
